@@ -1,0 +1,127 @@
+//! The directive as data: clauses in a tree with ids derived from the numbering, and the
+//! units assigned to each clause.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+/// A parsed directive (chỉ thị).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Directive {
+    /// The number as written, spacing normalised: `5/CT-BTTTT`.
+    pub number: String,
+    /// The issuing body: `Bộ Thông tin và Truyền thông`, `Thủ tướng Chính phủ` …
+    pub issuer: String,
+    /// Place of issue as written in the date line (`Hà Nội`), when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub place: Option<String>,
+    pub date: NaiveDate,
+    /// The subject line: `Về việc …`.
+    pub title: String,
+    /// Paragraphs between the title and the first clause.
+    pub preamble: Vec<String>,
+    pub signer: Signer,
+    /// The "Nơi nhận" list; empty when the text has none.
+    pub recipients: Vec<String>,
+    /// Top-level clauses: sections (or numbered items when there are no sections), then the
+    /// closing paragraphs.
+    pub clauses: Vec<Clause>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signer {
+    /// `BỘ TRƯỞNG`, or several lines joined with ` / ` (`KT. THỦ TƯỚNG / PHÓ THỦ TƯỚNG`).
+    pub title: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClauseKind {
+    /// `I. YÊU CẦU CHUNG`
+    Section,
+    /// `1. …`, `1.2. …`
+    Item,
+    /// `a) …`, `đ) …`
+    Lettered,
+    /// `- …` or `+ …`
+    Bullet,
+    /// A closing paragraph after the last clause.
+    Closing,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Chủ trì: the unit that must deliver.
+    Lead,
+    /// Phối hợp: a unit that works with the lead.
+    Coordinating,
+}
+
+/// A unit responsible for a clause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assignment {
+    /// The catalogue id of the unit (or group).
+    pub unit: String,
+    /// The unit's Vietnamese name, for display.
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Clause {
+    /// Stable id from the numbering: `I`, `I.1.a`, `II.2-3`, `III.10`, `closing-1`.
+    pub id: String,
+    pub kind: ClauseKind,
+    /// A title line (`Vụ Bưu chính`, `YÊU CẦU CHUNG`), when the clause has one.
+    #[serde(default)]
+    pub heading: Option<String>,
+    /// The clause's own text, paragraphs joined with `\n`; empty for pure headings.
+    pub text: String,
+    /// Units responsible for this clause (filled by assignment detection).
+    pub units: Vec<Assignment>,
+    pub children: Vec<Clause>,
+}
+
+impl Clause {
+    /// Whether the clause asks somebody to do something: it has text of its own.
+    pub fn is_actionable(&self) -> bool {
+        !self.text.trim().is_empty() && self.kind != ClauseKind::Section
+    }
+
+    /// Depth-first iteration over this clause and all its descendants.
+    pub fn walk(&self) -> impl Iterator<Item = &Clause> {
+        let mut stack = vec![self];
+        std::iter::from_fn(move || {
+            let next = stack.pop()?;
+            stack.extend(next.children.iter().rev());
+            Some(next)
+        })
+    }
+}
+
+impl Directive {
+    /// Every clause, depth first in document order.
+    pub fn all_clauses(&self) -> impl Iterator<Item = &Clause> {
+        self.clauses.iter().flat_map(Clause::walk)
+    }
+
+    /// The clause with this id.
+    pub fn clause(&self, id: &str) -> Option<&Clause> {
+        self.all_clauses().find(|c| c.id == id)
+    }
+
+    /// A stable identifier for storage and URLs: the number, lower-cased, `/` replaced.
+    pub fn slug(&self) -> String {
+        slug(&self.number)
+    }
+}
+
+/// `5/CT-BTTTT` → `5-ct-btttt`.
+pub fn slug(number: &str) -> String {
+    number
+        .chars()
+        .map(|c| if c == '/' { '-' } else { c })
+        .flat_map(char::to_lowercase)
+        .collect()
+}

@@ -1,0 +1,12 @@
+//! taskforce's pure core, shared by the phones (through `bindings/`) and the server.
+//!
+//! Nothing in this crate does I/O: the directive model and importer, the unit catalogue, the
+//! CRDT unit documents, the sync protocol and the progress rules are all pure functions of
+//! their inputs, so a phone offline and the server compute exactly the same results.
+
+pub mod directive;
+
+pub use directive::{
+    Assignment, Catalogue, Clause, ClauseKind, Directive, DirectiveError, Role, Signer, Unit,
+    UnitKind,
+};
