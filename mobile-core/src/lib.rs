@@ -5,6 +5,9 @@
 //! their inputs, so a phone offline and the server compute exactly the same results.
 
 pub mod directive;
+pub mod doc;
+pub mod progress;
+pub mod sync;
 
 pub use directive::{
     Assignment, Catalogue, Clause, ClauseKind, Directive, DirectiveError, Role, Signer, Unit,

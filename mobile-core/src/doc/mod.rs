@@ -1,0 +1,15 @@
+//! Unit documents: the CRDT holding one unit's tasks, confirmations and reports for one
+//! directive, and the operations that change it.
+
+mod error;
+mod ids;
+mod ops;
+mod state;
+
+pub use error::DocError;
+pub use ids::{ActorId, DocHeader, HeaderTask, OpId, TaskRef, VersionVector};
+pub use ops::{
+    Confirmation, ConfirmationState, Context, Day, Evidence, FieldKind, Figure, Op, Report, Status,
+    TaskField, limits,
+};
+pub use state::{CanonicalDoc, CanonicalTask, Conflict, TaskState, UnitDocument};

@@ -1,0 +1,519 @@
+//! A unit document: one CRDT per (directive, unit) holding that unit's tasks, hotline-free
+//! confirmations and status reports.
+//!
+//! Every field is a `crdts::MVReg`: concurrent writes are all kept (a conflict the API
+//! reports) until a write that has seen them replaces them. Collections only grow: tasks,
+//! comments, evidence, confirmations and reports are keyed by the operation that made them
+//! and never erased (an ad-hoc task is hidden by its `removed` register), so no remove
+//! operation exists and none of `crdts`' remove pitfalls apply.
+
+use std::collections::BTreeMap;
+
+use crdts::{CmRDT, CvRDT, MVReg, VClock, mvreg};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+use super::{
+    error::DocError,
+    ids::{ActorId, DocHeader, OpId, TaskRef, VersionVector},
+    ops::{
+        Confirmation, ConfirmationState, Context, Day, Evidence, FieldKind, Op, Report, Status,
+        TaskField,
+    },
+};
+
+type Reg<V> = MVReg<V, ActorId>;
+
+/// One task's registers and logs.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct TaskState {
+    /// Set by the `AddTask` that made an ad-hoc task.
+    pub parent: Option<TaskRef>,
+    pub created: bool,
+    pub status: Reg<Status>,
+    pub progress: Reg<u8>,
+    pub assignee: Reg<String>,
+    pub due: Reg<Option<Day>>,
+    pub notes: Reg<String>,
+    pub title: Reg<String>,
+    pub removed: Reg<bool>,
+    pub comments: BTreeMap<OpId, (String, i64)>,
+    pub evidence: BTreeMap<OpId, Evidence>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConfirmationEntry {
+    /// `None` until the `Confirm` operation arrives (a state change may come first).
+    pub info: Option<Confirmation>,
+    pub state: Reg<ConfirmationState>,
+}
+
+/// The values of a register, sorted, so every replica reads them in the same order.
+fn values<V: Clone + Ord>(r: &Reg<V>) -> Vec<V> {
+    let mut v = r.read().val;
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn clock_of<V>(r: &Reg<V>) -> Context {
+    r.read_ctx().add_clock.dots.into_iter().collect()
+}
+
+fn put<V>(r: &mut Reg<V>, id: OpId, ctx: &Context, val: V) {
+    let mut clock: VClock<ActorId> = VClock::new();
+    for &(a, c) in ctx {
+        clock.apply(crdts::Dot::new(a, c));
+    }
+    clock.apply(id.dot());
+    r.apply(mvreg::Op::Put { clock, val });
+}
+
+/// A conflict: a field with several concurrent values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub task: TaskRef,
+    pub field: FieldKind,
+    pub values: Vec<TaskField>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UnitDocument {
+    header: DocHeader,
+    vv: VersionVector,
+    tasks: BTreeMap<TaskRef, TaskState>,
+    confirmations: BTreeMap<OpId, ConfirmationEntry>,
+    reports: BTreeMap<OpId, Report>,
+}
+
+impl UnitDocument {
+    pub fn new(header: DocHeader) -> Self {
+        Self {
+            header,
+            vv: VersionVector::new(),
+            tasks: BTreeMap::new(),
+            confirmations: BTreeMap::new(),
+            reports: BTreeMap::new(),
+        }
+    }
+
+    pub fn header(&self) -> &DocHeader {
+        &self.header
+    }
+
+    pub fn version(&self) -> &VersionVector {
+        &self.vv
+    }
+
+    /// The id the next operation of `actor` gets.
+    pub fn next_id(&self, actor: ActorId) -> OpId {
+        OpId::new(actor, self.vv.get(&actor) + 1)
+    }
+
+    /// Apply operations `start, start+1, …` of `actor`. Those already applied are skipped
+    /// (idempotent); a start beyond the next expected one is a gap, refused whole. Every
+    /// operation is checked before any is applied: a bad change leaves the document as it was.
+    pub fn apply_ops(&mut self, actor: ActorId, start: u64, ops: &[Op]) -> Result<usize, DocError> {
+        let have = self.vv.get(&actor);
+        if start == 0 {
+            return Err(DocError::Invalid("sequence numbers start at 1"));
+        }
+        if start > have + 1 {
+            return Err(DocError::Gap {
+                actor,
+                have,
+                from: start,
+            });
+        }
+        let assigned = self.header.tasks.len();
+        for (i, op) in ops.iter().enumerate() {
+            op.validate(OpId::new(actor, start + i as u64), assigned)?;
+        }
+        let mut applied = 0;
+        for (i, op) in ops.iter().enumerate() {
+            let id = OpId::new(actor, start + i as u64);
+            if id.seq <= have {
+                continue;
+            }
+            self.apply_unchecked(id, op);
+            self.vv.apply(id.dot());
+            applied += 1;
+        }
+        Ok(applied)
+    }
+
+    fn task_mut(&mut self, t: TaskRef) -> &mut TaskState {
+        self.tasks.entry(t).or_default()
+    }
+
+    fn apply_unchecked(&mut self, id: OpId, op: &Op) {
+        match op {
+            Op::Set { task, value, ctx } => {
+                let t = self.task_mut(*task);
+                match value.clone() {
+                    TaskField::Status(v) => put(&mut t.status, id, ctx, v),
+                    TaskField::Progress(v) => put(&mut t.progress, id, ctx, v),
+                    TaskField::Assignee(v) => put(&mut t.assignee, id, ctx, v),
+                    TaskField::Due(v) => put(&mut t.due, id, ctx, v),
+                    TaskField::Notes(v) => put(&mut t.notes, id, ctx, v),
+                    TaskField::Title(v) => put(&mut t.title, id, ctx, v),
+                    TaskField::Removed(v) => put(&mut t.removed, id, ctx, v),
+                }
+            }
+            Op::AddTask { parent, title } => {
+                let t = self.task_mut(TaskRef::Adhoc(id));
+                t.created = true;
+                t.parent = *parent;
+                put(&mut t.title, id, &Vec::new(), title.clone());
+            }
+            Op::Comment { task, text, at } => {
+                self.task_mut(*task)
+                    .comments
+                    .insert(id, (text.clone(), *at));
+            }
+            Op::AddEvidence { task, evidence } => {
+                self.task_mut(*task).evidence.insert(id, evidence.clone());
+            }
+            Op::Confirm(c) => {
+                let e = self.confirmations.entry(id).or_default();
+                e.info = Some(c.clone());
+                put(&mut e.state, id, &Vec::new(), ConfirmationState::Confirmed);
+            }
+            Op::SetConfirmation {
+                id: target,
+                state,
+                ctx,
+            } => {
+                let e = self.confirmations.entry(*target).or_default();
+                put(&mut e.state, id, ctx, *state);
+            }
+            Op::Report(r) => {
+                self.reports.insert(id, r.clone());
+            }
+        }
+    }
+
+    // ---- building local operations -------------------------------------------------
+
+    /// The operation that sets a task field, replacing every value now in it (which resolves
+    /// a conflict).
+    pub fn set_op(&self, task: TaskRef, value: TaskField) -> Op {
+        let ctx = self
+            .tasks
+            .get(&task)
+            .map_or_else(Vec::new, |t| match value.kind() {
+                FieldKind::Status => clock_of(&t.status),
+                FieldKind::Progress => clock_of(&t.progress),
+                FieldKind::Assignee => clock_of(&t.assignee),
+                FieldKind::Due => clock_of(&t.due),
+                FieldKind::Notes => clock_of(&t.notes),
+                FieldKind::Title => clock_of(&t.title),
+                FieldKind::Removed => clock_of(&t.removed),
+            });
+        Op::Set { task, value, ctx }
+    }
+
+    pub fn set_confirmation_op(&self, id: OpId, state: ConfirmationState) -> Op {
+        let ctx = self
+            .confirmations
+            .get(&id)
+            .map_or_else(Vec::new, |c| clock_of(&c.state));
+        Op::SetConfirmation { id, state, ctx }
+    }
+
+    // ---- reading ---------------------------------------------------------------------
+
+    pub fn task(&self, t: TaskRef) -> Option<&TaskState> {
+        self.tasks.get(&t)
+    }
+
+    /// Every task: the directive's, then the ad-hoc ones not removed.
+    pub fn task_refs(&self) -> Vec<TaskRef> {
+        let assigned = (0..self.header.tasks.len())
+            .filter_map(|i| u32::try_from(i).ok())
+            .map(TaskRef::Assigned);
+        let adhoc = self.tasks.iter().filter_map(|(r, t)| match r {
+            TaskRef::Adhoc(_) if t.created && !values(&t.removed).contains(&true) => Some(*r),
+            _ => None,
+        });
+        assigned.chain(adhoc).collect()
+    }
+
+    pub fn statuses(&self, t: TaskRef) -> Vec<Status> {
+        self.tasks
+            .get(&t)
+            .map(|s| values(&s.status))
+            .unwrap_or_default()
+    }
+    pub fn progresses(&self, t: TaskRef) -> Vec<u8> {
+        self.tasks
+            .get(&t)
+            .map(|s| values(&s.progress))
+            .unwrap_or_default()
+    }
+    pub fn assignees(&self, t: TaskRef) -> Vec<String> {
+        self.tasks
+            .get(&t)
+            .map(|s| values(&s.assignee))
+            .unwrap_or_default()
+    }
+    pub fn dues(&self, t: TaskRef) -> Vec<Option<Day>> {
+        self.tasks
+            .get(&t)
+            .map(|s| values(&s.due))
+            .unwrap_or_default()
+    }
+    pub fn notes(&self, t: TaskRef) -> Vec<String> {
+        self.tasks
+            .get(&t)
+            .map(|s| values(&s.notes))
+            .unwrap_or_default()
+    }
+    pub fn titles(&self, t: TaskRef) -> Vec<String> {
+        self.tasks
+            .get(&t)
+            .map(|s| values(&s.title))
+            .unwrap_or_default()
+    }
+
+    /// Fields holding more than one value, task by task.
+    pub fn conflicts(&self) -> Vec<Conflict> {
+        let mut out = Vec::new();
+        for (r, t) in &self.tasks {
+            let mut check = |field: FieldKind, vals: Vec<TaskField>| {
+                if vals.len() > 1 {
+                    out.push(Conflict {
+                        task: *r,
+                        field,
+                        values: vals,
+                    });
+                }
+            };
+            check(
+                FieldKind::Status,
+                values(&t.status)
+                    .into_iter()
+                    .map(TaskField::Status)
+                    .collect(),
+            );
+            check(
+                FieldKind::Progress,
+                values(&t.progress)
+                    .into_iter()
+                    .map(TaskField::Progress)
+                    .collect(),
+            );
+            check(
+                FieldKind::Assignee,
+                values(&t.assignee)
+                    .into_iter()
+                    .map(TaskField::Assignee)
+                    .collect(),
+            );
+            check(
+                FieldKind::Due,
+                values(&t.due).into_iter().map(TaskField::Due).collect(),
+            );
+            check(
+                FieldKind::Notes,
+                values(&t.notes).into_iter().map(TaskField::Notes).collect(),
+            );
+            check(
+                FieldKind::Title,
+                values(&t.title).into_iter().map(TaskField::Title).collect(),
+            );
+            check(
+                FieldKind::Removed,
+                values(&t.removed)
+                    .into_iter()
+                    .map(TaskField::Removed)
+                    .collect(),
+            );
+        }
+        out
+    }
+
+    /// Confirmations with their current state(s), in the order they were made per device.
+    pub fn confirmations(&self) -> Vec<(OpId, &Confirmation, Vec<ConfirmationState>)> {
+        self.confirmations
+            .iter()
+            .filter_map(|(id, e)| e.info.as_ref().map(|c| (*id, c, values(&e.state))))
+            .collect()
+    }
+
+    /// Reports, oldest first by their time, then by id.
+    pub fn reports(&self) -> Vec<(OpId, &Report)> {
+        let mut r: Vec<_> = self.reports.iter().map(|(id, r)| (*id, r)).collect();
+        r.sort_by_key(|(id, r)| (r.at, *id));
+        r
+    }
+
+    // ---- snapshots ---------------------------------------------------------------------
+
+    /// Merge another replica's state (a snapshot) into this one.
+    pub fn merge(&mut self, other: UnitDocument) -> Result<(), DocError> {
+        if other.header != self.header {
+            return Err(DocError::Mismatch("the snapshot is of another document"));
+        }
+        for (r, t) in other.tasks {
+            let mine = self.task_mut(r);
+            mine.created |= t.created;
+            if t.parent.is_some() {
+                mine.parent = t.parent;
+            }
+            mine.status.merge(t.status);
+            mine.progress.merge(t.progress);
+            mine.assignee.merge(t.assignee);
+            mine.due.merge(t.due);
+            mine.notes.merge(t.notes);
+            mine.title.merge(t.title);
+            mine.removed.merge(t.removed);
+            mine.comments.extend(t.comments);
+            mine.evidence.extend(t.evidence);
+        }
+        for (id, c) in other.confirmations {
+            let mine = self.confirmations.entry(id).or_default();
+            if c.info.is_some() {
+                mine.info = c.info;
+            }
+            mine.state.merge(c.state);
+        }
+        self.reports.extend(other.reports);
+        self.vv.merge(other.vv);
+        Ok(())
+    }
+
+    /// The canonical form of the state: registers' values sorted, so that two replicas that
+    /// have seen the same operations encode to the same bytes.
+    pub fn to_canonical(&self) -> CanonicalDoc {
+        let tasks = self
+            .tasks
+            .iter()
+            .map(|(r, t)| {
+                (
+                    *r,
+                    CanonicalTask {
+                        parent: t.parent,
+                        created: t.created,
+                        status: canonical(&t.status),
+                        progress: canonical(&t.progress),
+                        assignee: canonical(&t.assignee),
+                        due: canonical(&t.due),
+                        notes: canonical(&t.notes),
+                        title: canonical(&t.title),
+                        removed: canonical(&t.removed),
+                        comments: t.comments.clone(),
+                        evidence: t.evidence.clone(),
+                    },
+                )
+            })
+            .collect();
+        let confirmations = self
+            .confirmations
+            .iter()
+            .map(|(id, c)| (*id, (c.info.clone(), canonical(&c.state))))
+            .collect();
+        CanonicalDoc {
+            header: self.header.clone(),
+            vv: self.vv.dots.clone(),
+            tasks,
+            confirmations,
+            reports: self.reports.clone(),
+        }
+    }
+
+    pub fn from_canonical(c: CanonicalDoc) -> Result<Self, DocError> {
+        let mut tasks = BTreeMap::new();
+        for (r, t) in c.tasks {
+            tasks.insert(
+                r,
+                TaskState {
+                    parent: t.parent,
+                    created: t.created,
+                    status: register(t.status)?,
+                    progress: register(t.progress)?,
+                    assignee: register(t.assignee)?,
+                    due: register(t.due)?,
+                    notes: register(t.notes)?,
+                    title: register(t.title)?,
+                    removed: register(t.removed)?,
+                    comments: t.comments,
+                    evidence: t.evidence,
+                },
+            );
+        }
+        let mut confirmations = BTreeMap::new();
+        for (id, (info, state)) in c.confirmations {
+            confirmations.insert(
+                id,
+                ConfirmationEntry {
+                    info,
+                    state: register(state)?,
+                },
+            );
+        }
+        Ok(Self {
+            header: c.header,
+            vv: VClock { dots: c.vv },
+            tasks,
+            confirmations,
+            reports: c.reports,
+        })
+    }
+}
+
+/// A register as (clock, value) pairs sorted: the same on every replica.
+pub type CanonicalReg<V> = Vec<(BTreeMap<ActorId, u64>, V)>;
+
+/// `MVReg` keeps its values in the order operations arrived, and exposes no per-value
+/// clock; its serde form does. This mirrors that form to read and sort the pairs.
+#[derive(Serialize, Deserialize)]
+struct RegRepr<V> {
+    vals: Vec<(VClock<ActorId>, V)>,
+}
+
+fn canonical<V: Serialize + DeserializeOwned + Ord + Clone>(r: &Reg<V>) -> CanonicalReg<V> {
+    let repr: Option<RegRepr<V>> = postcard::to_stdvec(r)
+        .ok()
+        .and_then(|b| postcard::from_bytes(&b).ok());
+    let mut pairs: CanonicalReg<V> = repr
+        .map(|r| r.vals.into_iter().map(|(c, v)| (c.dots, v)).collect())
+        .unwrap_or_default();
+    pairs.sort();
+    pairs
+}
+
+fn register<V: Serialize + DeserializeOwned>(pairs: CanonicalReg<V>) -> Result<Reg<V>, DocError> {
+    let repr = RegRepr {
+        vals: pairs
+            .into_iter()
+            .map(|(dots, v)| (VClock { dots }, v))
+            .collect(),
+    };
+    let bytes = postcard::to_stdvec(&repr).map_err(|_| DocError::Invalid("register"))?;
+    postcard::from_bytes(&bytes).map_err(|_| DocError::Invalid("register"))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanonicalTask {
+    pub parent: Option<TaskRef>,
+    pub created: bool,
+    pub status: CanonicalReg<Status>,
+    pub progress: CanonicalReg<u8>,
+    pub assignee: CanonicalReg<String>,
+    pub due: CanonicalReg<Option<Day>>,
+    pub notes: CanonicalReg<String>,
+    pub title: CanonicalReg<String>,
+    pub removed: CanonicalReg<bool>,
+    pub comments: BTreeMap<OpId, (String, i64)>,
+    pub evidence: BTreeMap<OpId, Evidence>,
+}
+
+/// The canonical state of a document: what a snapshot carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CanonicalDoc {
+    pub header: DocHeader,
+    pub vv: BTreeMap<ActorId, u64>,
+    pub tasks: BTreeMap<TaskRef, CanonicalTask>,
+    pub confirmations: BTreeMap<OpId, (Option<Confirmation>, CanonicalReg<ConfirmationState>)>,
+    pub reports: BTreeMap<OpId, Report>,
+}

@@ -1,0 +1,238 @@
+//! Progress rules: from unit documents and the directive's assignments to the figures the
+//! Ministry Office reads — per task, per unit, per clause. The phone computes its own unit's
+//! figures offline with the same functions the server uses for everyone.
+//!
+//! Conflicts never inflate progress: where a field holds concurrent values, a task counts as
+//! done only if every value says done, is blocked if any value says blocked, and its progress
+//! is the smallest value.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    directive::Role,
+    doc::{Day, Status, TaskRef, UnitDocument},
+};
+
+/// The status a task counts as.
+pub fn effective_status(values: &[Status]) -> Status {
+    if values.contains(&Status::Blocked) {
+        Status::Blocked
+    } else if values.is_empty() {
+        Status::Todo
+    } else if values.iter().all(|s| *s == Status::Done) {
+        Status::Done
+    } else if values.iter().any(|s| *s != Status::Todo) {
+        Status::InProgress
+    } else {
+        Status::Todo
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskProgress {
+    pub task: TaskRef,
+    /// The clause, for tasks the directive gives; `None` for ad-hoc tasks.
+    pub clause: Option<String>,
+    pub role: Option<Role>,
+    pub status: Status,
+    /// 0–100; a done task is 100.
+    pub progress: u8,
+    pub due: Option<NaiveDate>,
+    pub overdue: bool,
+    /// Some field holds concurrent values.
+    pub conflicted: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub assigned: u32,
+    pub todo: u32,
+    pub in_progress: u32,
+    pub done: u32,
+    pub blocked: u32,
+    pub overdue: u32,
+}
+
+impl Counts {
+    fn add(&mut self, t: &TaskProgress) {
+        self.assigned += 1;
+        match t.status {
+            Status::Todo => self.todo += 1,
+            Status::InProgress => self.in_progress += 1,
+            Status::Done => self.done += 1,
+            Status::Blocked => self.blocked += 1,
+        }
+        if t.overdue {
+            self.overdue += 1;
+        }
+    }
+
+    /// Done over assigned, in percent (0 when nothing is assigned).
+    pub fn percent_done(&self) -> u8 {
+        if self.assigned == 0 {
+            return 0;
+        }
+        u8::try_from(u64::from(self.done) * 100 / u64::from(self.assigned)).unwrap_or(100)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnitProgress {
+    pub unit: String,
+    /// Counts over the directive's tasks (ad-hoc tasks are listed, not counted).
+    pub counts: Counts,
+    /// Mean progress of the directive's tasks, 0–100.
+    pub mean_progress: u8,
+    /// Unix seconds of the latest status report.
+    pub last_report_at: Option<i64>,
+    pub days_since_report: Option<i64>,
+    pub tasks: Vec<TaskProgress>,
+}
+
+/// Unix seconds at the start of `day` (UTC).
+fn day_start(day: NaiveDate) -> i64 {
+    day.and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp())
+}
+
+/// One task's progress on `today`.
+pub fn task_progress(doc: &UnitDocument, task: TaskRef, today: NaiveDate) -> TaskProgress {
+    let mut p = task_progress_fast(doc, task, today);
+    p.conflicted = doc.conflicts().iter().any(|c| c.task == task);
+    p
+}
+
+/// A unit's progress on `today`, computed from its document alone.
+pub fn unit_progress(doc: &UnitDocument, today: NaiveDate) -> UnitProgress {
+    let conflicted: std::collections::BTreeSet<TaskRef> =
+        doc.conflicts().into_iter().map(|c| c.task).collect();
+    let mut counts = Counts::default();
+    let mut sum: u64 = 0;
+    let tasks: Vec<TaskProgress> = doc
+        .task_refs()
+        .into_iter()
+        .map(|t| {
+            let mut p = task_progress_fast(doc, t, today);
+            p.conflicted = conflicted.contains(&t);
+            p
+        })
+        .collect();
+    for t in tasks.iter().filter(|t| t.clause.is_some()) {
+        counts.add(t);
+        sum += u64::from(t.progress);
+    }
+    let mean_progress = if counts.assigned == 0 {
+        0
+    } else {
+        u8::try_from(sum / u64::from(counts.assigned)).unwrap_or(100)
+    };
+    let last_report_at = doc.reports().iter().map(|(_, r)| r.at).max();
+    let days_since_report =
+        last_report_at.map(|at| (day_start(today) - at).div_euclid(86_400).max(0));
+    UnitProgress {
+        unit: doc.header().unit.clone(),
+        counts,
+        mean_progress,
+        last_report_at,
+        days_since_report,
+        tasks,
+    }
+}
+
+/// [`task_progress`] without the conflict scan (the caller fills `conflicted`).
+fn task_progress_fast(doc: &UnitDocument, task: TaskRef, today: NaiveDate) -> TaskProgress {
+    let statuses = doc.statuses(task);
+    let status = effective_status(&statuses);
+    let progress = if status == Status::Done {
+        100
+    } else {
+        doc.progresses(task).into_iter().min().unwrap_or(0)
+    };
+    let due = doc
+        .dues(task)
+        .into_iter()
+        .flatten()
+        .filter_map(Day::date)
+        .min();
+    let header_task = match task {
+        TaskRef::Assigned(i) => doc.header().tasks.get(i as usize),
+        TaskRef::Adhoc(_) => None,
+    };
+    TaskProgress {
+        task,
+        clause: header_task.map(|t| t.clause.clone()),
+        role: header_task.map(|t| t.role),
+        status,
+        progress,
+        due,
+        overdue: due.is_some_and(|d| d < today) && status != Status::Done,
+        conflicted: false,
+    }
+}
+
+/// One unit's standing on one clause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClauseUnit {
+    pub unit: String,
+    pub role: Role,
+    pub status: Status,
+    pub progress: u8,
+    pub overdue: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClauseProgress {
+    pub clause: String,
+    pub units: Vec<ClauseUnit>,
+    pub counts: Counts,
+}
+
+/// Every clause's progress across the units' documents: the clause × unit matrix.
+pub fn clause_progress(docs: &[&UnitDocument], today: NaiveDate) -> Vec<ClauseProgress> {
+    let mut by_clause: std::collections::BTreeMap<String, ClauseProgress> = Default::default();
+    let mut order: Vec<String> = Vec::new();
+    for doc in docs {
+        let unit = &doc.header().unit;
+        for (i, ht) in doc.header().tasks.iter().enumerate() {
+            let Ok(i) = u32::try_from(i) else { continue };
+            let t = task_progress_fast(doc, TaskRef::Assigned(i), today);
+            let entry = by_clause.entry(ht.clause.clone()).or_insert_with(|| {
+                order.push(ht.clause.clone());
+                ClauseProgress {
+                    clause: ht.clause.clone(),
+                    units: Vec::new(),
+                    counts: Counts::default(),
+                }
+            });
+            entry.counts.add(&t);
+            entry.units.push(ClauseUnit {
+                unit: unit.clone(),
+                role: ht.role,
+                status: t.status,
+                progress: t.progress,
+                overdue: t.overdue,
+            });
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|c| by_clause.remove(&c))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflicts_never_inflate_status() {
+        use Status::*;
+        assert_eq!(effective_status(&[]), Todo);
+        assert_eq!(effective_status(&[Done]), Done);
+        assert_eq!(effective_status(&[Done, InProgress]), InProgress);
+        assert_eq!(effective_status(&[Done, Todo]), InProgress);
+        assert_eq!(effective_status(&[Done, Blocked]), Blocked);
+        assert_eq!(effective_status(&[Todo]), Todo);
+    }
+}

@@ -1,0 +1,10 @@
+//! The sync protocol: signed changes, the binary wire format, and replicas that exchange
+//! them in one round trip.
+
+mod change;
+mod replica;
+pub mod wire;
+
+pub use change::{Change, signing_key};
+pub use replica::{Replica, SyncError, SyncOutcome, choose_payload};
+pub use wire::{DocKey, Payload, SyncRequest, SyncResponse, WireError};

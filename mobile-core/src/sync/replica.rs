@@ -1,0 +1,262 @@
+//! A replica of one unit document with its change log: either side of a sync.
+//!
+//! A phone edits (each edit applied and queued at once), seals its queued operations into one
+//! signed change, sends a [`SyncRequest`] with its version vector and the changes the server
+//! has not acknowledged, and applies the [`SyncResponse`]: one round trip. The server side
+//! ([`Replica::respond`]) checks and applies the changes, then answers with what the
+//! requester lacks, as changes or as a snapshot when that is smaller.
+//!
+//! Everything is idempotent: a change applied twice, a request replayed, a response lost and
+//! the request sent again, changes of different actors in any order — none of these lose or
+//! duplicate an operation. Operations of one actor apply in sequence order; a gap is refused
+//! with the range that is missing.
+
+use std::collections::BTreeMap;
+
+use ed25519_dalek::SigningKey;
+use thiserror::Error;
+
+use super::{
+    change::Change,
+    wire::{DocKey, Payload, SyncRequest, SyncResponse, change_len, encode_snapshot},
+};
+use crate::doc::{ActorId, DocError, DocHeader, Op, OpId, UnitDocument, VersionVector};
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum SyncError {
+    #[error(transparent)]
+    Doc(#[from] DocError),
+    #[error("the change of actor {actor} from {start} is not signed by that device")]
+    BadSignature { actor: ActorId, start: u64 },
+    #[error("actor {0} may not write this document")]
+    Forbidden(ActorId),
+    #[error("the request is for {0:?}, not this document")]
+    WrongDocument(DocKey),
+}
+
+/// What one sync did, for the app to show.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// Operations the other side applied from this request.
+    pub pushed: usize,
+    /// Operations this side applied from the response.
+    pub pulled: usize,
+    /// Whether the response was a snapshot.
+    pub snapshot: bool,
+}
+
+/// Above this many bytes of changes, the responder also prices a snapshot.
+const SNAPSHOT_PRICING_THRESHOLD: usize = 4 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Replica {
+    doc: UnitDocument,
+    key: DocKey,
+    fingerprint: u64,
+    /// Sealed changes by actor, in sequence order.
+    log: BTreeMap<ActorId, Vec<Change>>,
+    /// This device's operations not yet sealed into a change, from `pending_start` on.
+    pending: Vec<Op>,
+    pending_start: u64,
+    /// The last version vector the other side reported.
+    remote: VersionVector,
+}
+
+impl Replica {
+    pub fn new(header: DocHeader) -> Self {
+        let key = DocKey {
+            directive: header.directive.clone(),
+            unit: header.unit.clone(),
+        };
+        let fingerprint = header.fingerprint();
+        Self {
+            doc: UnitDocument::new(header),
+            key,
+            fingerprint,
+            log: BTreeMap::new(),
+            pending: Vec::new(),
+            pending_start: 0,
+            remote: VersionVector::new(),
+        }
+    }
+
+    pub fn doc(&self) -> &UnitDocument {
+        &self.doc
+    }
+    pub fn key(&self) -> &DocKey {
+        &self.key
+    }
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+    pub fn remote_version(&self) -> &VersionVector {
+        &self.remote
+    }
+
+    /// Apply a local edit by `actor` (this device) and queue it for the next sync.
+    pub fn edit(&mut self, actor: ActorId, op: Op) -> Result<OpId, DocError> {
+        let id = self.doc.next_id(actor);
+        self.doc
+            .apply_ops(actor, id.seq, std::slice::from_ref(&op))?;
+        if self.pending.is_empty() {
+            self.pending_start = id.seq;
+        }
+        self.pending.push(op);
+        Ok(id)
+    }
+
+    /// Operations not yet acknowledged by the other side: queued, and sealed but unacked.
+    pub fn unacknowledged(&self, actor: ActorId) -> usize {
+        let acked = self.remote.get(&actor);
+        let sealed: u64 = self
+            .log
+            .get(&actor)
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| c.end().saturating_sub(acked.max(c.start.saturating_sub(1))))
+                    .sum()
+            })
+            .unwrap_or(0);
+        self.pending.len() + usize::try_from(sealed).unwrap_or(usize::MAX)
+    }
+
+    /// Seal the queued operations of `actor` into one change signed with `key`.
+    pub fn seal(&mut self, actor: ActorId, key: &SigningKey) -> Option<Change> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let ops = std::mem::take(&mut self.pending);
+        let change = Change::sign(self.fingerprint, actor, self.pending_start, ops, key);
+        self.log.entry(actor).or_default().push(change.clone());
+        Some(change)
+    }
+
+    /// The request: this replica's version and every logged change the other side has not
+    /// acknowledged.
+    pub fn request(&self) -> SyncRequest {
+        let changes = self
+            .log
+            .iter()
+            .flat_map(|(actor, cs)| {
+                let acked = self.remote.get(actor);
+                cs.iter().filter(move |c| c.end() > acked)
+            })
+            .cloned()
+            .collect();
+        SyncRequest {
+            doc: self.key.clone(),
+            fingerprint: self.fingerprint,
+            vv: self.doc.version().dots.clone(),
+            changes,
+        }
+    }
+
+    /// Check and apply incoming changes, all or nothing.
+    fn take_changes(&mut self, changes: &[Change]) -> Result<usize, DocError> {
+        let mut next = self.doc.clone();
+        let mut applied = 0;
+        for c in changes {
+            applied += next.apply_ops(c.actor, c.start, &c.ops)?;
+        }
+        self.doc = next;
+        for c in changes {
+            let log = self.log.entry(c.actor).or_default();
+            let known = log.last().map_or(0, Change::end);
+            if c.end() > known {
+                log.push(c.clone());
+            }
+        }
+        Ok(applied)
+    }
+
+    /// The responder's side. `authorise` checks each change (signature, that its actor is
+    /// the caller's device, that it may write): any refusal refuses the whole request and
+    /// changes nothing.
+    pub fn respond(
+        &mut self,
+        req: &SyncRequest,
+        authorise: impl Fn(&Change) -> Result<(), SyncError>,
+    ) -> Result<(SyncResponse, SyncOutcome), SyncError> {
+        if req.doc != self.key {
+            return Err(SyncError::WrongDocument(req.doc.clone()));
+        }
+        if req.fingerprint != self.fingerprint {
+            return Err(
+                DocError::Mismatch("the two sides disagree on the document's tasks").into(),
+            );
+        }
+        req.changes.iter().try_for_each(&authorise)?;
+        let pushed = self.take_changes(&req.changes)?;
+        let theirs = VersionVector {
+            dots: req.vv.clone(),
+        };
+        let missing: Vec<Change> = self
+            .log
+            .iter()
+            .flat_map(|(actor, cs)| {
+                let have = theirs.get(actor);
+                cs.iter().filter(move |c| c.end() > have)
+            })
+            .cloned()
+            .collect();
+        let payload = choose_payload(missing, || self.doc.to_canonical());
+        let snapshot = matches!(payload, Payload::Snapshot(_));
+        let response = SyncResponse {
+            vv: self.doc.version().dots.clone(),
+            payload,
+        };
+        Ok((
+            response,
+            SyncOutcome {
+                pushed,
+                pulled: 0,
+                snapshot,
+            },
+        ))
+    }
+
+    /// The requester's side: apply what the other side sent.
+    pub fn receive(&mut self, resp: SyncResponse) -> Result<SyncOutcome, SyncError> {
+        let mut outcome = SyncOutcome::default();
+        match resp.payload {
+            Payload::Changes(changes) => outcome.pulled = self.take_changes(&changes)?,
+            Payload::Snapshot(snap) => {
+                let before = self.doc.version().clone();
+                let other = UnitDocument::from_canonical(*snap)?;
+                let mut next = self.doc.clone();
+                next.merge(other)?;
+                outcome.pulled = next
+                    .version()
+                    .dots
+                    .iter()
+                    .map(|(a, n)| usize::try_from(n.saturating_sub(before.get(a))).unwrap_or(0))
+                    .sum();
+                outcome.snapshot = true;
+                self.doc = next;
+            }
+        }
+        self.remote = VersionVector { dots: resp.vv };
+        Ok(outcome)
+    }
+
+    /// After a gap error from the other side: it has `actor`'s operations up to `have` only,
+    /// so the next request resends from there.
+    pub fn rewind_remote(&mut self, actor: ActorId, have: u64) {
+        self.remote.dots.insert(actor, have);
+    }
+}
+
+/// Changes, unless a snapshot of the whole state is smaller.
+pub fn choose_payload(
+    changes: Vec<Change>,
+    snapshot: impl FnOnce() -> crate::doc::CanonicalDoc,
+) -> Payload {
+    let size: usize = changes.iter().map(change_len).sum();
+    if size > SNAPSHOT_PRICING_THRESHOLD {
+        let snap = snapshot();
+        if encode_snapshot(&snap).len() < size {
+            return Payload::Snapshot(Box::new(snap));
+        }
+    }
+    Payload::Changes(changes)
+}

@@ -1,0 +1,136 @@
+//! The binary wire format: a format-version byte, a message-kind byte, then postcard.
+//!
+//! Decoding untrusted bytes never panics and allocates at most in proportion to the input,
+//! which is itself limited ([`MAX_MESSAGE_BYTES`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use thiserror::Error;
+
+use super::change::Change;
+use crate::doc::{ActorId, CanonicalDoc};
+
+/// The version of the encoding. A reader refuses any other.
+pub const FORMAT_VERSION: u8 = 1;
+/// The largest message either side accepts.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Change = 1,
+    Request = 2,
+    Response = 3,
+    Snapshot = 4,
+}
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum WireError {
+    #[error("the message is empty")]
+    Empty,
+    #[error("the message is {size} bytes; at most {limit} are accepted")]
+    TooLarge { size: usize, limit: usize },
+    #[error("unknown format version {0} (this build reads version {FORMAT_VERSION})")]
+    Version(u8),
+    #[error("expected a {expected} message")]
+    Kind { expected: &'static str },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("{0} bytes left over after the message")]
+    Trailing(usize),
+}
+
+/// Which document a sync is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct DocKey {
+    pub directive: String,
+    pub unit: String,
+}
+
+/// A peer's half of the round trip: what it has, and the changes the other side lacks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    pub doc: DocKey,
+    /// The header fingerprint: both sides must agree on the document's tasks.
+    pub fingerprint: u64,
+    pub vv: BTreeMap<ActorId, u64>,
+    pub changes: Vec<Change>,
+}
+
+/// The answer: what the requester lacks, as changes or, when smaller, a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    pub vv: BTreeMap<ActorId, u64>,
+    pub payload: Payload,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    Changes(Vec<Change>),
+    Snapshot(Box<CanonicalDoc>),
+}
+
+fn encode<T: Serialize>(kind: Kind, value: &T) -> Vec<u8> {
+    let mut out = vec![FORMAT_VERSION, kind as u8];
+    // Serialising our own types into a Vec cannot fail.
+    out.extend(postcard::to_stdvec(value).unwrap_or_default());
+    out
+}
+
+fn decode<T: DeserializeOwned>(
+    kind: Kind,
+    name: &'static str,
+    bytes: &[u8],
+) -> Result<T, WireError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(WireError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_MESSAGE_BYTES,
+        });
+    }
+    match bytes {
+        [] => Err(WireError::Empty),
+        [v, ..] if *v != FORMAT_VERSION => Err(WireError::Version(*v)),
+        [_, k, body @ ..] if *k == kind as u8 => {
+            let (value, rest) = postcard::take_from_bytes::<T>(body)
+                .map_err(|e| WireError::Malformed(e.to_string()))?;
+            if rest.is_empty() {
+                Ok(value)
+            } else {
+                Err(WireError::Trailing(rest.len()))
+            }
+        }
+        _ => Err(WireError::Kind { expected: name }),
+    }
+}
+
+pub fn encode_change(c: &Change) -> Vec<u8> {
+    encode(Kind::Change, c)
+}
+pub fn decode_change(b: &[u8]) -> Result<Change, WireError> {
+    decode(Kind::Change, "change", b)
+}
+pub fn encode_request(r: &SyncRequest) -> Vec<u8> {
+    encode(Kind::Request, r)
+}
+pub fn decode_request(b: &[u8]) -> Result<SyncRequest, WireError> {
+    decode(Kind::Request, "sync request", b)
+}
+pub fn encode_response(r: &SyncResponse) -> Vec<u8> {
+    encode(Kind::Response, r)
+}
+pub fn decode_response(b: &[u8]) -> Result<SyncResponse, WireError> {
+    decode(Kind::Response, "sync response", b)
+}
+pub fn encode_snapshot(d: &CanonicalDoc) -> Vec<u8> {
+    encode(Kind::Snapshot, d)
+}
+pub fn decode_snapshot(b: &[u8]) -> Result<CanonicalDoc, WireError> {
+    decode(Kind::Snapshot, "snapshot", b)
+}
+
+/// Bytes of a change inside a message (without the two header bytes).
+pub fn change_len(c: &Change) -> usize {
+    postcard::to_stdvec(c).map_or(0, |b| b.len())
+}
