@@ -99,24 +99,18 @@ fn day_start(day: NaiveDate) -> i64 {
 /// One task's progress on `today`.
 pub fn task_progress(doc: &UnitDocument, task: TaskRef, today: NaiveDate) -> TaskProgress {
     let mut p = task_progress_fast(doc, task, today);
-    p.conflicted = doc.conflicts().iter().any(|c| c.task == task);
+    p.conflicted = doc.task_conflicted(task);
     p
 }
 
 /// A unit's progress on `today`, computed from its document alone.
 pub fn unit_progress(doc: &UnitDocument, today: NaiveDate) -> UnitProgress {
-    let conflicted: std::collections::BTreeSet<TaskRef> =
-        doc.conflicts().into_iter().map(|c| c.task).collect();
     let mut counts = Counts::default();
     let mut sum: u64 = 0;
     let tasks: Vec<TaskProgress> = doc
         .task_refs()
         .into_iter()
-        .map(|t| {
-            let mut p = task_progress_fast(doc, t, today);
-            p.conflicted = conflicted.contains(&t);
-            p
-        })
+        .map(|t| task_progress(doc, t, today))
         .collect();
     for t in tasks.iter().filter(|t| t.clause.is_some()) {
         counts.add(t);

@@ -275,6 +275,19 @@ impl UnitDocument {
             .unwrap_or_default()
     }
 
+    /// Whether any field of this task holds more than one value.
+    pub fn task_conflicted(&self, t: TaskRef) -> bool {
+        self.tasks.get(&t).is_some_and(|s| {
+            s.status.read().val.len() > 1
+                || s.progress.read().val.len() > 1
+                || s.assignee.read().val.len() > 1
+                || s.due.read().val.len() > 1
+                || s.notes.read().val.len() > 1
+                || s.title.read().val.len() > 1
+                || s.removed.read().val.len() > 1
+        })
+    }
+
     /// Fields holding more than one value, task by task.
     pub fn conflicts(&self) -> Vec<Conflict> {
         let mut out = Vec::new();

@@ -1,0 +1,29 @@
+//! taskforce's database schema, one migration per step, each with `up` and `down`. The same
+//! code runs on SQLite (the embedded default) and PostgreSQL (production). Times are stored as
+//! Unix seconds and dates as `YYYY-MM-DD` text, identically on both.
+
+// `MigrationTrait` is an `async_trait`: its methods must take `&SchemaManager` with the
+// lifetime elided, which `rust_2018_idioms` would otherwise flag.
+#![allow(elided_lifetimes_in_paths)]
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20200202_000001_directory;
+mod m20200202_000002_accounts;
+mod m20200202_000003_sync;
+mod m20200202_000004_projections;
+
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20200202_000001_directory::Migration),
+            Box::new(m20200202_000002_accounts::Migration),
+            Box::new(m20200202_000003_sync::Migration),
+            Box::new(m20200202_000004_projections::Migration),
+        ]
+    }
+}

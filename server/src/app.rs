@@ -1,0 +1,187 @@
+//! The route table, request limits and the server's start-up.
+
+use std::sync::Arc;
+
+use actix_web::{
+    App, HttpResponse, HttpServer,
+    dev::{Server, ServiceResponse},
+    error::JsonPayloadError,
+    middleware::{Compress, Next, from_fn},
+    web,
+};
+use anyhow::Context;
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection};
+use taskforce_core::directive::Catalogue;
+use taskforce_migrations::{Migrator, MigratorTrait};
+
+use crate::{
+    api,
+    auth::LoginLimiter,
+    config::Config,
+    error::ApiError,
+    metrics::Metrics,
+    seed,
+    state::{AppState, DocLocks},
+    sync_api,
+};
+
+/// Connect, run the migrations, and (for SQLite) turn on WAL.
+pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut opts = ConnectOptions::new(url.to_string());
+    opts.sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        opts.max_connections(8).min_connections(1);
+    } else {
+        opts.max_connections(16).min_connections(1);
+    }
+    let db = Database::connect(opts)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(url)))?;
+    if db.get_database_backend() == DatabaseBackend::Sqlite {
+        db.execute_unprepared(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+        )
+        .await?;
+    }
+    Migrator::up(&db, None)
+        .await
+        .context("running the migrations")?;
+    Ok(db)
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let catalogue = match &config.catalogue {
+        None => Catalogue::bundled()?,
+        Some(p) => Catalogue::from_toml(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )?,
+    };
+    let db = connect(&config.db).await?;
+    seed::seed(&db, &catalogue).await?;
+    Ok(AppState {
+        locks: Arc::new(DocLocks::new(db.get_database_backend())),
+        db,
+        config: Arc::new(config),
+        catalogue: Arc::new(catalogue),
+        limiter: Arc::new(LoginLimiter::default()),
+        metrics: Arc::new(Metrics::default()),
+    })
+}
+
+async fn count_requests(
+    req: actix_web::dev::ServiceRequest,
+    next: Next<impl actix_web::body::MessageBody>,
+) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    let (method, path) = (req.method().clone(), req.path().to_string());
+    let started = std::time::Instant::now();
+    let res = next.call(req).await?;
+    let status = res.status();
+    if let Some(m) = metrics {
+        Metrics::add(&m.http_requests, 1);
+        if status.is_client_error() || status.is_server_error() {
+            Metrics::add(&m.http_errors, 1);
+        }
+    }
+    tracing::info!(%method, %path, status = status.as_u16(), ms = started.elapsed().as_millis() as u64, "request");
+    Ok(res)
+}
+
+/// Every route in one table.
+pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
+    let json = web::JsonConfig::default()
+        .limit(config.json_body_limit)
+        .error_handler(|e, _| {
+            match e {
+                JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::TooLarge {
+                    size: length,
+                    limit,
+                },
+                JsonPayloadError::Overflow { limit } => ApiError::TooLarge {
+                    size: limit + 1,
+                    limit,
+                },
+                other => ApiError::BadRequest(format!("invalid JSON body: {other}")),
+            }
+            .into()
+        });
+    let query = web::QueryConfig::default()
+        .error_handler(|e, _| ApiError::BadRequest(format!("invalid query: {e}")).into());
+    let path = web::PathConfig::default()
+        .error_handler(|e, _| ApiError::BadRequest(format!("invalid path: {e}")).into());
+    cfg.app_data(json)
+        .app_data(query)
+        .app_data(path)
+        .route("/healthz", web::get().to(api::healthz))
+        .route("/metrics", web::get().to(api::metrics))
+        .service(
+            web::scope("/api/v1")
+                .route("/auth/login", web::post().to(api::login))
+                .route("/auth/logout", web::post().to(api::logout))
+                .route("/me", web::get().to(api::whoami))
+                .route("/devices", web::post().to(api::register_device))
+                .route("/sync", web::post().to(sync_api::sync))
+                .route("/directives", web::get().to(api::list_directives))
+                .route("/directives/{id}", web::get().to(api::get_directive))
+                .route("/units", web::get().to(api::list_units))
+                .route("/units/{id}/document", web::get().to(api::unit_document))
+                .route("/units/{id}/members", web::post().to(api::add_member))
+                .route(
+                    "/units/{id}/members/{username}",
+                    web::delete().to(api::remove_member),
+                ),
+        )
+        .default_service(web::to(|| async {
+            ApiError::NotFound("this route".into()).into_response()
+        }));
+}
+
+trait IntoResponse {
+    fn into_response(self) -> HttpResponse;
+}
+impl IntoResponse for ApiError {
+    fn into_response(self) -> HttpResponse {
+        actix_web::ResponseError::error_response(&self)
+    }
+}
+
+/// Bind and start the server; returns it with the address it listens on.
+pub fn start(state: AppState) -> anyhow::Result<(Server, std::net::SocketAddr)> {
+    let config = state.config.clone();
+    let data = web::Data::new(state);
+    let cfg = config.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(from_fn(count_requests))
+            .wrap(Compress::default())
+            .configure(|c| routes(c, &cfg))
+    })
+    .bind(&config.bind)
+    .with_context(|| format!("cannot listen on {}", config.bind))?;
+    if let Some(w) = config.workers {
+        server = server.workers(w);
+    }
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .context("no listening address")?;
+    Ok((server.run(), addr))
+}

@@ -1,0 +1,261 @@
+//! Accounts: argon2id password hashes, expiring bearer tokens stored hashed, the `Caller`
+//! extractor, what each role may do, and a limiter for failed logins.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    pin::Pin,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use argon2::{
+    Argon2,
+    password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    entity::{memberships, tokens, users},
+    error::{ApiError, ApiResult},
+    state::{AppState, now},
+};
+
+/// A user's role across the ministry. Unit members and leads are `member` with memberships.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A task-force member of one or more units (a membership may make them its lead).
+    Member,
+    /// Văn phòng Bộ: reads everything, manages the directive and the units.
+    MinistryOffice,
+    /// The Minister: reads everything.
+    Minister,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::MinistryOffice => "ministry_office",
+            Role::Minister => "minister",
+            Role::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Role::Member,
+            Role::MinistryOffice,
+            Role::Minister,
+            Role::Admin,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))
+}
+
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|h| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &h)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+/// Passwords must be long enough to resist guessing.
+pub fn check_password_strength(password: &str) -> ApiResult<()> {
+    if password.chars().count() < 10 {
+        return Err(ApiError::BadRequest(
+            "a password needs at least 10 characters".into(),
+        ));
+    }
+    if password.len() > 1024 {
+        return Err(ApiError::BadRequest(
+            "a password is at most 1024 bytes".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A new random token (what the client keeps) and its hash (what the database keeps).
+pub fn new_token() -> anyhow::Result<(String, String)> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let token = URL_SAFE_NO_PAD.encode(bytes);
+    let hash = token_hash(&token);
+    Ok((token, hash))
+}
+
+pub fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The authenticated user of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// (unit id, lead) for each membership.
+    pub units: Vec<(String, bool)>,
+}
+
+impl Caller {
+    pub fn reads_everything(&self) -> bool {
+        matches!(
+            self.role,
+            Role::MinistryOffice | Role::Minister | Role::Admin
+        )
+    }
+    pub fn is_member_of(&self, unit: &str) -> bool {
+        self.units.iter().any(|(u, _)| u == unit)
+    }
+    pub fn leads(&self, unit: &str) -> bool {
+        self.units.iter().any(|(u, lead)| u == unit && *lead)
+    }
+    pub fn may_read_unit(&self, unit: &str) -> bool {
+        self.reads_everything() || self.is_member_of(unit)
+    }
+    /// Only the unit's own members write its document.
+    pub fn may_write_unit(&self, unit: &str) -> bool {
+        self.is_member_of(unit)
+    }
+    pub fn may_manage_members(&self, unit: &str) -> bool {
+        matches!(self.role, Role::MinistryOffice | Role::Admin) || self.leads(unit)
+    }
+    pub fn require(&self, allowed: bool, what: &str) -> ApiResult<()> {
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "{} may not {what}",
+                self.username
+            )))
+        }
+    }
+}
+
+pub async fn caller_for_token(db: &impl ConnectionTrait, token: &str) -> ApiResult<Caller> {
+    let row = tokens::Entity::find_by_id(token_hash(token))
+        .one(db)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if row.expires_at <= now() {
+        return Err(ApiError::Unauthorized);
+    }
+    let user = users::Entity::find_by_id(row.user_id)
+        .one(db)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    if user.disabled {
+        return Err(ApiError::Unauthorized);
+    }
+    let units = memberships::Entity::find()
+        .filter(memberships::Column::UserId.eq(user.id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.unit_id, m.lead))
+        .collect();
+    Ok(Caller {
+        user_id: user.id,
+        username: user.username,
+        display_name: user.display_name,
+        role: Role::parse(&user.role).unwrap_or(Role::Member),
+        units,
+    })
+}
+
+pub fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("Authorization")?.to_str().ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    Some(token.trim().to_string())
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let token = token.ok_or(ApiError::Unauthorized)?;
+            let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
+            caller_for_token(&state.db, &token).await
+        })
+    }
+}
+
+/// Refuses a username after repeated failed logins, for a while.
+#[derive(Debug, Default)]
+pub struct LoginLimiter {
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl LoginLimiter {
+    const MAX_FAILURES: u32 = 5;
+    const WINDOW: Duration = Duration::from_secs(300);
+
+    pub fn check(&self, username: &str) -> ApiResult<()> {
+        let map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((n, since)) = map.get(username)
+            && *n >= Self::MAX_FAILURES
+            && since.elapsed() < Self::WINDOW
+        {
+            let retry_after = Self::WINDOW
+                .saturating_sub(since.elapsed())
+                .as_secs()
+                .max(1);
+            return Err(ApiError::TooManyRequests { retry_after });
+        }
+        Ok(())
+    }
+
+    pub fn failed(&self, username: &str) {
+        let mut map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entry = map
+            .entry(username.to_string())
+            .or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= Self::WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+    }
+
+    pub fn succeeded(&self, username: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(username);
+    }
+}

@@ -1,0 +1,50 @@
+//! Server configuration: a typed struct with documented defaults, read from an optional TOML
+//! file, then `TASKFORCE_*` environment variables, then command-line flags (each overriding
+//! the one before).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Everything `taskforce serve` can be told.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `sqlite://PATH?mode=rwc` or `postgres://…`. Default: `sqlite://taskforce.db?mode=rwc`.
+    pub db: String,
+    /// Address to listen on. Default: `127.0.0.1:8080`.
+    pub bind: String,
+    /// Largest sync body accepted, in bytes. Default: 8 MiB.
+    pub sync_body_limit: usize,
+    /// Largest JSON body accepted, in bytes. Default: 64 KiB.
+    pub json_body_limit: usize,
+    /// How long a login token lives, in hours. Default: 720 (30 days).
+    pub token_ttl_hours: i64,
+    /// HTTP worker threads. Default: the number of cores.
+    pub workers: Option<usize>,
+    /// A unit catalogue instead of the bundled one.
+    pub catalogue: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            db: "sqlite://taskforce.db?mode=rwc".into(),
+            bind: "127.0.0.1:8080".into(),
+            sync_body_limit: 8 * 1024 * 1024,
+            json_body_limit: 64 * 1024,
+            token_ttl_hours: 720,
+            workers: None,
+            catalogue: None,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_file(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+    }
+}

@@ -1,0 +1,88 @@
+//! Counters exported at `/metrics` in the Prometheus text format.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub http_requests: AtomicU64,
+    pub http_errors: AtomicU64,
+    pub sync_requests: AtomicU64,
+    pub sync_rejected: AtomicU64,
+    pub ops_applied: AtomicU64,
+    pub changes_stored: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub snapshots_sent: AtomicU64,
+    pub logins: AtomicU64,
+    pub login_failures: AtomicU64,
+}
+
+impl Metrics {
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let rows: [(&str, &str, &AtomicU64); 11] = [
+            (
+                "taskforce_http_requests_total",
+                "HTTP requests served",
+                &self.http_requests,
+            ),
+            (
+                "taskforce_http_errors_total",
+                "HTTP responses with status 4xx or 5xx",
+                &self.http_errors,
+            ),
+            (
+                "taskforce_sync_requests_total",
+                "Sync requests received",
+                &self.sync_requests,
+            ),
+            (
+                "taskforce_sync_rejected_total",
+                "Sync requests refused",
+                &self.sync_rejected,
+            ),
+            (
+                "taskforce_ops_applied_total",
+                "Operations applied to documents",
+                &self.ops_applied,
+            ),
+            (
+                "taskforce_changes_stored_total",
+                "Signed changes stored in the op log",
+                &self.changes_stored,
+            ),
+            (
+                "taskforce_sync_bytes_in_total",
+                "Sync request bytes received",
+                &self.bytes_in,
+            ),
+            (
+                "taskforce_sync_bytes_out_total",
+                "Sync response bytes sent",
+                &self.bytes_out,
+            ),
+            (
+                "taskforce_snapshots_sent_total",
+                "Sync responses sent as snapshots",
+                &self.snapshots_sent,
+            ),
+            ("taskforce_logins_total", "Successful logins", &self.logins),
+            (
+                "taskforce_login_failures_total",
+                "Refused logins",
+                &self.login_failures,
+            ),
+        ];
+        let mut out = String::new();
+        for (name, help, value) in rows {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+                value.load(Relaxed)
+            ));
+        }
+        out
+    }
+}

@@ -1,0 +1,415 @@
+//! The test harness: a real server on a loopback port over a fresh database (an SQLite file,
+//! or a PostgreSQL database made for the test and dropped after), and phones that sync with
+//! it over real HTTP using mobile-core's replicas.
+#![allow(dead_code)]
+
+use std::{
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use base64::{Engine, engine::general_purpose::STANDARD};
+use ed25519_dalek::SigningKey;
+use sea_orm::{ConnectionTrait, Database};
+use taskforce_core::{
+    doc::{DocHeader, Op, Status, TaskField, TaskRef},
+    sync::{Replica, SyncOutcome, SyncResponse, signing_key, wire},
+};
+use taskforce_server::{
+    accounts,
+    app::{build_state, connect, start},
+    auth::Role,
+    config::Config,
+};
+
+pub const DIRECTIVE: &str = "5-ct-btttt";
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// The PostgreSQL server the tests use: `TASKFORCE_TEST_PG` (an admin URL) when set, else
+/// one the harness starts with `ops/pg.sh`. Unavailable in CI is a failure; elsewhere the
+/// test says it skips.
+pub fn pg_admin_url() -> Option<String> {
+    static URL: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    let url = URL.get_or_init(|| match std::env::var("TASKFORCE_TEST_PG") {
+        Ok(url) if !url.is_empty() => Ok(url),
+        _ => {
+            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/pg.sh");
+            let dir = std::env::temp_dir().join("taskforce-test-pg");
+            std::process::Command::new("bash")
+                .args([script, "start", &dir.to_string_lossy(), "55433"])
+                .output()
+                .map_err(|e| e.to_string())
+                .and_then(|o| {
+                    if o.status.success() {
+                        Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+                    } else {
+                        Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
+                    }
+                })
+        }
+    });
+    match url {
+        Ok(url) => Some(url.clone()),
+        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true and no PostgreSQL: {why}")
+        }
+        Err(why) => {
+            eprintln!(
+                "SKIPPED (PostgreSQL unavailable: {why}); set TASKFORCE_TEST_PG=postgres://…"
+            );
+            None
+        }
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"))
+}
+
+/// A database for one test, removed when dropped.
+pub enum TestDb {
+    Sqlite {
+        dir: std::path::PathBuf,
+        url: String,
+    },
+    Postgres {
+        admin: String,
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    pub fn sqlite() -> Self {
+        let dir = std::env::temp_dir().join(unique("taskforce-test"));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}?mode=rwc", dir.join("taskforce.db").display());
+        TestDb::Sqlite { dir, url }
+    }
+
+    pub fn postgres() -> Option<Self> {
+        let admin = pg_admin_url()?;
+        let name = unique("tf_test");
+        runtime().block_on(async {
+            let db = Database::connect(&admin)
+                .await
+                .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
+            db.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        });
+        let base = admin
+            .rsplit_once('/')
+            .map_or(admin.as_str(), |(b, _)| b)
+            .to_string();
+        let url = format!("{base}/{name}");
+        Some(TestDb::Postgres { admin, name, url })
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            TestDb::Sqlite { dir, .. } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            TestDb::Postgres { admin, name, .. } => {
+                let (admin, name) = (admin.clone(), name.clone());
+                let _ = std::thread::spawn(move || {
+                    runtime().block_on(async {
+                        if let Ok(db) = Database::connect(&admin).await {
+                            let _ = db
+                                .execute_unprepared(&format!(
+                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                ))
+                                .await;
+                        }
+                    })
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// A running server.
+pub struct TestApp {
+    pub http: Http,
+    pub db: TestDb,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+pub fn spawn_app(db: TestDb) -> TestApp {
+    spawn_app_with(db, |_| {})
+}
+
+pub fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = Config {
+        db: db.url().to_string(),
+        bind: "127.0.0.1:0".into(),
+        workers: Some(2),
+        ..Config::default()
+    };
+    tweak(&mut config);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let state = build_state(config)
+                .await
+                .unwrap_or_else(|e| panic!("server state: {e:#}"));
+            let (server, addr) = start(state).unwrap_or_else(|e| panic!("server start: {e:#}"));
+            let _ = tx.send((server.handle(), addr));
+            let _ = server.await;
+        });
+    });
+    let (handle, addr) = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("server did not start: {e}"));
+    TestApp {
+        http: Http {
+            base: format!("http://{addr}"),
+        },
+        db,
+        handle,
+        thread: Some(thread),
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        let _ = std::thread::spawn(move || runtime().block_on(handle.stop(false))).join();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub const PASSWORD: &str = "mật-khẩu-thử-nghiệm";
+
+impl std::ops::Deref for TestApp {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
+impl TestApp {
+    pub fn create_user(&self, username: &str, role: Role, units: &[(&str, bool)]) {
+        let url = self.db.url().to_string();
+        let units: Vec<(String, bool)> =
+            units.iter().map(|(u, l)| ((*u).to_string(), *l)).collect();
+        let username = username.to_string();
+        std::thread::spawn(move || {
+            runtime().block_on(async {
+                let db = connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+                accounts::create_user(&db, &username, "", PASSWORD, role, &units, None)
+                    .await
+                    .unwrap_or_else(|e| panic!("create {username}: {e}"));
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("create_user panicked"));
+    }
+}
+
+/// HTTP to one server process.
+#[derive(Debug, Clone)]
+pub struct Http {
+    pub base: String,
+}
+
+impl Http {
+    pub fn agent() -> ureq::Agent {
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into()
+    }
+
+    pub fn login(&self, username: &str, password: &str) -> (u16, serde_json::Value) {
+        let mut resp = Self::agent()
+            .post(&format!("{}/api/v1/auth/login", self.base))
+            .send_json(serde_json::json!({ "username": username, "password": password }))
+            .unwrap_or_else(|e| panic!("login: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_json().unwrap_or_default())
+    }
+
+    pub fn token(&self, username: &str) -> String {
+        let (status, body) = self.login(username, PASSWORD);
+        assert_eq!(status, 200, "login {username}: {body}");
+        body["token"].as_str().unwrap_or_default().to_string()
+    }
+
+    pub fn get(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let mut resp = Self::agent()
+            .get(&format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {token}"))
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_json().unwrap_or_default())
+    }
+
+    pub fn post_json(
+        &self,
+        token: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut resp = Self::agent()
+            .post(&format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {token}"))
+            .send_json(body)
+            .unwrap_or_else(|e| panic!("POST {path}: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_json().unwrap_or_default())
+    }
+
+    /// POST raw bytes to the sync endpoint: (status, body bytes).
+    pub fn post_sync(&self, token: &str, actor: u32, body: &[u8]) -> (u16, Vec<u8>) {
+        let mut resp = Self::agent()
+            .post(&format!("{}/api/v1/sync", self.base))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header("X-Taskforce-Device", &actor.to_string())
+            .header("Content-Type", "application/octet-stream")
+            .send(body)
+            .unwrap_or_else(|e| panic!("POST /api/v1/sync: {e}"));
+        let status = resp.status().as_u16();
+        (
+            status,
+            resp.body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_vec()
+                .unwrap_or_default(),
+        )
+    }
+
+    /// The unit's document as the server stores it (header, fingerprint, op count).
+    pub fn document(&self, token: &str, unit: &str) -> serde_json::Value {
+        let (status, body) = self.get(
+            token,
+            &format!("/api/v1/units/{unit}/document?directive={DIRECTIVE}"),
+        );
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// A phone of `username`, registered, with the unit's document.
+    pub fn phone(&self, username: &str, unit: &str) -> Phone {
+        let token = self.token(username);
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let mut secret = [0u8; 32];
+        secret[..4].copy_from_slice(&n.to_le_bytes());
+        secret[4..8].copy_from_slice(&std::process::id().to_le_bytes());
+        secret[8] = 0x5a;
+        let key = signing_key(&secret);
+        let (status, body) = self.post_json(
+            &token,
+            "/api/v1/devices",
+            serde_json::json!({ "name": format!("phone {n}"), "public_key": STANDARD.encode(key.verifying_key().to_bytes()) }),
+        );
+        assert_eq!(status, 201, "register device: {body}");
+        let actor =
+            u32::try_from(body["actor_id"].as_i64().unwrap_or_default()).unwrap_or_default();
+        let doc = self.document(&token, unit);
+        let header: DocHeader =
+            serde_json::from_value(doc["header"].clone()).unwrap_or_else(|e| panic!("header: {e}"));
+        Phone {
+            replica: Replica::new(header),
+            actor,
+            key,
+            token,
+        }
+    }
+}
+
+/// A phone: a replica of its unit's document, its device key and its session.
+pub struct Phone {
+    pub replica: Replica,
+    pub actor: u32,
+    pub key: SigningKey,
+    pub token: String,
+}
+
+impl Phone {
+    pub fn edit(&mut self, op: Op) {
+        self.replica
+            .edit(self.actor, op)
+            .unwrap_or_else(|e| panic!("edit: {e}"));
+    }
+
+    pub fn set(&mut self, task: u32, value: TaskField) {
+        let op = self.replica.doc().set_op(TaskRef::Assigned(task), value);
+        self.edit(op);
+    }
+
+    pub fn status(&mut self, task: u32, s: Status) {
+        self.set(task, TaskField::Status(s));
+    }
+
+    /// The request body the next sync would send.
+    pub fn request_bytes(&mut self) -> Vec<u8> {
+        self.replica.seal(self.actor, &self.key);
+        wire::encode_request(&self.replica.request())
+    }
+
+    /// One round trip; on an error, the status and the JSON error body.
+    pub fn try_sync(&mut self, app: &Http) -> Result<SyncOutcome, (u16, serde_json::Value)> {
+        let body = self.request_bytes();
+        let (status, bytes) = app.post_sync(&self.token, self.actor, &body);
+        if status != 200 {
+            return Err((status, serde_json::from_slice(&bytes).unwrap_or_default()));
+        }
+        let resp: SyncResponse =
+            wire::decode_response(&bytes).unwrap_or_else(|e| panic!("response: {e}"));
+        Ok(self
+            .replica
+            .receive(resp)
+            .unwrap_or_else(|e| panic!("receive: {e}")))
+    }
+
+    pub fn sync(&mut self, app: &Http) -> SyncOutcome {
+        self.try_sync(app)
+            .unwrap_or_else(|(s, b)| panic!("sync failed: {s} {b}"))
+    }
+
+    pub fn canonical(&self) -> Vec<u8> {
+        postcard::to_stdvec(&self.replica.doc().to_canonical()).unwrap_or_default()
+    }
+}
+
+/// Generate one test per store from a scenario taking a `TestDb`.
+#[macro_export]
+macro_rules! on_every_store {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(super::common::TestDb::sqlite()); } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { if let Some(db) = super::common::TestDb::postgres() { super::$name(db); } } )*
+        }
+    };
+}

@@ -1,0 +1,74 @@
+//! Every migration runs up, down and up again, on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::{TestDb, runtime};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use taskforce_migrations::{Migrator, MigratorTrait};
+
+const TABLES: [&str; 14] = [
+    "units",
+    "directives",
+    "clauses",
+    "assignments",
+    "users",
+    "memberships",
+    "tokens",
+    "devices",
+    "audit_log",
+    "documents",
+    "changes",
+    "tasks",
+    "reports",
+    "confirmations",
+];
+
+fn up_down_up(db: TestDb) {
+    runtime().block_on(async {
+        let conn = Database::connect(db.url())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let backend = conn.get_database_backend();
+        let count = |table: &'static str| {
+            let conn = &conn;
+            async move {
+                conn.query_one_raw(Statement::from_string(
+                    backend,
+                    format!("SELECT COUNT(*) AS n FROM {table}"),
+                ))
+                .await
+            }
+        };
+        for round in 0..2 {
+            Migrator::up(&conn, None)
+                .await
+                .unwrap_or_else(|e| panic!("up (round {round}): {e}"));
+            for t in TABLES {
+                assert!(count(t).await.is_ok(), "{t} missing after up");
+            }
+            let pending = Migrator::get_pending_migrations(&conn)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(pending.is_empty());
+            if round == 0 {
+                Migrator::down(&conn, None)
+                    .await
+                    .unwrap_or_else(|e| panic!("down: {e}"));
+                for t in TABLES {
+                    assert!(count(t).await.is_err(), "{t} still there after down");
+                }
+            }
+        }
+        // One step at a time, too.
+        Migrator::down(&conn, Some(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(count("tasks").await.is_err() && count("documents").await.is_ok());
+        Migrator::up(&conn, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(count("tasks").await.is_ok());
+    });
+}
+
+on_every_store!(up_down_up);

@@ -1,0 +1,312 @@
+//! The sync API over real HTTP against a real SQLite file and a real PostgreSQL database:
+//! phones push and pull, concurrent edits converge, replays change nothing, and every kind
+//! of bad request gets its error and leaves the stored state unchanged.
+
+mod common;
+
+use common::{DIRECTIVE, Http, Phone, TestApp, TestDb, spawn_app};
+use taskforce_core::{
+    doc::{Op, Report, Status, TaskField, TaskRef},
+    sync::{Change, wire},
+};
+use taskforce_server::auth::Role;
+
+fn setup(db: TestDb) -> TestApp {
+    let app = spawn_app(db);
+    app.create_user("cucvt.a", Role::Member, &[("cuc-vt", false)]);
+    app.create_user("cucvt.b", Role::Member, &[("cuc-vt", false)]);
+    app.create_user("viettel.a", Role::Member, &[("viettel", false)]);
+    app.create_user("vanphong", Role::MinistryOffice, &[]);
+    app
+}
+
+/// What the server stores for a unit, as another device would receive it from scratch.
+fn server_state(app: &TestApp, unit: &str) -> (i64, Vec<u8>) {
+    let token = app.token("vanphong");
+    let ops = app.document(&token, unit)["ops"].as_i64().unwrap_or(-1);
+    (ops, observer_view(app, unit))
+}
+
+/// A fresh read-only sync by the Ministry Office's device: the whole state.
+fn observer_view(app: &TestApp, unit: &str) -> Vec<u8> {
+    let mut observer = app.phone("vanphong", unit);
+    observer.sync(app);
+    observer.canonical()
+}
+
+fn push_and_pull_converge(db: TestDb) {
+    let app = setup(db);
+    let mut a = app.phone("cucvt.a", "cuc-vt");
+    let mut b = app.phone("cucvt.b", "cuc-vt");
+    // Offline: both set task 0's status; A also reports, B edits notes of task 1.
+    a.status(0, Status::Done);
+    a.edit(Op::Report(Report {
+        period: "2020-02-05".into(),
+        text: "120 triệu tin nhắn".into(),
+        figures: vec![],
+        at: 1_580_860_800,
+    }));
+    b.status(0, Status::InProgress);
+    b.set(1, TaskField::Notes("Đã họp với các nhà mạng".into()));
+    let pa = a.sync(&app);
+    assert_eq!(pa.pushed, 0, "pushed is counted by the responder");
+    let pb = b.sync(&app);
+    assert!(pb.pulled >= 2, "B pulls A's two operations: {pb:?}");
+    a.sync(&app);
+    assert_eq!(a.canonical(), b.canonical());
+    assert_eq!(
+        a.replica.doc().statuses(TaskRef::Assigned(0)),
+        [Status::InProgress, Status::Done]
+    );
+    assert_eq!(a.replica.doc().conflicts().len(), 1);
+    let (ops, view) = server_state(&app, "cuc-vt");
+    assert_eq!(ops, 4);
+    assert_eq!(view, a.canonical(), "the server's state equals the phones'");
+}
+
+fn replayed_requests_change_nothing(db: TestDb) {
+    let app = setup(db);
+    let mut a = app.phone("cucvt.a", "cuc-vt");
+    a.status(2, Status::Blocked);
+    let body = a.request_bytes();
+    for _ in 0..3 {
+        let (status, _) = app.post_sync(&a.token, a.actor, &body);
+        assert_eq!(status, 200);
+    }
+    let (ops, _) = server_state(&app, "cuc-vt");
+    assert_eq!(ops, 1, "three deliveries of one operation store one");
+    a.sync(&app);
+    assert_eq!(a.replica.unacknowledged(a.actor), 0);
+}
+
+fn bad_requests_are_refused_and_change_nothing(db: TestDb) {
+    let app = setup(db);
+    let mut a = app.phone("cucvt.a", "cuc-vt");
+    a.status(0, Status::Done);
+    a.sync(&app);
+    let before = server_state(&app, "cuc-vt");
+    let mut b = app.phone("cucvt.b", "cuc-vt");
+    let expect = |(status, body): (u16, Vec<u8>), code: u16, error: &str| {
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(
+            (status, json["error"].as_str().unwrap_or("")),
+            (code, error),
+            "{json}"
+        );
+        assert!(json["message"].as_str().is_some_and(|m| !m.is_empty()));
+        json
+    };
+
+    // Garbage bytes, and an empty body.
+    expect(
+        app.post_sync(&a.token, a.actor, b"\x01\x02garbage"),
+        400,
+        "bad_request",
+    );
+    expect(app.post_sync(&a.token, a.actor, b""), 400, "bad_request");
+    // Oversized.
+    let huge = vec![0u8; 9 * 1024 * 1024];
+    expect(app.post_sync(&a.token, a.actor, &huge), 413, "too_large");
+    // No token, a wrong token.
+    expect(app.post_sync("nope", a.actor, b"x"), 401, "unauthorized");
+    // Someone else's device.
+    a.status(1, Status::Done);
+    let body = a.request_bytes();
+    expect(app.post_sync(&b.token, a.actor, &body), 403, "forbidden");
+    // B's own device, but the change claims to be A's: a forged actor.
+    expect(app.post_sync(&b.token, b.actor, &body), 403, "forged_actor");
+    // A change signed with another key.
+    let mut req = wire::decode_request(&body).unwrap_or_else(|e| panic!("{e}"));
+    let c = &req.changes[0];
+    req.changes[0] = Change::sign(req.fingerprint, c.actor, c.start, c.ops.clone(), &b.key);
+    expect(
+        app.post_sync(&a.token, a.actor, &wire::encode_request(&req)),
+        403,
+        "bad_signature",
+    );
+    // A gap: the second change without the first.
+    a.status(2, Status::Done);
+    let body2 = a.request_bytes();
+    let mut req = wire::decode_request(&body2).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(req.changes.len(), 2);
+    req.changes.remove(0);
+    let gap = expect(
+        app.post_sync(&a.token, a.actor, &wire::encode_request(&req)),
+        409,
+        "gap",
+    );
+    assert_eq!(gap["missing"]["from"], 2);
+    assert_eq!(gap["missing"]["to"], 2);
+    // A well-signed but invalid operation.
+    let fp = req.fingerprint;
+    req.changes = vec![Change::sign(
+        fp,
+        a.actor,
+        2,
+        vec![Op::Set {
+            task: TaskRef::Assigned(0),
+            value: TaskField::Progress(250),
+            ctx: vec![],
+        }],
+        &a.key,
+    )];
+    expect(
+        app.post_sync(&a.token, a.actor, &wire::encode_request(&req)),
+        400,
+        "invalid_operation",
+    );
+    // Writing another unit's document.
+    let mut v = app.phone("viettel.a", "viettel");
+    v.status(0, Status::Done);
+    let mut req = wire::decode_request(&v.request_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    req.doc.unit = "cuc-vt".into();
+    expect(
+        app.post_sync(&v.token, v.actor, &wire::encode_request(&req)),
+        403,
+        "forbidden",
+    );
+    // The document's header differs from the server's.
+    let mut req = wire::decode_request(&body2).unwrap_or_else(|e| panic!("{e}"));
+    req.fingerprint ^= 1;
+    let c = req.changes[0].clone();
+    req.changes = vec![Change::sign(
+        req.fingerprint,
+        c.actor,
+        c.start,
+        c.ops,
+        &a.key,
+    )];
+    expect(
+        app.post_sync(&a.token, a.actor, &wire::encode_request(&req)),
+        409,
+        "conflict",
+    );
+    // No device header.
+    let resp = Http::agent()
+        .post(&format!("{}/api/v1/sync", app.base))
+        .header("Authorization", &format!("Bearer {}", a.token))
+        .send(&body2[..])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 400);
+
+    assert_eq!(
+        server_state(&app, "cuc-vt"),
+        before,
+        "a refused request changed the stored state"
+    );
+    // The honest phone still syncs everything it has.
+    a.sync(&app);
+    let (ops, _) = server_state(&app, "cuc-vt");
+    assert_eq!(ops, 3);
+    b.sync(&app);
+    assert_eq!(a.canonical(), b.canonical());
+}
+
+fn accounts_roles_and_directory(db: TestDb) {
+    let app = setup(db);
+    app.create_user("cucvt.lead", Role::Member, &[("cuc-vt", true)]);
+    // Passwords.
+    assert_eq!(app.login("cucvt.a", "wrong password!").0, 401);
+    assert_eq!(app.login("nobody", "wrong password!").0, 401);
+    for _ in 0..5 {
+        app.login("viettel.a", "wrong password!");
+    }
+    let (status, body) = app.login("viettel.a", common::PASSWORD);
+    assert_eq!(status, 429, "{body}");
+    // The directive and units.
+    let token = app.token("cucvt.a");
+    let (status, d) = app.get(&token, &format!("/api/v1/directives/{DIRECTIVE}"));
+    assert_eq!(status, 200);
+    assert_eq!(d["number"], "5/CT-BTTTT");
+    assert_eq!(d["clauses"].as_array().map(Vec::len), Some(6));
+    let (status, units) = app.get(&token, "/api/v1/units");
+    assert_eq!(status, 200);
+    assert!(units.as_array().is_some_and(|u| u.len() > 100));
+    assert_eq!(app.get(&token, "/api/v1/directives/nope").0, 404);
+    // A member reads only their unit's document; the Ministry Office reads all.
+    assert_eq!(
+        app.get(
+            &token,
+            &format!("/api/v1/units/viettel/document?directive={DIRECTIVE}")
+        )
+        .0,
+        403
+    );
+    let mo = app.token("vanphong");
+    assert_eq!(
+        app.get(
+            &mo,
+            &format!("/api/v1/units/viettel/document?directive={DIRECTIVE}")
+        )
+        .0,
+        200
+    );
+    // Members: a lead adds one, a member may not.
+    let new = serde_json::json!({ "username": "cucvt.c", "password": "một mật khẩu dài" });
+    assert_eq!(
+        app.post_json(&token, "/api/v1/units/cuc-vt/members", new.clone())
+            .0,
+        403
+    );
+    let lead = app.token("cucvt.lead");
+    let (status, body) = app.post_json(&lead, "/api/v1/units/cuc-vt/members", new.clone());
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(
+        app.post_json(&lead, "/api/v1/units/cuc-vt/members", new).0,
+        409
+    );
+    assert_eq!(app.login("cucvt.c", "một mật khẩu dài").0, 200);
+    // Bad JSON gets the JSON error shape.
+    let resp = Http::agent()
+        .post(&format!("{}/api/v1/auth/login", app.base))
+        .header("Content-Type", "application/json")
+        .send("{not json")
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 400);
+    // Logging out ends the token.
+    let (status, _) = app.post_json(&token, "/api/v1/auth/logout", serde_json::json!({}));
+    assert_eq!(status, 204);
+    assert_eq!(app.get(&token, "/api/v1/me").0, 401);
+}
+
+fn many_phones_sync_concurrently(db: TestDb) {
+    let app = setup(db);
+    let names: Vec<String> = (0..6).map(|i| format!("cucvt.p{i}")).collect();
+    for n in &names {
+        app.create_user(n, Role::Member, &[("cuc-vt", false)]);
+    }
+    let mut phones: Vec<Phone> = names.iter().map(|n| app.phone(n, "cuc-vt")).collect();
+    let tasks = u32::try_from(phones[0].replica.doc().header().tasks.len()).unwrap_or(1);
+    std::thread::scope(|s| {
+        for (i, p) in phones.iter_mut().enumerate() {
+            let app = &app;
+            s.spawn(move || {
+                for round in 0..5u32 {
+                    for k in 0..10u32 {
+                        p.status(
+                            (k + round + i as u32) % tasks,
+                            Status::ALL[((k + i as u32) % 4) as usize],
+                        );
+                    }
+                    p.sync(app);
+                }
+            });
+        }
+    });
+    for p in &mut phones {
+        p.sync(&app);
+    }
+    let (ops, view) = server_state(&app, "cuc-vt");
+    assert_eq!(ops, 6 * 5 * 10);
+    for p in &phones {
+        assert_eq!(p.canonical(), view);
+    }
+}
+
+on_every_store!(
+    push_and_pull_converge,
+    replayed_requests_change_nothing,
+    bad_requests_are_refused_and_change_nothing,
+    accounts_roles_and_directory,
+    many_phones_sync_concurrently,
+);
