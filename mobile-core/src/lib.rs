@@ -4,9 +4,13 @@
 //! CRDT unit documents, the sync protocol and the progress rules are all pure functions of
 //! their inputs, so a phone offline and the server compute exactly the same results.
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod directive;
 pub mod doc;
 pub mod progress;
+#[cfg(feature = "store")]
+pub mod store;
 pub mod sync;
 
 pub use directive::{

@@ -293,3 +293,25 @@ pub async fn remove_member(
     .await?;
     Ok(HttpResponse::NoContent().finish())
 }
+
+/// A unit's progress, computed from its document with the same rules as the phone.
+pub async fn unit_progress(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    q: web::Query<DocQuery>,
+) -> ApiResult<HttpResponse> {
+    let unit = path.into_inner();
+    caller.require(caller.may_read_unit(&unit), &format!("read {unit}"))?;
+    let directive = q.directive.clone().unwrap_or_else(|| "5-ct-btttt".into());
+    let row = documents::Entity::find_by_id((directive.clone(), unit.clone()))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("document {directive}/{unit}")))?;
+    let canonical =
+        taskforce_core::sync::wire::decode_snapshot(&row.state).map_err(ApiError::internal)?;
+    let doc =
+        taskforce_core::doc::UnitDocument::from_canonical(canonical).map_err(ApiError::internal)?;
+    let progress = taskforce_core::progress::unit_progress(&doc, chrono::Utc::now().date_naive());
+    Ok(HttpResponse::Ok().json(progress))
+}

@@ -141,6 +141,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
                 .route("/directives/{id}", web::get().to(api::get_directive))
                 .route("/units", web::get().to(api::list_units))
                 .route("/units/{id}/document", web::get().to(api::unit_document))
+                .route("/units/{id}/progress", web::get().to(api::unit_progress))
                 .route("/units/{id}/members", web::post().to(api::add_member))
                 .route(
                     "/units/{id}/members/{username}",

@@ -53,6 +53,26 @@ impl fmt::Display for TaskRef {
     }
 }
 
+impl std::str::FromStr for TaskRef {
+    type Err = String;
+
+    /// `a3` (the directive's fourth task) or `t2.17` (added by operation 17 of actor 2).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("{s:?} is not a task id (a3, t2.17)");
+        if let Some(i) = s.strip_prefix('a') {
+            return i.parse().map(TaskRef::Assigned).map_err(|_| bad());
+        }
+        let (actor, seq) = s
+            .strip_prefix('t')
+            .and_then(|r| r.split_once('.'))
+            .ok_or_else(bad)?;
+        Ok(TaskRef::Adhoc(OpId::new(
+            actor.parse().map_err(|_| bad())?,
+            seq.parse().map_err(|_| bad())?,
+        )))
+    }
+}
+
 /// A task the directive gives the unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HeaderTask {

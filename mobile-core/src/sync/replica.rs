@@ -80,8 +80,59 @@ impl Replica {
         }
     }
 
+    /// Rebuild a replica from what a store kept: the last saved state, this device's changes
+    /// not yet acknowledged, its operations not yet sealed, and the other side's last known
+    /// version. Operations the state already holds are skipped.
+    pub fn restore(
+        state: UnitDocument,
+        actor: ActorId,
+        own_changes: Vec<Change>,
+        pending: Vec<(u64, Op)>,
+        remote: VersionVector,
+    ) -> Result<Self, DocError> {
+        let mut replica = Self::new(state.header().clone());
+        replica.doc = state;
+        for c in &own_changes {
+            replica.doc.apply_ops(c.actor, c.start, &c.ops)?;
+        }
+        for c in own_changes {
+            replica.log.entry(c.actor).or_default().push(c);
+        }
+        if let Some(&(start, _)) = pending.first() {
+            replica.pending_start = start;
+        }
+        for (seq, op) in pending {
+            replica
+                .doc
+                .apply_ops(actor, seq, std::slice::from_ref(&op))?;
+            replica.pending.push(op);
+        }
+        replica.remote = remote;
+        Ok(replica)
+    }
+
     pub fn doc(&self) -> &UnitDocument {
         &self.doc
+    }
+
+    /// This device's operations not yet sealed, with the sequence number of the first.
+    pub fn pending(&self) -> (u64, &[Op]) {
+        (self.pending_start, &self.pending)
+    }
+
+    /// The logged changes of one actor.
+    pub fn changes_of(&self, actor: ActorId) -> &[Change] {
+        self.log.get(&actor).map_or(&[], Vec::as_slice)
+    }
+
+    /// Forget logged changes the other side has acknowledged (a phone never serves them).
+    pub fn prune_acknowledged(&mut self) {
+        let remote = &self.remote;
+        for (actor, changes) in &mut self.log {
+            let acked = remote.get(actor);
+            changes.retain(|c| c.end() > acked);
+        }
+        self.log.retain(|_, cs| !cs.is_empty());
     }
     pub fn key(&self) -> &DocKey {
         &self.key

@@ -1,0 +1,360 @@
+//! The phone's durable store: unit documents, this device's identity and key, the directive,
+//! and the operations not yet acknowledged by the server. An edit is written before the call
+//! that made it returns, so a process killed right after loses nothing.
+//!
+//! [`Store`] has two implementations run against one shared test suite: [`SqliteStore`]
+//! (rusqlite, bundled SQLite; WAL, `synchronous=FULL`, `temp_store=2` for Android) and
+//! [`MemoryStore`] (tests, and apps that keep nothing).
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use thiserror::Error;
+
+use crate::{
+    doc::{ActorId, DocError, Op, UnitDocument, VersionVector},
+    sync::{Change, DocKey, Replica, wire},
+};
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("the local database failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the local data is damaged: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Doc(#[from] DocError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What the store keeps of one document.
+#[derive(Debug, Clone, Default)]
+pub struct StoredDoc {
+    /// The canonical state as last saved (wire snapshot encoding).
+    pub snapshot: Vec<u8>,
+    /// The server's version vector as last reported (postcard).
+    pub remote: Vec<u8>,
+    /// This device's sealed changes not yet acknowledged.
+    pub changes: Vec<Change>,
+    /// This device's operations not yet sealed: (sequence number, operation).
+    pub pending: Vec<(u64, Op)>,
+}
+
+/// Durable storage for a phone. Every method is one transaction.
+pub trait Store: Send {
+    fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>>;
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> StoreResult<()>;
+    fn doc_keys(&self) -> StoreResult<Vec<DocKey>>;
+    fn load_doc(&self, key: &DocKey) -> StoreResult<Option<StoredDoc>>;
+    /// Save the state and the server's version; drop this device's changes it acknowledged.
+    fn save_doc(
+        &mut self,
+        key: &DocKey,
+        snapshot: &[u8],
+        remote: &[u8],
+        actor: ActorId,
+        acked: u64,
+    ) -> StoreResult<()>;
+    /// Record one local operation (before the edit returns).
+    fn append_pending(&mut self, key: &DocKey, seq: u64, op: &Op) -> StoreResult<()>;
+    /// Replace the pending operations the change covers by the change itself.
+    fn seal(&mut self, key: &DocKey, change: &Change) -> StoreResult<()>;
+}
+
+fn doc_id(key: &DocKey) -> String {
+    format!("{}/{}", key.directive, key.unit)
+}
+
+fn encode_op(op: &Op) -> Vec<u8> {
+    postcard::to_stdvec(op).unwrap_or_default()
+}
+
+fn decode_op(bytes: &[u8]) -> StoreResult<Op> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(format!("queued operation: {e}")))
+}
+
+/// Rebuild the replica a store holds for `key`.
+pub fn load_replica(
+    store: &dyn Store,
+    key: &DocKey,
+    actor: ActorId,
+) -> StoreResult<Option<Replica>> {
+    let Some(stored) = store.load_doc(key)? else {
+        return Ok(None);
+    };
+    let canonical = wire::decode_snapshot(&stored.snapshot)
+        .map_err(|e| StoreError::Corrupt(format!("document: {e}")))?;
+    let state = UnitDocument::from_canonical(canonical)?;
+    let remote: VersionVector = if stored.remote.is_empty() {
+        VersionVector::new()
+    } else {
+        VersionVector {
+            dots: postcard::from_bytes(&stored.remote)
+                .map_err(|e| StoreError::Corrupt(format!("version: {e}")))?,
+        }
+    };
+    Ok(Some(Replica::restore(
+        state,
+        actor,
+        stored.changes,
+        stored.pending,
+        remote,
+    )?))
+}
+
+/// Save a replica's state and the server's version (after a sync, or when it is created).
+pub fn save_replica(store: &mut dyn Store, replica: &Replica, actor: ActorId) -> StoreResult<()> {
+    let snapshot = wire::encode_snapshot(&replica.doc().to_canonical());
+    let remote = postcard::to_stdvec(&replica.remote_version().dots).unwrap_or_default();
+    store.save_doc(
+        replica.key(),
+        &snapshot,
+        &remote,
+        actor,
+        replica.remote_version().get(&actor),
+    )
+}
+
+// ---- in memory ------------------------------------------------------------------------
+
+#[derive(Debug, Default)]
+struct Memory {
+    meta: BTreeMap<String, Vec<u8>>,
+    docs: BTreeMap<DocKey, StoredDoc>,
+}
+
+/// A store that keeps everything in memory (cloning shares it).
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore(Arc<Mutex<Memory>>);
+
+impl MemoryStore {
+    fn lock(&self) -> MutexGuard<'_, Memory> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Store for MemoryStore {
+    fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self.lock().meta.get(key).cloned())
+    }
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> StoreResult<()> {
+        self.lock().meta.insert(key.into(), value.to_vec());
+        Ok(())
+    }
+    fn doc_keys(&self) -> StoreResult<Vec<DocKey>> {
+        Ok(self.lock().docs.keys().cloned().collect())
+    }
+    fn load_doc(&self, key: &DocKey) -> StoreResult<Option<StoredDoc>> {
+        Ok(self.lock().docs.get(key).cloned())
+    }
+    fn save_doc(
+        &mut self,
+        key: &DocKey,
+        snapshot: &[u8],
+        remote: &[u8],
+        _actor: ActorId,
+        acked: u64,
+    ) -> StoreResult<()> {
+        let mut m = self.lock();
+        let d = m.docs.entry(key.clone()).or_default();
+        d.snapshot = snapshot.to_vec();
+        d.remote = remote.to_vec();
+        d.changes.retain(|c| c.end() > acked);
+        Ok(())
+    }
+    fn append_pending(&mut self, key: &DocKey, seq: u64, op: &Op) -> StoreResult<()> {
+        let mut m = self.lock();
+        let d = m.docs.entry(key.clone()).or_default();
+        d.pending.retain(|(s, _)| *s != seq);
+        d.pending.push((seq, op.clone()));
+        Ok(())
+    }
+    fn seal(&mut self, key: &DocKey, change: &Change) -> StoreResult<()> {
+        let mut m = self.lock();
+        let d = m.docs.entry(key.clone()).or_default();
+        d.pending
+            .retain(|(s, _)| *s < change.start || *s > change.end());
+        if !d.changes.iter().any(|c| c.start == change.start) {
+            d.changes.push(change.clone());
+        }
+        Ok(())
+    }
+}
+
+// ---- SQLite ----------------------------------------------------------------------------
+
+/// The SQLite store a phone uses.
+#[derive(Debug)]
+pub struct SqliteStore {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS docs (
+    id TEXT PRIMARY KEY, directive TEXT NOT NULL, unit TEXT NOT NULL,
+    snapshot BLOB NOT NULL, remote BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS pending (
+    doc TEXT NOT NULL, seq INTEGER NOT NULL, op BLOB NOT NULL, PRIMARY KEY (doc, seq));
+CREATE TABLE IF NOT EXISTS changes (
+    doc TEXT NOT NULL, start INTEGER NOT NULL, last INTEGER NOT NULL, body BLOB NOT NULL,
+    PRIMARY KEY (doc, start));
+";
+
+impl SqliteStore {
+    /// Open (or create) the store at `path`.
+    pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    pub fn open_in_memory() -> StoreResult<Self> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> StoreResult<Self> {
+        // WAL for concurrent reads; FULL so a committed edit survives power loss, not only a
+        // killed process; temp_store=2 because Android has no usable temporary directory.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "temp_store", 2)?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn })
+    }
+
+    fn i64(n: u64) -> i64 {
+        i64::try_from(n).unwrap_or(i64::MAX)
+    }
+}
+
+impl Store for SqliteStore {
+    fn get_meta(&self, key: &str) -> StoreResult<Option<Vec<u8>>> {
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn set_meta(&mut self, key: &str, value: &[u8]) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )?;
+        Ok(())
+    }
+
+    fn doc_keys(&self) -> StoreResult<Vec<DocKey>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT directive, unit FROM docs ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(DocKey {
+                directive: r.get(0)?,
+                unit: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn load_doc(&self, key: &DocKey) -> StoreResult<Option<StoredDoc>> {
+        let id = doc_id(key);
+        let row: Option<(Vec<u8>, Vec<u8>)> = self
+            .conn
+            .query_row(
+                "SELECT snapshot, remote FROM docs WHERE id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((snapshot, remote)) = row else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body FROM changes WHERE doc = ?1 ORDER BY start")?;
+        let bodies: Vec<Vec<u8>> = stmt
+            .query_map([&id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        let changes = bodies
+            .iter()
+            .map(|b| {
+                wire::decode_change(b)
+                    .map_err(|e| StoreError::Corrupt(format!("queued change: {e}")))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, op FROM pending WHERE doc = ?1 ORDER BY seq")?;
+        let rows: Vec<(i64, Vec<u8>)> = stmt
+            .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let pending = rows
+            .into_iter()
+            .map(|(seq, op)| Ok((u64::try_from(seq).unwrap_or(0), decode_op(&op)?)))
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(Some(StoredDoc {
+            snapshot,
+            remote,
+            changes,
+            pending,
+        }))
+    }
+
+    fn save_doc(
+        &mut self,
+        key: &DocKey,
+        snapshot: &[u8],
+        remote: &[u8],
+        _actor: ActorId,
+        acked: u64,
+    ) -> StoreResult<()> {
+        let id = doc_id(key);
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO docs (id, directive, unit, snapshot, remote) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, remote = excluded.remote",
+            params![id, key.directive, key.unit, snapshot, remote],
+        )?;
+        tx.execute(
+            "DELETE FROM changes WHERE doc = ?1 AND last <= ?2",
+            params![id, Self::i64(acked)],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn append_pending(&mut self, key: &DocKey, seq: u64, op: &Op) -> StoreResult<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO pending (doc, seq, op) VALUES (?1, ?2, ?3)",
+            params![doc_id(key), Self::i64(seq), encode_op(op)],
+        )?;
+        Ok(())
+    }
+
+    fn seal(&mut self, key: &DocKey, change: &Change) -> StoreResult<()> {
+        let id = doc_id(key);
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM pending WHERE doc = ?1 AND seq >= ?2 AND seq <= ?3",
+            params![id, Self::i64(change.start), Self::i64(change.end())],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO changes (doc, start, last, body) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                id,
+                Self::i64(change.start),
+                Self::i64(change.end()),
+                wire::encode_change(change)
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
