@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The phone library used from other languages, against a real `taskforce serve`:
+# The phone library used from other languages, and the dashboard in a real browser, against a
+# real `taskforce serve`:
 #   - Python: the generated module loads the cdylib; pytest drives the scenario;
 #   - Kotlin: the generated bindings (JNA) and bindings/tests/kotlin/Scenario.kt, compiled with
 #     a current Kotlin compiler (ops/kotlin.sh), run the same scenario;
 #   - Swift: no toolchain can be installed here, so the generated header is compiled as C and
 #     every function it declares is checked against the library's exported symbols.
-# Outside CI a missing tool (pytest, Java, JNA) is reported as SKIPPED; in CI (CI=true) it fails.
+#   - the dashboard: server/tests/browser (pytest + selenium) drives Debian's headless Chromium
+#     through chromedriver; screenshots are saved in artifacts/screenshots/.
+# Outside CI a missing tool (pytest, Java, JNA, Chromium) is reported as SKIPPED; in CI
+# (CI=true) it fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need() {
@@ -22,6 +26,7 @@ export TASKFORCE_PASSWORD="mật khẩu thử nghiệm 2020"
 add() { "$bin" user add --db "$db" "$@" >/dev/null; }
 add py.a --unit cuc-attt; add py.b --unit cuc-attt
 add kt.a --unit cuc-bao-chi; add kt.b --unit cuc-bao-chi
+add dash.a --unit cuc-vt
 add vanphong --role ministry_office
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$bin" serve --db "$db" --bind "127.0.0.1:$port" >"$tmp/server.log" 2>&1 &
@@ -48,6 +53,14 @@ if { command -v java >/dev/null || need java; } && { [ -f "$jna" ] || need "JNA 
     "$out"/kotlin/uniffi/taskforce_bindings/taskforce_bindings.kt bindings/tests/kotlin/Scenario.kt
   TASKFORCE_UNIT=cuc-bao-chi TASKFORCE_USER_PREFIX=kt \
     java -Djna.library.path=target/debug -cp "$tmp/kotlin:$kdir/stdlib.jar:$jna" ScenarioKt
+fi
+
+echo "== Dashboard in Chromium"
+if { [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || need "chromium and chromium-driver"; } &&
+   { python3 -c 'import selenium, openpyxl' 2>/dev/null || need "selenium and openpyxl"; }; then
+  TASKFORCE_PY_BINDINGS="$PWD/$out/python" TASKFORCE_DASH_MEMBER=dash.a TASKFORCE_ARTIFACTS="$PWD/artifacts" \
+    python3 -m pytest -q -p no:cacheprovider server/tests/browser
+  echo "screenshots: artifacts/screenshots/"
 fi
 
 echo "== Swift (no toolchain here: header and symbols checked)"

@@ -12,6 +12,7 @@ mod m20200202_000001_directory;
 mod m20200202_000002_accounts;
 mod m20200202_000003_sync;
 mod m20200202_000004_projections;
+mod m20200202_000005_progress_history;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20200202_000002_accounts::Migration),
             Box::new(m20200202_000003_sync::Migration),
             Box::new(m20200202_000004_projections::Migration),
+            Box::new(m20200202_000005_progress_history::Migration),
         ]
     }
 }

@@ -20,7 +20,7 @@ use crate::{
     config::Config,
     error::ApiError,
     metrics::Metrics,
-    seed,
+    progress_api, seed,
     state::{AppState, DocLocks},
     sync_api,
 };
@@ -71,8 +71,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         )?,
     };
     let db = connect(&config.db).await?;
-    seed::seed(&db, &catalogue).await?;
+    let directive = seed::seed(&db, &catalogue).await?;
+    crate::progress::record_history(&db, &directive.slug(), chrono::Utc::now().date_naive())
+        .await
+        .map_err(|e| anyhow::anyhow!("recording the progress history: {e}"))?;
     Ok(AppState {
+        history_recorded: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         locks: Arc::new(DocLocks::new(db.get_database_backend())),
         db,
         config: Arc::new(config),
@@ -142,12 +146,25 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
                 .route("/units", web::get().to(api::list_units))
                 .route("/units/{id}/document", web::get().to(api::unit_document))
                 .route("/units/{id}/progress", web::get().to(api::unit_progress))
+                .route("/progress", web::get().to(progress_api::progress))
+                .route(
+                    "/progress/clauses/{id}",
+                    web::get().to(progress_api::clause),
+                )
+                .route("/progress/units/{id}", web::get().to(progress_api::unit))
+                .route("/tasks", web::get().to(progress_api::list_tasks))
+                .route("/reports", web::get().to(progress_api::list_reports))
+                .route(
+                    "/confirmations",
+                    web::get().to(progress_api::list_confirmations),
+                )
                 .route("/units/{id}/members", web::post().to(api::add_member))
                 .route(
                     "/units/{id}/members/{username}",
                     web::delete().to(api::remove_member),
                 ),
         )
+        .configure(crate::dashboard::routes)
         .default_service(web::to(|| async {
             ApiError::NotFound("this route".into()).into_response()
         }));

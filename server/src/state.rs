@@ -19,6 +19,8 @@ pub struct AppState {
     pub locks: Arc<DocLocks>,
     pub limiter: Arc<LoginLimiter>,
     pub metrics: Arc<Metrics>,
+    /// When this process last recorded the progress history (Unix seconds).
+    pub history_recorded: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl AppState {

@@ -225,6 +225,10 @@ async fn handle(
         Metrics::add(&state.metrics.ops_applied, applied as u64);
     }
     txn.commit().await?;
+    if applied > 0 {
+        // Still under the write lock: on SQLite it is what keeps writers apart.
+        crate::progress::maybe_record_history(&state.db, &state.history_recorded, &directive).await;
+    }
     drop(guard);
 
     // What the device lacks, from the op log (committed, append-only).

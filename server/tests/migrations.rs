@@ -6,7 +6,7 @@ use common::{TestDb, runtime};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use taskforce_migrations::{Migrator, MigratorTrait};
 
-const TABLES: [&str; 14] = [
+const TABLES: [&str; 15] = [
     "units",
     "directives",
     "clauses",
@@ -21,6 +21,7 @@ const TABLES: [&str; 14] = [
     "tasks",
     "reports",
     "confirmations",
+    "progress_history",
 ];
 
 fn up_down_up(db: TestDb) {
@@ -63,11 +64,11 @@ fn up_down_up(db: TestDb) {
         Migrator::down(&conn, Some(1))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(count("tasks").await.is_err() && count("documents").await.is_ok());
+        assert!(count("progress_history").await.is_err() && count("tasks").await.is_ok());
         Migrator::up(&conn, None)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        assert!(count("tasks").await.is_ok());
+        assert!(count("progress_history").await.is_ok());
     });
 }
 

@@ -1,0 +1,129 @@
+//! The dashboard's words in Vietnamese (the default) and English.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Vi,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Vi => "vi",
+            Lang::En => "en",
+        }
+    }
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Vi => Lang::En,
+            Lang::En => Lang::Vi,
+        }
+    }
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "vi" => Some(Lang::Vi),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+}
+
+/// (key, Vietnamese, English).
+const WORDS: &[(&str, &str, &str)] = &[
+    ("app", "Theo dõi thực hiện chỉ thị", "Directive progress"),
+    ("sign_in", "Đăng nhập", "Sign in"),
+    ("sign_out", "Đăng xuất", "Sign out"),
+    ("username", "Tên đăng nhập", "Username"),
+    ("password", "Mật khẩu", "Password"),
+    (
+        "bad_login",
+        "Sai tên đăng nhập hoặc mật khẩu.",
+        "Wrong username or password.",
+    ),
+    ("overview", "Tổng quan", "Overview"),
+    (
+        "matrix",
+        "Ma trận điều khoản × đơn vị",
+        "Clause × unit matrix",
+    ),
+    ("hotlines", "Miễn cước đường dây nóng", "Hotline billing"),
+    ("stale", "Đơn vị chưa báo cáo", "Units not reporting"),
+    ("report", "Báo cáo Bộ trưởng", "Report to the Minister"),
+    ("exports", "Xuất dữ liệu", "Exports"),
+    ("clause", "Điều khoản", "Clause"),
+    ("unit", "Đơn vị", "Unit"),
+    ("units", "Đơn vị", "Units"),
+    ("role", "Vai trò", "Role"),
+    ("status", "Trạng thái", "Status"),
+    ("progress", "Tiến độ", "Progress"),
+    ("done", "Hoàn thành", "Done"),
+    ("in_progress", "Đang thực hiện", "In progress"),
+    ("todo", "Chưa thực hiện", "Not started"),
+    ("blocked", "Vướng mắc", "Blocked"),
+    ("overdue", "Quá hạn", "Overdue"),
+    ("assigned", "Được giao", "Assigned"),
+    ("due", "Hạn", "Due"),
+    ("assignee", "Người thực hiện", "Assignee"),
+    ("tasks", "Nhiệm vụ", "Tasks"),
+    ("reports", "Báo cáo", "Reports"),
+    (
+        "confirmations",
+        "Xác nhận miễn cước",
+        "Hotline-free confirmations",
+    ),
+    ("carrier", "Nhà mạng", "Carrier"),
+    ("hotline", "Đường dây nóng", "Hotline"),
+    ("free_from", "Miễn cước từ", "Free from"),
+    ("attested_by", "Người xác nhận", "Attested by"),
+    ("period", "Kỳ báo cáo", "Period"),
+    ("figures", "Số liệu", "Figures"),
+    ("last_report", "Báo cáo gần nhất", "Last report"),
+    ("days", "ngày", "days"),
+    ("never", "Chưa báo cáo", "Never"),
+    ("over_time", "Tiến độ theo thời gian", "Progress over time"),
+    ("text", "Nội dung", "Text"),
+    (
+        "not_allowed",
+        "Bạn không có quyền xem trang này.",
+        "You may not see this page.",
+    ),
+    ("not_found", "Không tìm thấy.", "Not found."),
+    ("conflict", "Xung đột", "Conflict"),
+    ("confirmed", "Đã xác nhận", "Confirmed"),
+    ("withdrawn", "Đã rút", "Withdrawn"),
+    ("no_data", "Chưa có dữ liệu.", "No data yet."),
+    ("generated", "Ngày lập", "Generated"),
+    ("print", "In", "Print"),
+    ("members", "thành viên", "members"),
+    ("group", "Nhóm", "Group"),
+    ("lead", "Chủ trì", "Lead"),
+    ("coordinating", "Phối hợp", "Coordinating"),
+];
+
+pub fn t(lang: Lang, key: &str) -> &'static str {
+    WORDS
+        .iter()
+        .find(|(k, _, _)| *k == key)
+        .map_or("?", |(_, vi, en)| if lang == Lang::Vi { vi } else { en })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_is_unique_and_translated() {
+        let mut keys: Vec<&str> = WORDS.iter().map(|w| w.0).collect();
+        keys.sort_unstable();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), n, "a key appears twice");
+        assert!(
+            WORDS
+                .iter()
+                .all(|(_, vi, en)| !vi.is_empty() && !en.is_empty())
+        );
+        assert_eq!(t(Lang::En, "done"), "Done");
+        assert_eq!(t(Lang::Vi, "done"), "Hoàn thành");
+    }
+}

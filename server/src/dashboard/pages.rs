@@ -1,0 +1,437 @@
+//! The dashboard's pages. Every figure comes from `crate::progress` (mobile-core's rules).
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, web};
+use maud::{Markup, html};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::Deserialize;
+use taskforce_core::{doc::Status, progress::ClauseUnit};
+
+use super::{
+    PageResult, Viewer, chart,
+    i18n::{Lang, t},
+    layout, page,
+};
+use crate::{
+    entity::{confirmations, reports},
+    error::ApiError,
+    progress::{ClauseRow, DirectiveProgress, STALE_DAYS, history, role_label},
+    progress_api::{DEFAULT_DIRECTIVE, visible_progress},
+    state::AppState,
+};
+
+fn status_key(s: Status) -> &'static str {
+    s.as_str()
+}
+
+fn cell(lang: Lang, status: Status, overdue: bool, text: &str) -> Markup {
+    let class = format!(
+        "s-{}{}",
+        status_key(status),
+        if overdue { " overdue" } else { "" }
+    );
+    let title = format!(
+        "{}{}",
+        t(lang, status_key(status)),
+        if overdue {
+            format!(" — {}", t(lang, "overdue"))
+        } else {
+            String::new()
+        }
+    );
+    html! { td class=(class) title=(title) { (text) } }
+}
+
+/// Several units' standing on one clause, as one status: blocked if any is, done if all are,
+/// started if any is.
+fn combined(units: &[&ClauseUnit]) -> (Status, bool, String) {
+    let statuses: Vec<Status> = units.iter().map(|u| u.status).collect();
+    let status = taskforce_core::progress::effective_status(&statuses);
+    let done = units.iter().filter(|u| u.status == Status::Done).count();
+    (
+        status,
+        units.iter().any(|u| u.overdue),
+        format!("{done}/{}", units.len()),
+    )
+}
+
+fn legend(lang: Lang) -> Markup {
+    html! {
+        p class="legend" {
+            @for s in [Status::Done, Status::InProgress, Status::Todo, Status::Blocked] { span class={ "s-" (status_key(s)) } { (t(lang, status_key(s))) } }
+            span class="s-todo overdue" { (t(lang, "overdue")) }
+        }
+    }
+}
+
+fn clause_label(c: &ClauseRow) -> String {
+    let text = c.heading.clone().unwrap_or_else(|| c.text.clone());
+    let short: String = text.chars().take(90).collect();
+    if text.chars().count() > 90 {
+        format!("{short}…")
+    } else {
+        short
+    }
+}
+
+async fn load(state: &AppState, v: &Viewer) -> Result<DirectiveProgress, ApiError> {
+    visible_progress(state, &v.caller, DEFAULT_DIRECTIVE).await
+}
+
+pub async fn overview(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> PageResult {
+    let p = load(&state, &v).await?;
+    let lang = v.lang;
+    let hist = history(&state.db, DEFAULT_DIRECTIVE).await?;
+    let body = html! {
+        p class="muted" { (p.number) " — " (p.title) }
+        div class="cards" {
+            div class="card" { b id="total-done" { (p.counts.done) "/" (p.counts.assigned) } (t(lang, "done")) }
+            div class="card" { b { (p.counts.in_progress) } (t(lang, "in_progress")) }
+            div class="card" { b { (p.counts.blocked) } (t(lang, "blocked")) }
+            div class="card" { b { (p.counts.overdue) } (t(lang, "overdue")) }
+            div class="card" { b { (p.percent_done) "%" } (t(lang, "progress")) }
+        }
+        h2 { (t(lang, "over_time")) }
+        @if hist.is_empty() { p class="muted" { (t(lang, "no_data")) } } @else { (chart::progress_chart(&hist, t(lang, "done"), t(lang, "in_progress"))) }
+        h2 { (t(lang, "clause")) }
+        table id="clauses" {
+            tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "units")) } th { (t(lang, "progress")) } th { (t(lang, "blocked")) } th { (t(lang, "overdue")) } }
+            @for c in &p.clauses {
+                tr {
+                    td { a href={ "/clauses/" (c.clause) } { (c.clause) } }
+                    td class="clause-text" { (clause_label(c)) }
+                    td class="num" { (c.counts.assigned) }
+                    td { (layout::bar(c.percent_done)) }
+                    td class="num" { (c.counts.blocked) }
+                    td class="num" { (c.counts.overdue) }
+                }
+            }
+        }
+        h2 { (t(lang, "exports")) }
+        p class="noprint" {
+            a href="/exports/matrix.xlsx" id="export-matrix-xlsx" { "matrix.xlsx" } " · " a href="/exports/matrix.csv" { "matrix.csv" } " · "
+            a href="/exports/tasks.xlsx" { "tasks.xlsx" } " · " a href="/exports/tasks.csv" { "tasks.csv" }
+        }
+    };
+    Ok(page(
+        &req,
+        layout::shell(lang, &v.caller, t(lang, "overview"), "/", body),
+    ))
+}
+
+/// The matrix's columns: each unit on its own, except members of groups of non-departments
+/// (63 provincial departments, carriers …), which show as one column per group.
+fn columns(p: &DirectiveProgress, state: &AppState) -> Vec<(String, String, Vec<String>)> {
+    let collapsed: Vec<&str> = p
+        .groups
+        .iter()
+        .filter(|g| {
+            state
+                .catalogue
+                .members(&g.group)
+                .any(|m| m.kind != taskforce_core::directive::UnitKind::Department)
+        })
+        .map(|g| g.group.as_str())
+        .collect();
+    let mut cols: Vec<(String, String, Vec<String>)> = p
+        .units
+        .iter()
+        .filter(|u| !u.groups.iter().any(|g| collapsed.contains(&g.as_str())))
+        .map(|u| (u.unit.clone(), u.name.clone(), vec![u.unit.clone()]))
+        .collect();
+    for g in &p.groups {
+        if collapsed.contains(&g.group.as_str()) {
+            let members = p
+                .units
+                .iter()
+                .filter(|u| u.groups.contains(&g.group))
+                .map(|u| u.unit.clone())
+                .collect();
+            cols.push((
+                g.group.clone(),
+                format!("{} ({})", g.name, g.members),
+                members,
+            ));
+        }
+    }
+    cols
+}
+
+pub async fn matrix(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> PageResult {
+    let p = load(&state, &v).await?;
+    let lang = v.lang;
+    let cols = columns(&p, &state);
+    let body = html! {
+        (legend(lang))
+        table class="matrix" id="matrix" {
+            tr {
+                th { (t(lang, "clause")) }
+                @for (id, name, _) in &cols { th class="v" title=(name) { a href={ "/units/" (id) } { (name) } } }
+            }
+            @for c in &p.clauses {
+                tr {
+                    th { a href={ "/clauses/" (c.clause) } title=(clause_label(c)) { (c.clause) } }
+                    @for (_, _, members) in &cols {
+                        @let here: Vec<&ClauseUnit> = c.units.iter().filter(|u| members.contains(&u.unit)).collect();
+                        @if here.is_empty() { td {} }
+                        @else if members.len() == 1 {
+                            (cell(lang, here[0].status, here[0].overdue, if here[0].role == taskforce_core::directive::Role::Lead { "●" } else { "○" }))
+                        } @else {
+                            @let (s, overdue, text) = combined(&here);
+                            (cell(lang, s, overdue, &text))
+                        }
+                    }
+                }
+            }
+        }
+        p class="muted" { "● " (t(lang, "lead")) " · ○ " (t(lang, "coordinating")) }
+    };
+    Ok(page(
+        &req,
+        layout::shell(lang, &v.caller, t(lang, "matrix"), "/matrix", body),
+    ))
+}
+
+pub async fn clause(
+    state: web::Data<AppState>,
+    v: Viewer,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> PageResult {
+    let id = path.into_inner();
+    let p = load(&state, &v).await?;
+    let lang = v.lang;
+    let c = p
+        .clauses
+        .iter()
+        .find(|c| c.clause == id)
+        .ok_or_else(|| ApiError::NotFound(format!("clause {id}")))?;
+    let names: BTreeMap<&str, &str> = p
+        .units
+        .iter()
+        .map(|u| (u.unit.as_str(), u.name.as_str()))
+        .collect();
+    let body = html! {
+        @if let Some(h) = &c.heading { p { b { (h) } } }
+        blockquote id="clause-text" class="clause-text" { (c.text) }
+        p { (t(lang, "done")) ": " (c.counts.done) "/" (c.counts.assigned) " " (layout::bar(c.percent_done)) }
+        (legend(lang))
+        table id="clause-units" {
+            tr { th { (t(lang, "unit")) } th { (t(lang, "role")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } }
+            @for u in &c.units {
+                tr {
+                    td { a href={ "/units/" (u.unit) } { (names.get(u.unit.as_str()).copied().unwrap_or(&u.unit)) } }
+                    td { (role_label(u.role, lang == Lang::En)) }
+                    (cell(lang, u.status, u.overdue, t(lang, status_key(u.status))))
+                    td { (layout::bar(u.progress)) }
+                }
+            }
+        }
+    };
+    let title = format!("{} {}", t(lang, "clause"), id);
+    Ok(page(
+        &req,
+        layout::shell(lang, &v.caller, &title, &format!("/clauses/{id}"), body),
+    ))
+}
+
+pub async fn unit(
+    state: web::Data<AppState>,
+    v: Viewer,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> PageResult {
+    let id = path.into_inner();
+    let lang = v.lang;
+    let is_group = state.catalogue.get(&id).is_some_and(|u| u.is_group());
+    if !(v.caller.reads_everything() || (!is_group && v.caller.is_member_of(&id))) {
+        return Err(ApiError::Forbidden(format!("{} may not read {id}", v.caller.username)).into());
+    }
+    let p = load(&state, &v).await?;
+    let name = state
+        .catalogue
+        .get(&id)
+        .map(|u| {
+            if lang == Lang::En {
+                u.en.clone()
+            } else {
+                u.name.clone()
+            }
+        })
+        .unwrap_or_else(|| id.clone());
+    let members: Vec<String> = if is_group {
+        p.units
+            .iter()
+            .filter(|u| u.groups.contains(&id))
+            .map(|u| u.unit.clone())
+            .collect()
+    } else {
+        vec![id.clone()]
+    };
+    let rows: Vec<(&ClauseRow, Vec<&ClauseUnit>)> = p
+        .clauses
+        .iter()
+        .map(|c| {
+            (
+                c,
+                c.units
+                    .iter()
+                    .filter(|u| members.contains(&u.unit))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, us)| !us.is_empty())
+        .collect();
+    let reps = reports::Entity::find()
+        .filter(reports::Column::DirectiveId.eq(DEFAULT_DIRECTIVE))
+        .filter(reports::Column::UnitId.is_in(members.clone()))
+        .order_by_desc(reports::Column::At)
+        .all(&state.db)
+        .await
+        .map_err(ApiError::from)?;
+    let confs = confirmations::Entity::find()
+        .filter(confirmations::Column::DirectiveId.eq(DEFAULT_DIRECTIVE))
+        .filter(confirmations::Column::UnitId.is_in(members.clone()))
+        .all(&state.db)
+        .await
+        .map_err(ApiError::from)?;
+    let body = html! {
+        h2 { (t(lang, "tasks")) }
+        table id="unit-tasks" {
+            tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } }
+            @for (c, us) in &rows {
+                @let (s, overdue, text) = combined(us);
+                tr {
+                    td { a href={ "/clauses/" (c.clause) } { (c.clause) } }
+                    td class="clause-text" { (clause_label(c)) }
+                    (cell(lang, s, overdue, &if us.len() > 1 { text } else { t(lang, status_key(s)).to_string() }))
+                    td { (layout::bar(u8::try_from(us.iter().map(|u| u32::from(u.progress)).sum::<u32>() / u32::try_from(us.len()).unwrap_or(1)).unwrap_or(0))) }
+                }
+            }
+        }
+        h2 { (t(lang, "reports")) }
+        @if reps.is_empty() { p class="muted" { (t(lang, "never")) } }
+        table id="unit-reports" {
+            @for r in &reps { tr { td { (r.period) } td { (r.text) } td { (r.figures) } } }
+        }
+        h2 { (t(lang, "confirmations")) }
+        table {
+            @for c in &confs { tr { td { (c.carrier) } td { (c.hotline) } td { (c.free_from) } td { (t(lang, &c.state)) } } }
+        }
+    };
+    Ok(page(
+        &req,
+        layout::shell(lang, &v.caller, &name, &format!("/units/{id}"), body),
+    ))
+}
+
+pub async fn hotlines(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> PageResult {
+    let lang = v.lang;
+    v.caller
+        .require(v.caller.reads_everything(), "read every unit")
+        .map_err(super::PageError::from)?;
+    let rows = confirmations::Entity::find()
+        .filter(confirmations::Column::DirectiveId.eq(DEFAULT_DIRECTIVE))
+        .order_by_asc(confirmations::Column::Carrier)
+        .all(&state.db)
+        .await
+        .map_err(ApiError::from)?;
+    let carriers: Vec<&str> = {
+        let mut c: Vec<&str> = rows.iter().map(|r| r.carrier.as_str()).collect();
+        c.dedup();
+        c
+    };
+    let mut hotlines: Vec<&str> = rows.iter().map(|r| r.hotline.as_str()).collect();
+    hotlines.sort_unstable();
+    hotlines.dedup();
+    let body = html! {
+        @if rows.is_empty() { p class="muted" { (t(lang, "no_data")) } }
+        table id="hotlines" {
+            tr { th { (t(lang, "carrier")) "  \\ " (t(lang, "hotline")) } @for h in &hotlines { th { (h) } } }
+            @for c in &carriers {
+                tr {
+                    th { (state.catalogue.get(c).map_or(*c, |u| u.name.as_str())) }
+                    @for h in &hotlines {
+                        @let found = rows.iter().find(|r| r.carrier == *c && r.hotline == *h);
+                        @match found {
+                            Some(r) => td class={ @if r.state == "confirmed" { "s-done" } @else if r.state == "withdrawn" { "s-blocked" } @else { "s-in_progress" } } {
+                                (t(lang, &r.state)) br; span class="muted" { (t(lang, "free_from")) " " (r.free_from) }
+                            },
+                            None => td class="s-todo" { "—" },
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(
+        &req,
+        layout::shell(lang, &v.caller, t(lang, "hotlines"), "/hotlines", body),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct StaleQuery {
+    days: Option<i64>,
+}
+
+pub async fn stale(
+    state: web::Data<AppState>,
+    v: Viewer,
+    req: HttpRequest,
+    q: web::Query<StaleQuery>,
+) -> PageResult {
+    let lang = v.lang;
+    let days = q.days.unwrap_or(STALE_DAYS).max(0);
+    let p = load(&state, &v).await?;
+    let mut late: Vec<_> = p
+        .units
+        .iter()
+        .filter(|u| u.days_since_report.is_none_or(|d| d > days))
+        .collect();
+    late.sort_by_key(|u| std::cmp::Reverse(u.days_since_report.unwrap_or(i64::MAX)));
+    let body = html! {
+        form method="get" action="/stale" class="noprint" { label { "N = " input name="days" type="number" min="0" value=(days); } " " button { "OK" } }
+        p { (late.len()) " / " (p.units.len()) }
+        table id="stale" {
+            tr { th { (t(lang, "unit")) } th { (t(lang, "last_report")) } th { (t(lang, "done")) } }
+            @for u in &late {
+                tr {
+                    td { a href={ "/units/" (u.unit) } { (if lang == Lang::En && !u.en.is_empty() { &u.en } else { &u.name }) } }
+                    td { @match u.days_since_report { Some(d) => { (d) " " (t(lang, "days")) }, None => (t(lang, "never")) } }
+                    td class="num" { (u.counts.done) "/" (u.counts.assigned) }
+                }
+            }
+        }
+    };
+    Ok(page(
+        &req,
+        layout::shell(lang, &v.caller, t(lang, "stale"), "/stale", body),
+    ))
+}
+
+/// A printable summary for the Minister.
+pub async fn report(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> PageResult {
+    let lang = v.lang;
+    let p = load(&state, &v).await?;
+    let body = html! {
+        p { b { (p.number) } " — " (p.title) }
+        p { (t(lang, "generated")) ": " (p.today) " · " (t(lang, "done")) " " (p.counts.done) "/" (p.counts.assigned) " (" (p.percent_done) "%) · "
+            (t(lang, "blocked")) " " (p.counts.blocked) " · " (t(lang, "overdue")) " " (p.counts.overdue) }
+        p class="noprint" { button onclick="window.print()" { (t(lang, "print")) } }
+        table {
+            tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "done")) } th { (t(lang, "blocked")) } th { (t(lang, "overdue")) } }
+            @for c in &p.clauses { tr { td { (c.clause) } td class="clause-text" { (clause_label(c)) } td class="num" { (c.counts.done) "/" (c.counts.assigned) } td class="num" { (c.counts.blocked) } td class="num" { (c.counts.overdue) } } }
+        }
+        h2 { (t(lang, "group")) }
+        table {
+            tr { th { (t(lang, "group")) } th { (t(lang, "done")) } th { (t(lang, "stale")) } }
+            @for g in &p.groups { tr { td { (if lang == Lang::En { &g.en } else { &g.name }) " (" (g.members) " " (t(lang, "members")) ")" } td class="num" { (g.counts.done) "/" (g.counts.assigned) } td class="num" { (g.members_not_reporting) } } }
+        }
+    };
+    Ok(page(
+        &req,
+        layout::shell(lang, &v.caller, t(lang, "report"), "/report", body),
+    ))
+}

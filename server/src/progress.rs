@@ -1,0 +1,306 @@
+//! The Ministry Office's view of a directive: every clause × every unit, from the unit
+//! documents and mobile-core's progress rules (the figures a phone shows offline), with groups
+//! (63 provincial departments, the carriers …) rolled up from their members.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::OnConflict,
+};
+use serde::Serialize;
+use taskforce_core::{
+    directive::{Catalogue, Role},
+    doc::UnitDocument,
+    progress::{ClauseUnit, Counts, UnitProgress, clause_progress, unit_progress},
+    sync::wire,
+};
+
+use crate::{
+    entity::{clauses, directives, documents, progress_history, tasks},
+    error::{ApiError, ApiResult},
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClauseRow {
+    pub clause: String,
+    pub heading: Option<String>,
+    pub text: String,
+    pub counts: Counts,
+    pub percent_done: u8,
+    pub units: Vec<ClauseUnit>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UnitRow {
+    pub unit: String,
+    pub name: String,
+    pub en: String,
+    pub kind: String,
+    pub groups: Vec<String>,
+    pub counts: Counts,
+    pub percent_done: u8,
+    pub mean_progress: u8,
+    pub last_report_at: Option<i64>,
+    pub days_since_report: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupRow {
+    pub group: String,
+    pub name: String,
+    pub en: String,
+    pub members: u32,
+    pub counts: Counts,
+    pub percent_done: u8,
+    /// Members that have never reported, or not within the stale threshold given.
+    pub members_not_reporting: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DirectiveProgress {
+    pub directive: String,
+    pub number: String,
+    pub title: String,
+    pub today: NaiveDate,
+    pub counts: Counts,
+    pub percent_done: u8,
+    pub clauses: Vec<ClauseRow>,
+    pub units: Vec<UnitRow>,
+    pub groups: Vec<GroupRow>,
+}
+
+fn add(into: &mut Counts, c: &Counts) {
+    into.assigned += c.assigned;
+    into.todo += c.todo;
+    into.in_progress += c.in_progress;
+    into.done += c.done;
+    into.blocked += c.blocked;
+    into.overdue += c.overdue;
+}
+
+/// Load every unit document of the directive.
+pub async fn load_documents(
+    db: &impl ConnectionTrait,
+    directive: &str,
+) -> ApiResult<Vec<UnitDocument>> {
+    let rows = documents::Entity::find()
+        .filter(documents::Column::DirectiveId.eq(directive))
+        .order_by_asc(documents::Column::UnitId)
+        .all(db)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let c = wire::decode_snapshot(&r.state).map_err(ApiError::internal)?;
+            UnitDocument::from_canonical(c).map_err(ApiError::internal)
+        })
+        .collect()
+}
+
+/// Days after which a unit that has not reported is listed as not reporting.
+pub const STALE_DAYS: i64 = 7;
+
+pub async fn directive_progress(
+    db: &impl ConnectionTrait,
+    catalogue: &Catalogue,
+    directive: &str,
+    today: NaiveDate,
+) -> ApiResult<DirectiveProgress> {
+    let d = directives::Entity::find_by_id(directive.to_string())
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("directive {directive}")))?;
+    let docs = load_documents(db, directive).await?;
+    let refs: Vec<&UnitDocument> = docs.iter().collect();
+    let by_clause: BTreeMap<String, taskforce_core::progress::ClauseProgress> =
+        clause_progress(&refs, today)
+            .into_iter()
+            .map(|c| (c.clause.clone(), c))
+            .collect();
+    let clause_rows = clauses::Entity::find()
+        .filter(clauses::Column::DirectiveId.eq(directive))
+        .order_by_asc(clauses::Column::Position)
+        .all(db)
+        .await?;
+    let mut clauses_out = Vec::new();
+    for c in clause_rows {
+        if let Some(p) = by_clause.get(&c.id) {
+            let mut units = p.units.clone();
+            units.sort_by(|a, b| (a.role, &a.unit).cmp(&(b.role, &b.unit)));
+            clauses_out.push(ClauseRow {
+                clause: c.id,
+                heading: c.heading,
+                text: c.text,
+                percent_done: p.counts.percent_done(),
+                counts: p.counts.clone(),
+                units,
+            });
+        }
+    }
+    let progress: Vec<UnitProgress> = docs.iter().map(|doc| unit_progress(doc, today)).collect();
+    let mut totals = Counts::default();
+    let mut units = Vec::new();
+    for p in &progress {
+        add(&mut totals, &p.counts);
+        let u = catalogue.get(&p.unit);
+        units.push(UnitRow {
+            unit: p.unit.clone(),
+            name: u.map(|u| u.name.clone()).unwrap_or_else(|| p.unit.clone()),
+            en: u.map(|u| u.en.clone()).unwrap_or_default(),
+            kind: u
+                .map(|u| {
+                    serde_json::to_value(u.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                })
+                .unwrap_or_default(),
+            groups: u.map(|u| u.groups.clone()).unwrap_or_default(),
+            percent_done: p.counts.percent_done(),
+            counts: p.counts.clone(),
+            mean_progress: p.mean_progress,
+            last_report_at: p.last_report_at,
+            days_since_report: p.days_since_report,
+        });
+    }
+    let mut groups = Vec::new();
+    for g in catalogue.units().iter().filter(|u| u.is_group()) {
+        let members: Vec<&UnitRow> = units.iter().filter(|u| u.groups.contains(&g.id)).collect();
+        if members.is_empty() {
+            continue;
+        }
+        let mut counts = Counts::default();
+        for m in &members {
+            add(&mut counts, &m.counts);
+        }
+        let not_reporting = members
+            .iter()
+            .filter(|m| m.days_since_report.is_none_or(|d| d > STALE_DAYS))
+            .count();
+        groups.push(GroupRow {
+            group: g.id.clone(),
+            name: g.name.clone(),
+            en: g.en.clone(),
+            members: u32::try_from(members.len()).unwrap_or(u32::MAX),
+            percent_done: counts.percent_done(),
+            counts,
+            members_not_reporting: u32::try_from(not_reporting).unwrap_or(u32::MAX),
+        });
+    }
+    Ok(DirectiveProgress {
+        directive: d.id,
+        number: d.number,
+        title: d.title,
+        today,
+        percent_done: totals.percent_done(),
+        counts: totals,
+        clauses: clauses_out,
+        units,
+        groups,
+    })
+}
+
+/// Keep the only units a caller may see: the clause rows' cells and the unit rows.
+pub fn restrict(p: &mut DirectiveProgress, units: &[String]) {
+    for c in &mut p.clauses {
+        c.units.retain(|u| units.contains(&u.unit));
+    }
+    p.clauses.retain(|c| !c.units.is_empty());
+    p.units.retain(|u| units.contains(&u.unit));
+    p.groups.clear();
+}
+
+/// Record today's totals at most every few seconds per process, outside any sync's
+/// transaction (the row is shared by every unit); a failure is logged, never fatal.
+pub async fn maybe_record_history(
+    db: &impl ConnectionTrait,
+    last_recorded: &std::sync::atomic::AtomicI64,
+    directive: &str,
+) {
+    use std::sync::atomic::Ordering;
+    let now = chrono::Utc::now();
+    let last = last_recorded.load(Ordering::Relaxed);
+    if now.timestamp() - last < 10
+        || last_recorded
+            .compare_exchange(last, now.timestamp(), Ordering::Relaxed, Ordering::Relaxed)
+            .is_err()
+    {
+        return;
+    }
+    if let Err(e) = record_history(db, directive, now.date_naive()).await {
+        tracing::warn!(error = %e, "could not record the progress history");
+    }
+}
+
+/// Record today's totals for the chart (one upsert from the task projections).
+pub async fn record_history(
+    db: &impl ConnectionTrait,
+    directive: &str,
+    today: NaiveDate,
+) -> ApiResult<()> {
+    let rows: Vec<(String, i64)> = tasks::Entity::find()
+        .select_only()
+        .column(tasks::Column::Status)
+        .column_as(tasks::Column::TaskRef.count(), "n")
+        .filter(tasks::Column::DirectiveId.eq(directive))
+        .filter(tasks::Column::ClauseId.is_not_null())
+        .group_by(tasks::Column::Status)
+        .into_tuple()
+        .all(db)
+        .await?;
+    let get = |s: &str| {
+        rows.iter()
+            .find(|(k, _)| k == s)
+            .map_or(0, |(_, n)| i32::try_from(*n).unwrap_or(i32::MAX))
+    };
+    let assigned = rows
+        .iter()
+        .map(|(_, n)| i32::try_from(*n).unwrap_or(0))
+        .sum();
+    progress_history::Entity::insert(progress_history::ActiveModel {
+        directive_id: Set(directive.to_string()),
+        day: Set(today.to_string()),
+        assigned: Set(assigned),
+        done: Set(get("done")),
+        in_progress: Set(get("in_progress")),
+        blocked: Set(get("blocked")),
+    })
+    .on_conflict(
+        OnConflict::columns([
+            progress_history::Column::DirectiveId,
+            progress_history::Column::Day,
+        ])
+        .update_columns([
+            progress_history::Column::Assigned,
+            progress_history::Column::Done,
+            progress_history::Column::InProgress,
+            progress_history::Column::Blocked,
+        ])
+        .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn history(
+    db: &impl ConnectionTrait,
+    directive: &str,
+) -> ApiResult<Vec<progress_history::Model>> {
+    Ok(progress_history::Entity::find()
+        .filter(progress_history::Column::DirectiveId.eq(directive))
+        .order_by_asc(progress_history::Column::Day)
+        .all(db)
+        .await?)
+}
+
+/// The role label in Vietnamese or English.
+pub fn role_label(r: Role, en: bool) -> &'static str {
+    match (r, en) {
+        (Role::Lead, false) => "Chủ trì",
+        (Role::Coordinating, false) => "Phối hợp",
+        (Role::Lead, true) => "Lead",
+        (Role::Coordinating, true) => "Coordinating",
+    }
+}

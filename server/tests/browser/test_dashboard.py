@@ -1,0 +1,133 @@
+"""The dashboard in a real browser (Debian's Chromium, headless, through chromedriver),
+against a running `taskforce serve` (ops/foreign-tests.sh sets the environment).
+
+A phone of Cục Viễn thông marks the SMS clause done through the generated bindings; the
+Ministry Office signs in, sees the matrix, opens the clause, switches to English and downloads
+the XLSX, which openpyxl opens and which holds the API's figures. A unit member is refused the
+other units' pages. Screenshots go to artifacts/screenshots/.
+"""
+
+import json
+import os
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import openpyxl
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+sys.path.insert(0, os.environ["TASKFORCE_PY_BINDINGS"])
+import taskforce_bindings as tf  # noqa: E402
+
+SERVER = os.environ["TASKFORCE_SERVER"]
+PASSWORD = os.environ["TASKFORCE_PASSWORD"]
+OBSERVER = os.environ["TASKFORCE_OBSERVER"]
+MEMBER = os.environ["TASKFORCE_DASH_MEMBER"]
+SHOTS = Path(os.environ.get("TASKFORCE_ARTIFACTS", "artifacts")) / "screenshots"
+
+
+def api(path, token):
+    req = urllib.request.Request(SERVER + path, headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(req) as resp:
+        return json.loads(resp.read())
+
+
+def token_of(user):
+    req = urllib.request.Request(
+        SERVER + "/api/v1/auth/login",
+        data=json.dumps({"username": user, "password": PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req) as resp:
+        return json.loads(resp.read())["token"]
+
+
+@pytest.fixture(scope="module")
+def phone_sync(tmp_path_factory):
+    phone = tf.TaskforceClient.open(str(tmp_path_factory.mktemp("phone") / "p.db"))
+    phone.login(SERVER, MEMBER, PASSWORD, "browser-test phone", None)
+    sms = next(t for t in phone.tasks() if t.clause == "II.1-1")
+    phone.set_status(sms.id, "done")
+    phone.submit_report("2020-02-05", "Đã nhắn tin", [tf.Figure(name="sms_sent", value=120_000_000)], int(time.time()))
+    phone.sync()
+    return sms
+
+
+@pytest.fixture()
+def browser(tmp_path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'profile'}"):
+        options.add_argument(flag)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False})
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.implicitly_wait(5)
+    driver.downloads = downloads
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def sign_in(driver, user):
+    driver.get(SERVER + "/login")
+    driver.find_element(By.ID, "username").send_keys(user)
+    driver.find_element(By.ID, "password").send_keys(PASSWORD)
+    driver.find_element(By.ID, "sign-in").click()
+
+
+def test_ministry_office_reads_the_matrix_and_downloads_it(browser, phone_sync):
+    sign_in(browser, OBSERVER)
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Tổng quan"
+    browser.save_screenshot(str(SHOTS / "1-overview.png"))
+
+    browser.find_element(By.ID, "nav-matrix").click()
+    matrix = browser.find_element(By.ID, "matrix")
+    sms_row = matrix.find_element(By.XPATH, ".//tr[th/a[text()='II.1-1']]")
+    assert sms_row.find_elements(By.CSS_SELECTOR, "td.s-done"), "the phone's edit shows as done"
+    browser.save_screenshot(str(SHOTS / "2-matrix.png"))
+
+    sms_row.find_element(By.LINK_TEXT, "II.1-1").click()
+    assert "Tổ chức nhắn tin tuyên truyền" in browser.find_element(By.ID, "clause-text").text
+    browser.save_screenshot(str(SHOTS / "3-clause.png"))
+
+    browser.find_element(By.ID, "lang-switch").click()
+    assert browser.find_element(By.TAG_NAME, "h1").text == "Clause II.1-1"
+    assert browser.find_element(By.ID, "nav-matrix").text == "Clause × unit matrix"
+    browser.save_screenshot(str(SHOTS / "4-english.png"))
+
+    browser.get(SERVER + "/")
+    browser.find_element(By.ID, "export-matrix-xlsx").click()
+    target = browser.downloads / "matrix.xlsx"
+    for _ in range(100):
+        if target.exists() and not list(browser.downloads.glob("*.crdownload")):
+            break
+        time.sleep(0.1)
+    book = openpyxl.load_workbook(target)
+    sheet = book["Ma trận"]
+    headers = [c.value for c in sheet[1]]
+    assert headers[:4] == ["Điều khoản", "Nội dung", "Số đơn vị được giao", "Hoàn thành"]
+    progress = api("/api/v1/progress", token_of(OBSERVER))
+    by_clause = {c["clause"]: c for c in progress["clauses"]}
+    rows = {row[0].value: row for row in sheet.iter_rows(min_row=2)}
+    assert set(rows) == set(by_clause)
+    for clause, row in rows.items():
+        counts = by_clause[clause]["counts"]
+        assert (row[2].value, row[3].value, row[5].value) == (counts["assigned"], counts["done"], counts["blocked"]), clause
+    assert rows["II.1-1"][3].value >= 1
+
+
+def test_a_unit_member_is_refused_other_units(browser, phone_sync):
+    sign_in(browser, MEMBER)
+    browser.get(SERVER + "/units/viettel")
+    assert "Bạn không có quyền xem trang này." in browser.page_source
+    browser.save_screenshot(str(SHOTS / "5-refused.png"))
+    browser.get(SERVER + "/units/cuc-vt")
+    assert browser.find_element(By.ID, "unit-tasks")
