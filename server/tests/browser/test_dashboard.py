@@ -18,7 +18,9 @@ import openpyxl
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 sys.path.insert(0, os.environ["TASKFORCE_PY_BINDINGS"])
 import taskforce_bindings as tf  # noqa: E402
@@ -76,6 +78,18 @@ def browser(tmp_path):
     driver.quit()
 
 
+def wait_text(driver, by, value, expected):
+    """Wait for the new page: a click returns before the browser has navigated."""
+
+    def shown(d):
+        try:
+            return d.find_element(by, value).text == expected
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+
+    WebDriverWait(driver, 15).until(shown, f"{value} never read {expected!r}")
+
+
 def sign_in(driver, user):
     driver.get(SERVER + "/login")
     driver.find_element(By.ID, "username").send_keys(user)
@@ -85,21 +99,23 @@ def sign_in(driver, user):
 
 def test_ministry_office_reads_the_matrix_and_downloads_it(browser, phone_sync):
     sign_in(browser, OBSERVER)
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Tổng quan"
+    wait_text(browser, By.TAG_NAME, "h1", "Tổng quan")
     browser.save_screenshot(str(SHOTS / "1-overview.png"))
 
     browser.find_element(By.ID, "nav-matrix").click()
+    wait_text(browser, By.TAG_NAME, "h1", "Ma trận điều khoản × đơn vị")
     matrix = browser.find_element(By.ID, "matrix")
     sms_row = matrix.find_element(By.XPATH, ".//tr[th/a[text()='II.1-1']]")
     assert sms_row.find_elements(By.CSS_SELECTOR, "td.s-done"), "the phone's edit shows as done"
     browser.save_screenshot(str(SHOTS / "2-matrix.png"))
 
     sms_row.find_element(By.LINK_TEXT, "II.1-1").click()
+    wait_text(browser, By.TAG_NAME, "h1", "Điều khoản II.1-1")
     assert "Tổ chức nhắn tin tuyên truyền" in browser.find_element(By.ID, "clause-text").text
     browser.save_screenshot(str(SHOTS / "3-clause.png"))
 
     browser.find_element(By.ID, "lang-switch").click()
-    assert browser.find_element(By.TAG_NAME, "h1").text == "Clause II.1-1"
+    wait_text(browser, By.TAG_NAME, "h1", "Clause II.1-1")
     assert browser.find_element(By.ID, "nav-matrix").text == "Clause × unit matrix"
     browser.save_screenshot(str(SHOTS / "4-english.png"))
 
@@ -126,6 +142,7 @@ def test_ministry_office_reads_the_matrix_and_downloads_it(browser, phone_sync):
 
 def test_a_unit_member_is_refused_other_units(browser, phone_sync):
     sign_in(browser, MEMBER)
+    wait_text(browser, By.TAG_NAME, "h1", "Tổng quan")
     browser.get(SERVER + "/units/viettel")
     assert "Bạn không có quyền xem trang này." in browser.page_source
     browser.save_screenshot(str(SHOTS / "5-refused.png"))
