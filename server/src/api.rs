@@ -11,6 +11,7 @@ use crate::{
     entity::{directives, documents, memberships, tokens, units, users},
     error::{ApiError, ApiResult},
     metrics::Metrics,
+    progress_api::DEFAULT_DIRECTIVE,
     state::AppState,
 };
 
@@ -187,6 +188,23 @@ pub struct DocQuery {
     directive: Option<String>,
 }
 
+/// A unit's stored document and its decoded state, if the caller may read the unit.
+async fn readable_document(
+    state: &AppState,
+    caller: &Caller,
+    directive: &str,
+    unit: &str,
+) -> ApiResult<(documents::Model, taskforce_core::doc::CanonicalDoc)> {
+    caller.require(caller.may_read_unit(unit), &format!("read {unit}"))?;
+    let row = documents::Entity::find_by_id((directive.to_string(), unit.to_string()))
+        .one(&state.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("document {directive}/{unit}")))?;
+    let canonical =
+        taskforce_core::sync::wire::decode_snapshot(&row.state).map_err(ApiError::internal)?;
+    Ok((row, canonical))
+}
+
 /// The header of a unit's document (its tasks) and the fingerprint a device syncs with.
 pub async fn unit_document(
     state: web::Data<AppState>,
@@ -195,14 +213,11 @@ pub async fn unit_document(
     q: web::Query<DocQuery>,
 ) -> ApiResult<HttpResponse> {
     let unit = path.into_inner();
-    caller.require(caller.may_read_unit(&unit), &format!("read {unit}"))?;
-    let directive = q.directive.clone().unwrap_or_else(|| "5-ct-btttt".into());
-    let row = documents::Entity::find_by_id((directive.clone(), unit.clone()))
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("document {directive}/{unit}")))?;
-    let canonical =
-        taskforce_core::sync::wire::decode_snapshot(&row.state).map_err(ApiError::internal)?;
+    let directive = q
+        .directive
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DIRECTIVE.into());
+    let (row, canonical) = readable_document(&state, &caller, &directive, &unit).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "directive": directive,
         "unit": unit,
@@ -302,14 +317,11 @@ pub async fn unit_progress(
     q: web::Query<DocQuery>,
 ) -> ApiResult<HttpResponse> {
     let unit = path.into_inner();
-    caller.require(caller.may_read_unit(&unit), &format!("read {unit}"))?;
-    let directive = q.directive.clone().unwrap_or_else(|| "5-ct-btttt".into());
-    let row = documents::Entity::find_by_id((directive.clone(), unit.clone()))
-        .one(&state.db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("document {directive}/{unit}")))?;
-    let canonical =
-        taskforce_core::sync::wire::decode_snapshot(&row.state).map_err(ApiError::internal)?;
+    let directive = q
+        .directive
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DIRECTIVE.into());
+    let (_, canonical) = readable_document(&state, &caller, &directive, &unit).await?;
     let doc =
         taskforce_core::doc::UnitDocument::from_canonical(canonical).map_err(ApiError::internal)?;
     let progress = taskforce_core::progress::unit_progress(&doc, chrono::Utc::now().date_naive());
