@@ -29,6 +29,7 @@ pub fn effective_status(values: &[Status]) -> Status {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskProgress {
     pub task: TaskRef,
@@ -44,6 +45,7 @@ pub struct TaskProgress {
     pub conflicted: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub assigned: u32,
@@ -77,6 +79,7 @@ impl Counts {
     }
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnitProgress {
     pub unit: String,
@@ -166,6 +169,7 @@ fn task_progress_fast(doc: &UnitDocument, task: TaskRef, today: NaiveDate) -> Ta
 }
 
 /// One unit's standing on one clause.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClauseUnit {
     pub unit: String,
@@ -175,6 +179,7 @@ pub struct ClauseUnit {
     pub overdue: bool,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClauseProgress {
     pub clause: String,

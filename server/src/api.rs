@@ -4,29 +4,47 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, ModelTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     accounts,
     auth::{Caller, Role, bearer, token_hash},
     entity::{directives, documents, memberships, tokens, units, users},
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     metrics::Metrics,
     progress_api::DEFAULT_DIRECTIVE,
     state::AppState,
 };
 
-pub async fn healthz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    state.db.execute_unprepared("SELECT 1").await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ok", "database": "ok" })))
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`
+    status: &'static str,
+    /// `ok` once the database answered.
+    database: &'static str,
 }
 
+/// Liveness and readiness: answers once the database answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops",
+    responses((status = 200, body = Health), (status = 500, body = ErrorBody)))]
+pub async fn healthz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    state.db.execute_unprepared("SELECT 1").await?;
+    Ok(HttpResponse::Ok().json(Health {
+        status: "ok",
+        database: "ok",
+    }))
+}
+
+/// Counters and gauges in Prometheus text format.
+#[utoipa::path(get, path = "/metrics", tag = "ops",
+    responses((status = 200, body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     username: String,
@@ -41,7 +59,7 @@ impl std::fmt::Debug for Login {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Me {
     username: String,
     display_name: String,
@@ -49,8 +67,8 @@ pub struct Me {
     units: Vec<MeUnit>,
 }
 
-#[derive(Debug, Serialize)]
-struct MeUnit {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeUnit {
     unit: String,
     lead: bool,
 }
@@ -71,6 +89,19 @@ fn me(c: &Caller) -> Me {
     }
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoginReply {
+    /// The bearer token for `Authorization: Bearer …`.
+    token: String,
+    /// Unix seconds.
+    expires_at: i64,
+    user: Me,
+}
+
+/// Sign in: a bearer token for the API and the phone's sync.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = Login,
+    responses((status = 200, body = LoginReply), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> ApiResult<HttpResponse> {
     state.limiter.check(&body.username)?;
     match accounts::login(
@@ -84,7 +115,11 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> ApiRes
         Ok((token, expires_at, caller)) => {
             state.limiter.succeeded(&body.username);
             Metrics::add(&state.metrics.logins, 1);
-            Ok(HttpResponse::Ok().json(serde_json::json!({ "token": token, "expires_at": expires_at, "user": me(&caller) })))
+            Ok(HttpResponse::Ok().json(LoginReply {
+                token,
+                expires_at,
+                user: me(&caller),
+            }))
         }
         Err(e) => {
             if matches!(e, ApiError::BadCredentials) {
@@ -96,6 +131,9 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> ApiRes
     }
 }
 
+/// Sign out: the token stops working.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "accounts", security(("bearer" = [])),
+    responses((status = 204), (status = 401, body = ErrorBody)))]
 pub async fn logout(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -109,11 +147,14 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The signed-in user, their role and units.
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 pub async fn whoami(caller: Caller) -> HttpResponse {
     HttpResponse::Ok().json(me(&caller))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewDevice {
     name: String,
@@ -121,6 +162,17 @@ pub struct NewDevice {
     public_key: String,
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeviceCreated {
+    /// The device's actor id: it names the device in `X-Taskforce-Device` and in its changes.
+    actor_id: u32,
+}
+
+/// Register a phone: its ed25519 public key, bound to the caller; returns its actor id.
+#[utoipa::path(post, path = "/api/v1/devices", tag = "sync", request_body = NewDevice,
+    security(("bearer" = [])),
+    responses((status = 201, body = DeviceCreated), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody)))]
 pub async fn register_device(
     state: web::Data<AppState>,
     caller: Caller,
@@ -130,9 +182,23 @@ pub async fn register_device(
         .decode(body.public_key.trim())
         .map_err(|_| ApiError::BadRequest("public_key must be base64".into()))?;
     let actor = accounts::register_device(&state.db, &caller, &body.name, &key).await?;
-    Ok(HttpResponse::Created().json(serde_json::json!({ "actor_id": actor })))
+    let actor_id = u32::try_from(actor).map_err(ApiError::internal)?;
+    Ok(HttpResponse::Created().json(DeviceCreated { actor_id }))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DirectiveSummary {
+    id: String,
+    number: String,
+    issuer: String,
+    /// ISO date of issue.
+    date: String,
+    title: String,
+}
+
+/// The directives the server tracks.
+#[utoipa::path(get, path = "/api/v1/directives", tag = "directive", security(("bearer" = [])),
+    responses((status = 200, body = Vec<DirectiveSummary>), (status = 401, body = ErrorBody)))]
 pub async fn list_directives(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -143,12 +209,22 @@ pub async fn list_directives(
         .await?;
     let list: Vec<_> = rows
         .into_iter()
-        .map(|d| serde_json::json!({ "id": d.id, "number": d.number, "issuer": d.issuer, "date": d.date, "title": d.title }))
+        .map(|d| DirectiveSummary {
+            id: d.id,
+            number: d.number,
+            issuer: d.issuer,
+            date: d.date,
+            title: d.title,
+        })
         .collect();
     Ok(HttpResponse::Ok().json(list))
 }
 
 /// The whole directive: header, clauses with their text, and each clause's units.
+#[utoipa::path(get, path = "/api/v1/directives/{id}", tag = "directive",
+    security(("bearer" = [])), params(("id" = String, Path, description = "directive id, e.g. 5-ct-btttt")),
+    responses((status = 200, body = Object, description = "the imported directive (mobile-core's model as JSON) with its `id`"),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_directive(
     state: web::Data<AppState>,
     _caller: Caller,
@@ -167,6 +243,22 @@ pub async fn get_directive(
     Ok(HttpResponse::Ok().json(doc))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitInfo {
+    id: String,
+    /// Vietnamese name.
+    name: String,
+    /// English name.
+    en: String,
+    kind: String,
+    /// The groups the unit belongs to (e.g. the 63 provincial departments).
+    groups: Vec<String>,
+    aliases: Vec<String>,
+}
+
+/// The unit catalogue.
+#[utoipa::path(get, path = "/api/v1/units", tag = "directive", security(("bearer" = [])),
+    responses((status = 200, body = Vec<UnitInfo>), (status = 401, body = ErrorBody)))]
 pub async fn list_units(state: web::Data<AppState>, _caller: Caller) -> ApiResult<HttpResponse> {
     let rows = units::Entity::find()
         .order_by_asc(units::Column::Id)
@@ -177,14 +269,23 @@ pub async fn list_units(state: web::Data<AppState>, _caller: Caller) -> ApiResul
         .map(|u| {
             let groups: Vec<String> = serde_json::from_str(&u.groups).unwrap_or_default();
             let aliases: Vec<String> = serde_json::from_str(&u.aliases).unwrap_or_default();
-            serde_json::json!({ "id": u.id, "name": u.name, "en": u.en, "kind": u.kind, "groups": groups, "aliases": aliases })
+            UnitInfo {
+                id: u.id,
+                name: u.name,
+                en: u.en,
+                kind: u.kind,
+                groups,
+                aliases,
+            }
         })
         .collect();
     Ok(HttpResponse::Ok().json(list))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DocQuery {
+    /// The directive (default `5-ct-btttt`).
     directive: Option<String>,
 }
 
@@ -205,7 +306,24 @@ async fn readable_document(
     Ok((row, canonical))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitDocumentInfo {
+    directive: String,
+    unit: String,
+    /// The document's fingerprint (a u64, as a decimal string): the phone's sync checks it.
+    fingerprint: String,
+    /// The document header: the tasks the directive gives the unit.
+    #[schema(value_type = Object)]
+    header: taskforce_core::doc::DocHeader,
+    /// Operations merged so far.
+    ops: i64,
+}
+
 /// The header of a unit's document (its tasks) and the fingerprint a device syncs with.
+#[utoipa::path(get, path = "/api/v1/units/{id}/document", tag = "sync", security(("bearer" = [])),
+    params(("id" = String, Path, description = "unit id"), DocQuery),
+    responses((status = 200, body = UnitDocumentInfo), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn unit_document(
     state: web::Data<AppState>,
     caller: Caller,
@@ -218,16 +336,16 @@ pub async fn unit_document(
         .clone()
         .unwrap_or_else(|| DEFAULT_DIRECTIVE.into());
     let (row, canonical) = readable_document(&state, &caller, &directive, &unit).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "directive": directive,
-        "unit": unit,
-        "fingerprint": u64::from_ne_bytes(row.fingerprint.to_ne_bytes()).to_string(),
-        "header": canonical.header,
-        "ops": row.ops,
-    })))
+    Ok(HttpResponse::Ok().json(UnitDocumentInfo {
+        directive,
+        unit,
+        fingerprint: u64::from_ne_bytes(row.fingerprint.to_ne_bytes()).to_string(),
+        header: canonical.header,
+        ops: row.ops,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
     username: String,
@@ -247,7 +365,18 @@ impl std::fmt::Debug for NewMember {
     }
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberCreated {
+    id: i64,
+    username: String,
+    unit: String,
+}
+
 /// A unit lead (or the Ministry Office) adds a member to the unit.
+#[utoipa::path(post, path = "/api/v1/units/{id}/members", tag = "accounts", security(("bearer" = [])),
+    params(("id" = String, Path, description = "unit id")), request_body = NewMember,
+    responses((status = 201, body = MemberCreated), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn add_member(
     state: web::Data<AppState>,
     caller: Caller,
@@ -274,10 +403,19 @@ pub async fn add_member(
         Some(caller.user_id),
     )
     .await?;
-    Ok(HttpResponse::Created()
-        .json(serde_json::json!({ "id": id, "username": body.username, "unit": unit })))
+    Ok(HttpResponse::Created().json(MemberCreated {
+        id,
+        username: body.username.clone(),
+        unit,
+    }))
 }
 
+/// Remove a member from a unit (the account stays).
+#[utoipa::path(delete, path = "/api/v1/units/{id}/members/{username}", tag = "accounts",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "unit id"), ("username" = String, Path)),
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn remove_member(
     state: web::Data<AppState>,
     caller: Caller,
@@ -310,6 +448,10 @@ pub async fn remove_member(
 }
 
 /// A unit's progress, computed from its document with the same rules as the phone.
+#[utoipa::path(get, path = "/api/v1/units/{id}/progress", tag = "progress", security(("bearer" = [])),
+    params(("id" = String, Path, description = "unit id"), DocQuery),
+    responses((status = 200, body = taskforce_core::progress::UnitProgress),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn unit_progress(
     state: web::Data<AppState>,
     caller: Caller,

@@ -107,7 +107,45 @@ async fn count_requests(
     Ok(res)
 }
 
-/// Every route in one table.
+/// The API's route table: one line per operation. It registers the routes and lists them in
+/// [`API_ROUTES`], which the OpenAPI document must match (a test checks both ways).
+macro_rules! api_routes {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        /// `(method, path)` of every API operation, as registered.
+        pub const API_ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn api(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, web::$method().to($handler));)*
+        }
+    };
+}
+
+api_routes! {
+    get "/healthz" => api::healthz;
+    get "/metrics" => api::metrics;
+    get "/api/v1/openapi.json" => crate::openapi::openapi_json;
+    post "/api/v1/auth/login" => api::login;
+    post "/api/v1/auth/logout" => api::logout;
+    get "/api/v1/me" => api::whoami;
+    post "/api/v1/devices" => api::register_device;
+    post "/api/v1/sync" => sync_api::sync;
+    get "/api/v1/directives" => api::list_directives;
+    get "/api/v1/directives/{id}" => api::get_directive;
+    get "/api/v1/units" => api::list_units;
+    get "/api/v1/units/{id}/document" => api::unit_document;
+    get "/api/v1/units/{id}/progress" => api::unit_progress;
+    get "/api/v1/progress" => progress_api::progress;
+    get "/api/v1/progress/clauses/{id}" => progress_api::clause;
+    get "/api/v1/progress/units/{id}" => progress_api::unit;
+    get "/api/v1/tasks" => progress_api::list_tasks;
+    get "/api/v1/reports" => progress_api::list_reports;
+    get "/api/v1/confirmations" => progress_api::list_confirmations;
+    post "/api/v1/units/{id}/members" => api::add_member;
+    delete "/api/v1/units/{id}/members/{username}" => api::remove_member;
+    get "/exports/{name}" => crate::exports::download;
+}
+
+/// Every route: the API's table, then the dashboard's pages.
 pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     let json = web::JsonConfig::default()
         .limit(config.json_body_limit)
@@ -132,38 +170,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     cfg.app_data(json)
         .app_data(query)
         .app_data(path)
-        .route("/healthz", web::get().to(api::healthz))
-        .route("/metrics", web::get().to(api::metrics))
-        .service(
-            web::scope("/api/v1")
-                .route("/auth/login", web::post().to(api::login))
-                .route("/auth/logout", web::post().to(api::logout))
-                .route("/me", web::get().to(api::whoami))
-                .route("/devices", web::post().to(api::register_device))
-                .route("/sync", web::post().to(sync_api::sync))
-                .route("/directives", web::get().to(api::list_directives))
-                .route("/directives/{id}", web::get().to(api::get_directive))
-                .route("/units", web::get().to(api::list_units))
-                .route("/units/{id}/document", web::get().to(api::unit_document))
-                .route("/units/{id}/progress", web::get().to(api::unit_progress))
-                .route("/progress", web::get().to(progress_api::progress))
-                .route(
-                    "/progress/clauses/{id}",
-                    web::get().to(progress_api::clause),
-                )
-                .route("/progress/units/{id}", web::get().to(progress_api::unit))
-                .route("/tasks", web::get().to(progress_api::list_tasks))
-                .route("/reports", web::get().to(progress_api::list_reports))
-                .route(
-                    "/confirmations",
-                    web::get().to(progress_api::list_confirmations),
-                )
-                .route("/units/{id}/members", web::post().to(api::add_member))
-                .route(
-                    "/units/{id}/members/{username}",
-                    web::delete().to(api::remove_member),
-                ),
-        )
+        .configure(api)
         .configure(crate::dashboard::routes)
         .default_service(web::to(|| async {
             ApiError::NotFound("this route".into()).into_response()

@@ -26,6 +26,8 @@ use crate::{
 };
 
 /// A user's role across the ministry. Unit members and leads are `member` with memberships.
+#[derive(utoipa::ToSchema)]
+#[schema(as = UserRole)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

@@ -110,16 +110,19 @@ impl From<SyncError> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
+/// Every error the API answers: a stable code to act on and a message for people.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// `bad_request`, `unauthorized`, `forbidden`, `not_found`, `gap`, `too_large` …
+    error: String,
     message: String,
+    /// For `gap`: the changes the server lacks before it can take the device's.
     #[serde(skip_serializing_if = "Option::is_none")]
     missing: Option<Missing>,
 }
 
-#[derive(Serialize)]
-struct Missing {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Missing {
     actor: u32,
     have: u64,
     from: u64,
@@ -164,8 +167,8 @@ impl ResponseError for ApiError {
         if let ApiError::TooManyRequests { retry_after } = self {
             builder.insert_header(("Retry-After", retry_after.to_string()));
         }
-        builder.json(Body {
-            error: self.code(),
+        builder.json(ErrorBody {
+            error: self.code().to_string(),
             message: self.to_string(),
             missing,
         })

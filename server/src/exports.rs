@@ -209,6 +209,14 @@ pub fn to_xlsx(t: &Table) -> anyhow::Result<Vec<u8>> {
 }
 
 /// `GET /exports/{matrix|tasks}.{csv|xlsx}`: for the signed-in page user or a bearer token.
+#[utoipa::path(get, path = "/exports/{name}", tag = "exports", security(("bearer" = []), ("cookie" = [])),
+    params(("name" = String, Path, description = "`matrix.csv`, `matrix.xlsx`, `tasks.csv` or `tasks.xlsx`")),
+    responses(
+        (status = 200, description = "the clause × unit matrix or the task list; Vietnamese headers, dates as dates",
+            content(
+                (String = "text/csv; charset=utf-8"),
+                (crate::openapi::Binary = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
 pub async fn download(
     state: web::Data<AppState>,
     req: HttpRequest,

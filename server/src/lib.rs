@@ -11,6 +11,7 @@ pub mod entity;
 pub mod error;
 pub mod exports;
 pub mod metrics;
+pub mod openapi;
 pub mod progress;
 pub mod progress_api;
 pub mod seed;

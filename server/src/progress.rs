@@ -22,7 +22,7 @@ use crate::{
     error::{ApiError, ApiResult},
 };
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ClauseRow {
     pub clause: String,
     pub heading: Option<String>,
@@ -32,7 +32,7 @@ pub struct ClauseRow {
     pub units: Vec<ClauseUnit>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UnitRow {
     pub unit: String,
     pub name: String,
@@ -46,7 +46,7 @@ pub struct UnitRow {
     pub days_since_report: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct GroupRow {
     pub group: String,
     pub name: String,
@@ -58,7 +58,7 @@ pub struct GroupRow {
     pub members_not_reporting: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DirectiveProgress {
     pub directive: String,
     pub number: String,

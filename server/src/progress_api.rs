@@ -3,26 +3,40 @@
 
 use actix_web::{HttpResponse, web};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use taskforce_core::{
+    directive::Role,
+    doc::{Figure, Status},
+};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     auth::Caller,
     entity::{confirmations, reports, tasks},
-    error::{ApiError, ApiResult},
-    progress::{DirectiveProgress, directive_progress, restrict},
+    error::{ApiError, ApiResult, ErrorBody},
+    progress::{DirectiveProgress, GroupRow, UnitRow, directive_progress, restrict},
     state::AppState,
 };
 
 pub const DEFAULT_DIRECTIVE: &str = "5-ct-btttt";
 
-#[derive(Debug, Deserialize)]
+/// Filters of the listings; each applies where the listing has that field.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
+    /// The directive (default `5-ct-btttt`).
     directive: Option<String>,
+    /// Only this unit's rows (a member may name only their own units).
     unit: Option<String>,
+    /// Tasks: only this clause's.
     clause: Option<String>,
+    /// Tasks: `todo`, `in_progress`, `done` or `blocked`.
     status: Option<String>,
+    /// Reports: only this period (e.g. `2020-02-05`).
     period: Option<String>,
+    /// Confirmations: only this carrier's.
     carrier: Option<String>,
+    /// Confirmations: `confirmed`, `withdrawn` or `conflict`.
     state: Option<String>,
 }
 
@@ -50,6 +64,11 @@ pub async fn visible_progress(
     Ok(p)
 }
 
+/// The directive's progress: summary, every clause × unit, units and groups.
+#[utoipa::path(get, path = "/api/v1/progress", tag = "progress", security(("bearer" = [])),
+    params(Filter),
+    responses((status = 200, body = DirectiveProgress), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn progress(
     state: web::Data<AppState>,
     caller: Caller,
@@ -58,6 +77,11 @@ pub async fn progress(
     Ok(HttpResponse::Ok().json(visible_progress(&state, &caller, &q.directive()).await?))
 }
 
+/// One clause: its text and every assigned unit's standing.
+#[utoipa::path(get, path = "/api/v1/progress/clauses/{id}", tag = "progress",
+    security(("bearer" = [])), params(("id" = String, Path, description = "clause id, e.g. III.3"), Filter),
+    responses((status = 200, body = crate::progress::ClauseRow), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn clause(
     state: web::Data<AppState>,
     caller: Caller,
@@ -74,7 +98,36 @@ pub async fn clause(
     Ok(HttpResponse::Ok().json(row))
 }
 
+/// A unit's standing on each of its clauses.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitClause {
+    clause: String,
+    heading: Option<String>,
+    role: Role,
+    status: Status,
+    progress: u8,
+    overdue: bool,
+}
+
+/// `/progress/units/{id}` for a unit, or for a group (rolled up, with its members' rows).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UnitOrGroup {
+    Unit {
+        unit: UnitRow,
+        clauses: Vec<UnitClause>,
+    },
+    Group {
+        group: GroupRow,
+        members: Vec<UnitRow>,
+    },
+}
+
 /// One unit, or a group rolled up from its members.
+#[utoipa::path(get, path = "/api/v1/progress/units/{id}", tag = "progress",
+    security(("bearer" = [])), params(("id" = String, Path, description = "unit or group id"), Filter),
+    responses((status = 200, body = UnitOrGroup), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn unit(
     state: web::Data<AppState>,
     caller: Caller,
@@ -99,9 +152,7 @@ pub async fn unit(
             .filter(|u| u.groups.contains(&id))
             .cloned()
             .collect();
-        return Ok(
-            HttpResponse::Ok().json(serde_json::json!({ "group": group, "members": members }))
-        );
+        return Ok(HttpResponse::Ok().json(UnitOrGroup::Group { group, members }));
     }
     let row = p
         .units
@@ -111,9 +162,28 @@ pub async fn unit(
     let clauses: Vec<_> = p
         .clauses
         .into_iter()
-        .filter_map(|c| c.units.iter().find(|u| u.unit == id).cloned().map(|u| serde_json::json!({ "clause": c.clause, "heading": c.heading, "role": u.role, "status": u.status, "progress": u.progress, "overdue": u.overdue })))
+        .filter_map(|c| {
+            let u = c.units.iter().find(|u| u.unit == id)?;
+            Some(UnitClause {
+                role: u.role,
+                status: u.status,
+                progress: u.progress,
+                overdue: u.overdue,
+                clause: c.clause,
+                heading: c.heading,
+            })
+        })
         .collect();
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "unit": row, "clauses": clauses })))
+    Ok(HttpResponse::Ok().json(UnitOrGroup::Unit { unit: row, clauses }))
+}
+
+/// A report's figures from their projection column (`[["sms_sent", 120000000], …]`).
+pub fn figures_of(column: &str) -> Vec<Figure> {
+    serde_json::from_str::<Vec<(String, i64)>>(column)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| Figure { name, value })
+        .collect()
 }
 
 fn scope(caller: &Caller, unit: &Option<String>) -> ApiResult<Option<Vec<String>>> {
@@ -127,6 +197,30 @@ fn scope(caller: &Caller, unit: &Option<String>) -> ApiResult<Option<Vec<String>
     }
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TaskRow {
+    unit: String,
+    /// `a3` (the directive's fourth task for the unit) or `t2.17` (an ad-hoc task).
+    task: String,
+    clause: Option<String>,
+    role: Option<String>,
+    title: Option<String>,
+    /// `todo`, `in_progress`, `done` or `blocked` (as counted, conflicts included).
+    status: String,
+    progress: i32,
+    assignee: Option<String>,
+    /// ISO date.
+    due: Option<String>,
+    conflicted: bool,
+    /// Unix seconds.
+    updated_at: i64,
+}
+
+/// Tasks as the projections hold them, filtered.
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "progress", security(("bearer" = [])),
+    params(Filter),
+    responses((status = 200, body = Vec<TaskRow>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub async fn list_tasks(
     state: web::Data<AppState>,
     caller: Caller,
@@ -149,11 +243,41 @@ pub async fn list_tasks(
         .await?;
     let out: Vec<_> = rows
         .into_iter()
-        .map(|t| serde_json::json!({ "unit": t.unit_id, "task": t.task_ref, "clause": t.clause_id, "role": t.role, "title": t.title, "status": t.status, "progress": t.progress, "assignee": t.assignee, "due": t.due, "conflicted": t.conflicted, "updated_at": t.updated_at }))
+        .map(|t| TaskRow {
+            unit: t.unit_id,
+            task: t.task_ref,
+            clause: t.clause_id,
+            role: t.role,
+            title: t.title,
+            status: t.status,
+            progress: t.progress,
+            assignee: t.assignee,
+            due: t.due,
+            conflicted: t.conflicted,
+            updated_at: t.updated_at,
+        })
         .collect();
     Ok(HttpResponse::Ok().json(out))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportRow {
+    unit: String,
+    /// The operation that added the report (`actor.seq`).
+    id: String,
+    period: String,
+    text: String,
+    /// Named figures (e.g. `sms_sent`), in the order the unit gave them.
+    figures: Vec<Figure>,
+    /// Unix seconds.
+    at: i64,
+}
+
+/// Status reports, newest first, filtered.
+#[utoipa::path(get, path = "/api/v1/reports", tag = "progress", security(("bearer" = [])),
+    params(Filter),
+    responses((status = 200, body = Vec<ReportRow>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub async fn list_reports(
     state: web::Data<AppState>,
     caller: Caller,
@@ -173,13 +297,41 @@ pub async fn list_reports(
     let out: Vec<_> = rows
         .into_iter()
         .map(|r| {
-            let figures: serde_json::Value = serde_json::from_str(&r.figures).unwrap_or_default();
-            serde_json::json!({ "unit": r.unit_id, "id": r.op_id, "period": r.period, "text": r.text, "figures": figures, "at": r.at })
+            let figures = figures_of(&r.figures);
+            ReportRow {
+                unit: r.unit_id,
+                id: r.op_id,
+                period: r.period,
+                text: r.text,
+                figures,
+                at: r.at,
+            }
         })
         .collect();
     Ok(HttpResponse::Ok().json(out))
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConfirmationRow {
+    unit: String,
+    /// The operation that added the confirmation (`actor.seq`).
+    id: String,
+    carrier: String,
+    hotline: String,
+    /// ISO date from which calls to the hotline are free.
+    free_from: String,
+    attested_by: String,
+    /// `confirmed`, `withdrawn`, or `conflict` while devices disagree.
+    state: String,
+    /// Unix seconds.
+    at: i64,
+}
+
+/// Hotline-free billing confirmations, filtered.
+#[utoipa::path(get, path = "/api/v1/confirmations", tag = "progress", security(("bearer" = [])),
+    params(Filter),
+    responses((status = 200, body = Vec<ConfirmationRow>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
 pub async fn list_confirmations(
     state: web::Data<AppState>,
     caller: Caller,
@@ -203,7 +355,16 @@ pub async fn list_confirmations(
         .await?;
     let out: Vec<_> = rows
         .into_iter()
-        .map(|c| serde_json::json!({ "unit": c.unit_id, "id": c.op_id, "carrier": c.carrier, "hotline": c.hotline, "free_from": c.free_from, "attested_by": c.attested_by, "state": c.state, "at": c.at }))
+        .map(|c| ConfirmationRow {
+            unit: c.unit_id,
+            id: c.op_id,
+            carrier: c.carrier,
+            hotline: c.hotline,
+            free_from: c.free_from,
+            attested_by: c.attested_by,
+            state: c.state,
+            at: c.at,
+        })
         .collect();
     Ok(HttpResponse::Ok().json(out))
 }

@@ -24,7 +24,7 @@ use taskforce_core::{
 use crate::{
     auth::Caller,
     entity::{changes, confirmations, devices, documents, reports, tasks},
-    error::{ApiError, ApiResult},
+    error::{ApiError, ApiResult, ErrorBody},
     metrics::Metrics,
     seed::role_str,
     state::{AppState, now},
@@ -75,6 +75,20 @@ async fn read_body(
     Ok(body)
 }
 
+/// One round trip of the sync protocol: the device's changes up, what it lacks down.
+#[utoipa::path(post, path = "/api/v1/sync", tag = "sync", security(("bearer" = [])),
+    params(("X-Taskforce-Device" = u32, Header, description = "the device's actor id")),
+    request_body(content = crate::openapi::Binary, content_type = "application/octet-stream",
+        description = "a `SyncRequest`: document key and fingerprint, version vector, changes"),
+    responses(
+        (status = 200, body = crate::openapi::Binary, content_type = "application/octet-stream",
+            description = "a `SyncResponse`: changes or a snapshot, and the server's version vector"),
+        (status = 400, body = ErrorBody, description = "malformed message, invalid operation, wrong header"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "not the caller's device, forged actor, bad signature, other unit"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`gap`: `missing` names the changes to send first"),
+        (status = 413, body = ErrorBody)))]
 pub async fn sync(
     state: web::Data<AppState>,
     caller: Caller,

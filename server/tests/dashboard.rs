@@ -127,7 +127,7 @@ fn dashboard_shows_progress(db: TestDb) {
         .find(|u| u["unit"] == "cuc-vt")
         .cloned()
         .unwrap_or_default();
-    assert_eq!(cuc["status"], "Done");
+    assert_eq!(cuc["status"], "done");
     let (_, unit) = app.get(&token, "/api/v1/progress/units/cuc-vt");
     assert_eq!(unit["unit"]["days_since_report"], 0);
     let (_, group) = app.get(&token, "/api/v1/progress/units/carriers");

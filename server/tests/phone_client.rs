@@ -129,7 +129,7 @@ fn two_devices_offline_then_sync() {
         .find(|t| t["clause"] == "II.1-1")
         .cloned()
         .unwrap_or_default();
-    assert_eq!(task["status"], "InProgress", "{task}");
+    assert_eq!(task["status"], "in_progress", "{task}");
     assert_eq!(task["conflicted"], true);
     // Resolving on one phone clears it everywhere.
     b.resolve_conflict(&sms.id, "status", "done")

@@ -94,7 +94,7 @@ def test_two_devices_offline_then_sync(phones):
     token = http("POST", "/api/v1/auth/login", body={"username": OBSERVER, "password": PASSWORD})["token"]
     progress = http("GET", f"/api/v1/units/{UNIT}/progress?directive=5-ct-btttt", token)
     row = next(t for t in progress["tasks"] if t["clause"] == same.clause)
-    assert row["status"] == "Blocked" and row["conflicted"] is True
+    assert row["status"] == "blocked" and row["conflicted"] is True
     assert next(t for t in progress["tasks"] if t["clause"] == other.clause)["progress"] == 50
 
     # Resolved on one phone, resolved everywhere.

@@ -15,6 +15,7 @@ pub type ActorId = u32;
 pub type VersionVector = VClock<ActorId>;
 
 /// One operation: the `seq`-th operation of `actor` on this document (from 1).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct OpId {
     pub actor: ActorId,
@@ -38,6 +39,7 @@ impl fmt::Display for OpId {
 
 /// A task of the document: one given by the directive (by its index in the header) or one
 /// a unit added (by the operation that created it).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum TaskRef {
     Assigned(u32),

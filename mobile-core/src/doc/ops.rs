@@ -21,7 +21,9 @@ pub mod limits {
     pub const CONTEXT: usize = 256;
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     Todo,
     InProgress,
@@ -160,6 +162,7 @@ pub struct Confirmation {
     pub at: i64,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Figure {
     /// `sms_sent`, `articles_published`, `takedown_requests_sent` …

@@ -219,6 +219,5 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/units/{id}", web::get().to(pages::unit))
         .route("/hotlines", web::get().to(pages::hotlines))
         .route("/stale", web::get().to(pages::stale))
-        .route("/report", web::get().to(pages::report))
-        .route("/exports/{name}", web::get().to(crate::exports::download));
+        .route("/report", web::get().to(pages::report));
 }

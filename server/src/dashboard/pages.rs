@@ -313,7 +313,12 @@ pub async fn unit(
         h2 { (t(lang, "reports")) }
         @if reps.is_empty() { p class="muted" { (t(lang, "never")) } }
         table id="unit-reports" {
-            @for r in &reps { tr { td { (r.period) } td { (r.text) } td { (r.figures) } } }
+            @for r in &reps {
+                tr {
+                    td { (r.period) } td { (r.text) }
+                    td { @for f in crate::progress_api::figures_of(&r.figures) { (f.name) ": " (f.value) br; } }
+                }
+            }
         }
         h2 { (t(lang, "confirmations")) }
         table {
