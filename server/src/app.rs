@@ -10,7 +10,7 @@ use actix_web::{
     web,
 };
 use anyhow::Context;
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use taskforce_core::directive::Catalogue;
 use taskforce_migrations::{Migrator, MigratorTrait};
 
@@ -25,24 +25,26 @@ use crate::{
     sync_api,
 };
 
-/// Connect, run the migrations, and (for SQLite) turn on WAL.
+/// Connect and run the migrations. SQLite: WAL, and `synchronous=FULL` on every connection of
+/// the pool — a sync the server acknowledged must survive a power cut, since the phone then
+/// forgets the operations it sent.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
     let mut opts = ConnectOptions::new(url.to_string());
     opts.sqlx_logging(false);
     if url.starts_with("sqlite:") {
         opts.max_connections(8).min_connections(1);
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+        });
     } else {
         opts.max_connections(16).min_connections(1);
     }
     let db = Database::connect(opts)
         .await
         .with_context(|| format!("cannot open the database {}", redact(url)))?;
-    if db.get_database_backend() == DatabaseBackend::Sqlite {
-        db.execute_unprepared(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
-        )
-        .await?;
-    }
     Migrator::up(&db, None)
         .await
         .context("running the migrations")?;

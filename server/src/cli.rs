@@ -37,6 +37,8 @@ pub enum Command {
     /// The unit catalogue: list it, or check an edited file.
     #[command(subcommand)]
     Catalogue(CatalogueCommand),
+    /// Simulate many phones editing offline and syncing at once; print the figures.
+    Loadgen(crate::loadgen::LoadgenArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,6 +158,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalogue(CatalogueCommand::Check { file }) => {
             directive_cmd::check_catalogue(&file)
         }
+        Command::Loadgen(args) => crate::loadgen::run(args),
         Command::Catalogue(CatalogueCommand::Show { catalogue, json }) => {
             directive_cmd::show_catalogue(catalogue.as_deref(), json)
         }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod directive_cmd;
+mod loadgen;
 mod serve_cmd;
 
 use std::process::ExitCode;

@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::OnConflict,
 };
 use taskforce_core::{
     doc::{ConfirmationState, Op, OpId, TaskRef, UnitDocument},
@@ -245,21 +245,32 @@ async fn handle(
     }
     drop(guard);
 
-    // What the device lacks, from the op log (committed, append-only).
-    let mut missing = Vec::new();
+    // What the device lacks, from the op log (committed, append-only), in one query: for
+    // each actor, the changes past the device's version and not past the version this
+    // response reports (later changes, committed by other requests since, come with the next
+    // sync, or the device would think we lack them).
+    let mut lacking = Condition::any();
+    let mut any = false;
     for (&a, &have) in &doc.version().dots {
         let theirs = request.vv.get(&a).copied().unwrap_or(0);
         if have <= theirs {
             continue;
         }
+        any = true;
+        lacking = lacking.add(
+            Condition::all()
+                .add(changes::Column::ActorId.eq(i32::try_from(a).unwrap_or(i32::MAX)))
+                .add(changes::Column::EndSeq.gt(i64::try_from(theirs).unwrap_or(i64::MAX)))
+                .add(changes::Column::EndSeq.lte(i64::try_from(have).unwrap_or(i64::MAX))),
+        );
+    }
+    let mut missing = Vec::new();
+    if any {
         let rows = changes::Entity::find()
             .filter(changes::Column::DirectiveId.eq(directive.as_str()))
             .filter(changes::Column::UnitId.eq(unit.as_str()))
-            .filter(changes::Column::ActorId.eq(i32::try_from(a).unwrap_or(i32::MAX)))
-            .filter(changes::Column::EndSeq.gt(i64::try_from(theirs).unwrap_or(i64::MAX)))
-            // Not past the version this response reports: later changes (committed by other
-            // requests since) come with the next sync, or the device would think we lack them.
-            .filter(changes::Column::EndSeq.lte(i64::try_from(have).unwrap_or(i64::MAX)))
+            .filter(lacking)
+            .order_by_asc(changes::Column::ActorId)
             .order_by_asc(changes::Column::StartSeq)
             .all(&state.db)
             .await?;
