@@ -120,6 +120,9 @@ struct Figures {
     errors: u64,
     server_rss_mb: Option<f64>,
     server_rss_by_round_mb: Vec<f64>,
+    /// Each round's ops/s and p99: how cost grows with the documents' history.
+    ops_per_sec_by_round: Vec<f64>,
+    sync_p99_ms_by_round: Vec<f64>,
     server_cpu_s: Option<f64>,
     server_cpu_us_per_op: Option<f64>,
     client_cpu_s: f64,
@@ -672,6 +675,8 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let mut sync_wall = 0.0f64;
     let mut errors = 0u64;
     let mut rss_by_round = Vec::new();
+    let mut ops_by_round = Vec::new();
+    let mut p99_by_round = Vec::new();
     let mut server_cpu = 0.0f64;
     let mut client_cpu = 0.0f64;
     let up0 = counters.up.load(Ordering::Relaxed);
@@ -707,7 +712,12 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
             b.inc(1);
             (t.elapsed().as_secs_f64() * 1000.0, ok)
         });
-        sync_wall += t0.elapsed().as_secs_f64();
+        let wall = t0.elapsed().as_secs_f64();
+        sync_wall += wall;
+        ops_by_round.push(round2((args.devices * args.edits) as f64 / wall.max(1e-9)));
+        let mut ms: Vec<f64> = results.iter().map(|(m, _)| *m).collect();
+        ms.sort_by(f64::total_cmp);
+        p99_by_round.push(round2(percentile(&ms, 0.99)));
         let cpu1 = (proc_cpu_s(server_pid), proc_cpu_s(None));
         b.finish_and_clear();
         if let (Some(a), Some(b)) = (cpu0.0, cpu1.0) {
@@ -845,6 +855,8 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         errors,
         server_rss_mb,
         server_rss_by_round_mb: rss_by_round,
+        ops_per_sec_by_round: ops_by_round,
+        sync_p99_ms_by_round: p99_by_round,
         server_cpu_s: server_pid.map(|_| round2(server_cpu)),
         server_cpu_us_per_op: server_pid
             .map(|_| round2(server_cpu * 1e6 / ops_total.max(1) as f64)),
