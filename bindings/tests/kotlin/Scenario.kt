@@ -106,7 +106,7 @@ fun main() {
     val token = Regex("\"token\":\"([^\"]+)\"").find(login)?.groupValues?.get(1) ?: ""
     val progress = request("GET", "$server/api/v1/units/$unit/progress?directive=5-ct-btttt", token, null)
     val row = progressRow(progress, same.clause ?: "")
-    check(row.contains("\"status\":\"Blocked\"") && row.contains("\"conflicted\":true"), "server progress: $row")
+    check(row.contains("\"status\":\"blocked\"") && row.contains("\"conflicted\":true"), "server progress: $row")
     check(progressRow(progress, other.clause ?: "").contains("\"progress\":50"), "server progress of the other task")
 
     // Bad input gets a typed error and changes nothing.
