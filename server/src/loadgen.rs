@@ -300,55 +300,35 @@ fn start_own_server(
     })
 }
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into()
-}
-
+/// The admin's calls go through the phone's own HTTP transport.
 fn api(
-    method: &str,
-    base: &str,
+    http: &HttpTransport,
     path: &str,
     token: Option<&str>,
     body: Option<serde_json::Value>,
 ) -> anyhow::Result<(u16, serde_json::Value)> {
-    let url = format!("{base}{path}");
-    let a = agent();
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let resp = match method {
-        "GET" => {
-            let mut r = a.get(&url);
-            if let Some(h) = &auth {
-                r = r.header("Authorization", h);
-            }
-            r.call()
-        }
-        _ => {
-            let mut r = a.post(&url);
-            if let Some(h) = &auth {
-                r = r.header("Authorization", h);
-            }
-            r.send_json(body.unwrap_or(serde_json::Value::Null))
-        }
-    };
-    let mut resp = resp.with_context(|| format!("{method} {url}"))?;
-    let status = resp.status().as_u16();
-    let json = resp
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_json()
-        .unwrap_or(serde_json::Value::Null);
-    Ok((status, json))
+    let reply = match body {
+        Some(b) => http.post_json(path, token, &b),
+        None => http.get(path, token),
+    }
+    .with_context(|| path.to_string())?;
+    Ok((reply.status, reply.json()))
 }
 
-fn login(base: &str, user: &str, password: &str) -> anyhow::Result<String> {
+/// Operations the server has merged into a unit's document.
+fn stored_ops(http: &HttpTransport, admin: &str, unit: &str) -> anyhow::Result<i64> {
+    let (_, d) = api(
+        http,
+        &format!("/api/v1/units/{unit}/document"),
+        Some(admin),
+        None,
+    )?;
+    Ok(d["ops"].as_i64().unwrap_or(0))
+}
+
+fn login(http: &HttpTransport, user: &str, password: &str) -> anyhow::Result<String> {
     let (status, body) = api(
-        "POST",
-        base,
+        http,
         "/api/v1/auth/login",
         None,
         Some(serde_json::json!({ "username": user, "password": password })),
@@ -576,10 +556,11 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         }
     };
     let server_pid = own.as_ref().map(|s| s.child.id());
-    let admin = login(&base, &admin_user, &admin_password)?;
+    let http = HttpTransport::new(&base);
+    let admin = login(&http, &admin_user, &admin_password)?;
 
     // Units with tasks, one member each.
-    let (status, progress) = api("GET", &base, "/api/v1/progress", Some(&admin), None)?;
+    let (status, progress) = api(&http, "/api/v1/progress", Some(&admin), None)?;
     if status != 200 {
         bail!("GET /api/v1/progress: {status} {progress}");
     }
@@ -602,8 +583,7 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let users: Vec<String> = units.iter().map(|u| format!("lg{run_id}.{u}")).collect();
     for (u, user) in units.iter().zip(&users) {
         let (status, body) = api(
-            "POST",
-            &base,
+            &http,
             &format!("/api/v1/units/{u}/members"),
             Some(&admin),
             Some(
@@ -616,28 +596,19 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     }
     let ops_before: Vec<i64> = units
         .iter()
-        .map(|u| {
-            api(
-                "GET",
-                &base,
-                &format!("/api/v1/units/{u}/document"),
-                Some(&admin),
-                None,
-            )
-            .map(|(_, d)| d["ops"].as_i64().unwrap_or(0))
-        })
+        .map(|u| stored_ops(&http, &admin, u))
         .collect::<anyhow::Result<_>>()?;
 
     // The phones: sign in, register, download.
     let counters = Arc::new(Counters::default());
-    let storedir = match args.store {
+    let store_dir = match args.store {
         StoreKind::Disk => Some(TempDir::new("loadgen-phones")?),
         StoreKind::Memory => None,
     };
     let b = bar(args.devices as u64, "sign in", quiet);
     let clients: Vec<anyhow::Result<Client>> =
         parallel(args.devices, args.concurrency.min(16), |i| {
-            let store: Box<dyn Store> = match &storedir {
+            let store: Box<dyn Store> = match &store_dir {
                 Some(d) => Box::new(SqliteStore::open(d.0.join(format!("phone-{i}.db")))?),
                 None => Box::new(MemoryStore::default()),
             };
@@ -786,15 +757,8 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
             converged = false;
             eprintln!("unit {}: the phones and the server differ", units[*u]);
         }
-        let (_, d) = api(
-            "GET",
-            &base,
-            &format!("/api/v1/units/{}/document", units[*u]),
-            Some(&admin),
-            None,
-        )?;
+        let stored = stored_ops(&http, &admin, &units[*u])? - ops_before[*u];
         let made = (prints.len() * args.edits * round) as i64;
-        let stored = d["ops"].as_i64().unwrap_or(0) - ops_before[*u];
         if stored != made {
             converged = false;
             eprintln!(
