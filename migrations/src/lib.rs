@@ -13,6 +13,7 @@ mod m20200202_000002_accounts;
 mod m20200202_000003_sync;
 mod m20200202_000004_projections;
 mod m20200202_000005_progress_history;
+mod m20200202_000006_document_tail;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20200202_000003_sync::Migration),
             Box::new(m20200202_000004_projections::Migration),
             Box::new(m20200202_000005_progress_history::Migration),
+            Box::new(m20200202_000006_document_tail::Migration),
         ]
     }
 }

@@ -231,3 +231,40 @@ fn one_round_trip_brings_a_phone_up_to_date_and_a_late_phone_gets_a_snapshot() {
     busy.receive(resp).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(canon(&busy), canon(&server));
 }
+
+#[test]
+fn a_bad_change_after_good_ones_refuses_the_whole_request() {
+    let mut server = Replica::new(header(4));
+    let mut phone = Replica::new(header(4));
+    let fp = server.fingerprint();
+    status(&mut phone, 1, 0, Status::Done);
+    phone.seal(1, &key(1));
+    status(&mut phone, 1, 1, Status::Blocked);
+    let good = sealed_request(&mut phone, 1);
+    assert_eq!(good.changes.len(), 2);
+    let before = canon(&server);
+    let second = &good.changes[1];
+    // The second change leaves a gap after the first …
+    let mut gap = good.clone();
+    gap.changes[1] = Change::sign(fp, 1, second.start + 3, second.ops.clone(), &key(1));
+    assert!(matches!(
+        server.respond(&gap, verify(fp)),
+        Err(SyncError::Doc(DocError::Gap { actor: 1, .. }))
+    ));
+    assert_eq!(canon(&server), before, "the first change was not kept");
+    // … or carries an operation out of range.
+    let mut invalid = good.clone();
+    let bad = vec![Op::Set {
+        task: TaskRef::Assigned(1),
+        value: TaskField::Progress(150),
+        ctx: vec![],
+    }];
+    invalid.changes[1] = Change::sign(fp, 1, second.start, bad, &key(1));
+    assert!(server.respond(&invalid, verify(fp)).is_err());
+    assert_eq!(canon(&server), before, "the first change was not kept");
+    // The good request goes through whole.
+    let (_, out) = server
+        .respond(&good, verify(fp))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.pushed, 2);
+}

@@ -289,21 +289,21 @@ pub struct DocQuery {
     directive: Option<String>,
 }
 
-/// A unit's stored document and its decoded state, if the caller may read the unit.
+/// A unit's stored document row and the whole document (snapshot and op-log tail), if the
+/// caller may read the unit.
 async fn readable_document(
     state: &AppState,
     caller: &Caller,
     directive: &str,
     unit: &str,
-) -> ApiResult<(documents::Model, taskforce_core::doc::CanonicalDoc)> {
+) -> ApiResult<(documents::Model, taskforce_core::doc::UnitDocument)> {
     caller.require(caller.may_read_unit(unit), &format!("read {unit}"))?;
     let row = documents::Entity::find_by_id((directive.to_string(), unit.to_string()))
         .one(&state.db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("document {directive}/{unit}")))?;
-    let canonical =
-        taskforce_core::sync::wire::decode_snapshot(&row.state).map_err(ApiError::internal)?;
-    Ok((row, canonical))
+    let doc = crate::docstore::load_row(&state.db, &row).await?;
+    Ok((row, doc))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -335,12 +335,12 @@ pub async fn unit_document(
         .directive
         .clone()
         .unwrap_or_else(|| DEFAULT_DIRECTIVE.into());
-    let (row, canonical) = readable_document(&state, &caller, &directive, &unit).await?;
+    let (row, doc) = readable_document(&state, &caller, &directive, &unit).await?;
     Ok(HttpResponse::Ok().json(UnitDocumentInfo {
         directive,
         unit,
         fingerprint: u64::from_ne_bytes(row.fingerprint.to_ne_bytes()).to_string(),
-        header: canonical.header,
+        header: doc.header().clone(),
         ops: row.ops,
     }))
 }
@@ -463,9 +463,7 @@ pub async fn unit_progress(
         .directive
         .clone()
         .unwrap_or_else(|| DEFAULT_DIRECTIVE.into());
-    let (_, canonical) = readable_document(&state, &caller, &directive, &unit).await?;
-    let doc =
-        taskforce_core::doc::UnitDocument::from_canonical(canonical).map_err(ApiError::internal)?;
+    let (_, doc) = readable_document(&state, &caller, &directive, &unit).await?;
     let progress = taskforce_core::progress::unit_progress(&doc, chrono::Utc::now().date_naive());
     Ok(HttpResponse::Ok().json(progress))
 }

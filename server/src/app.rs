@@ -14,6 +14,7 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use taskforce_core::directive::Catalogue;
 use taskforce_migrations::{Migrator, MigratorTrait};
 
+use crate::docstore::DocCache;
 use crate::{
     api,
     auth::LoginLimiter,
@@ -80,6 +81,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     Ok(AppState {
         history_recorded: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         locks: Arc::new(DocLocks::new(db.get_database_backend())),
+        docs: Arc::new(DocCache::new(config.doc_cache_entries)),
         db,
         config: Arc::new(config),
         catalogue: Arc::new(catalogue),

@@ -25,6 +25,9 @@ pub struct Config {
     pub workers: Option<usize>,
     /// A unit catalogue instead of the bundled one.
     pub catalogue: Option<PathBuf>,
+    /// Decoded unit documents kept in memory between syncs (0 turns the cache off). Default:
+    /// 1024, more than the directive's units.
+    pub doc_cache_entries: usize,
 }
 
 impl Default for Config {
@@ -37,6 +40,7 @@ impl Default for Config {
             token_ttl_hours: 720,
             workers: None,
             catalogue: None,
+            doc_cache_entries: 1024,
         }
     }
 }

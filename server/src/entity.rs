@@ -214,6 +214,11 @@ pub mod documents {
         pub state: Vec<u8>,
         pub ops: i64,
         pub updated_at: i64,
+        /// The operations folded into `state`; those past it are in `changes`.
+        pub state_ops: i64,
+        /// The document's whole version vector (`wire::encode_version`), when `state` lags.
+        #[sea_orm(column_type = "Blob", nullable)]
+        pub head: Option<Vec<u8>>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,6 +7,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod dashboard;
+pub mod docstore;
 pub mod entity;
 pub mod error;
 pub mod exports;

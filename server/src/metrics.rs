@@ -13,6 +13,9 @@ pub struct Metrics {
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub snapshots_sent: AtomicU64,
+    pub snapshots_stored: AtomicU64,
+    pub doc_cache_hits: AtomicU64,
+    pub doc_cache_misses: AtomicU64,
     pub logins: AtomicU64,
     pub login_failures: AtomicU64,
 }
@@ -23,7 +26,7 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &AtomicU64); 11] = [
+        let rows: [(&str, &str, &AtomicU64); 14] = [
             (
                 "taskforce_http_requests_total",
                 "HTTP requests served",
@@ -68,6 +71,21 @@ impl Metrics {
                 "taskforce_snapshots_sent_total",
                 "Sync responses sent as snapshots",
                 &self.snapshots_sent,
+            ),
+            (
+                "taskforce_snapshots_stored_total",
+                "Document snapshots rewritten (the op-log tail past them grew long)",
+                &self.snapshots_stored,
+            ),
+            (
+                "taskforce_doc_cache_hits_total",
+                "Syncs that found their document decoded in memory",
+                &self.doc_cache_hits,
+            ),
+            (
+                "taskforce_doc_cache_misses_total",
+                "Syncs that decoded their document from the database",
+                &self.doc_cache_misses,
             ),
             ("taskforce_logins_total", "Successful logins", &self.logins),
             (

@@ -14,7 +14,6 @@ use taskforce_core::{
     directive::{Catalogue, Role},
     doc::UnitDocument,
     progress::{ClauseUnit, Counts, UnitProgress, clause_progress, unit_progress},
-    sync::wire,
 };
 
 use crate::{
@@ -90,12 +89,11 @@ pub async fn load_documents(
         .order_by_asc(documents::Column::UnitId)
         .all(db)
         .await?;
-    rows.iter()
-        .map(|r| {
-            let c = wire::decode_snapshot(&r.state).map_err(ApiError::internal)?;
-            UnitDocument::from_canonical(c).map_err(ApiError::internal)
-        })
-        .collect()
+    let mut docs = Vec::with_capacity(rows.len());
+    for r in &rows {
+        docs.push(crate::docstore::load_row(db, r).await?);
+    }
+    Ok(docs)
 }
 
 /// Days after which a unit that has not reported is listed as not reporting.

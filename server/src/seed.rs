@@ -159,6 +159,8 @@ pub async fn store_directive(
             state: Set(wire::encode_snapshot(&doc.to_canonical())),
             ops: Set(0),
             updated_at: Set(t),
+            state_ops: Set(0),
+            head: Set(None),
         })
         .exec_without_returning(&txn)
         .await?;

@@ -1,5 +1,5 @@
 //! What every request handler shares: the database, the configuration, the catalogue, the
-//! per-document write locks, the login limiter and the metrics.
+//! per-document write locks and decoded documents, the login limiter and the metrics.
 
 use std::{
     collections::HashMap,
@@ -9,7 +9,7 @@ use std::{
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 use taskforce_core::{directive::Catalogue, sync::DocKey};
 
-use crate::{auth::LoginLimiter, config::Config, metrics::Metrics};
+use crate::{auth::LoginLimiter, config::Config, docstore::DocCache, metrics::Metrics};
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -17,6 +17,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub catalogue: Arc<Catalogue>,
     pub locks: Arc<DocLocks>,
+    /// Decoded documents kept between syncs.
+    pub docs: Arc<DocCache>,
     pub limiter: Arc<LoginLimiter>,
     pub metrics: Arc<Metrics>,
     /// When this process last recorded the progress history (Unix seconds).

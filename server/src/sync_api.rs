@@ -12,17 +12,19 @@ use std::collections::BTreeSet;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::OnConflict,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::{Expr, OnConflict},
 };
 use taskforce_core::{
-    doc::{ConfirmationState, Op, OpId, TaskRef, UnitDocument},
+    doc::{CanonicalDoc, ConfirmationState, Op, OpId, TaskRef, UnitDocument},
     progress::task_progress,
-    sync::{Change, Payload, SyncRequest, SyncResponse, choose_payload, wire},
+    sync::{Change, DocKey, Payload, SyncRequest, SyncResponse, changes_len, wire},
 };
 
 use crate::{
     auth::Caller,
+    docstore,
     entity::{changes, confirmations, devices, documents, reports, tasks},
     error::{ApiError, ApiResult, ErrorBody},
     metrics::Metrics,
@@ -172,29 +174,34 @@ async fn handle(
         }
     }
 
-    let lock = state.locks.get(&request.doc);
+    let key = request.doc.clone();
+    let lock = state.locks.get(&key);
     let guard = lock.lock().await;
     let txn = state.db.begin().await?;
-    let mut find = documents::Entity::find_by_id((directive.clone(), unit.clone()));
-    if state.backend() == DatabaseBackend::Postgres {
-        find = find.lock_exclusive();
-    }
-    let row = find
-        .one(&txn)
+    let meta = docstore::meta(&txn, &key, state.backend() == DatabaseBackend::Postgres)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("document {directive}/{unit}")))?;
-    if u64::from_ne_bytes(row.fingerprint.to_ne_bytes()) != request.fingerprint {
+    if u64::from_ne_bytes(meta.fingerprint.to_ne_bytes()) != request.fingerprint {
         return Err(ApiError::Conflict(
             "the device's copy of the directive differs from the server's: download it again"
                 .into(),
         ));
     }
-    let canonical = wire::decode_snapshot(&row.state).map_err(ApiError::internal)?;
-    let mut doc = UnitDocument::from_canonical(canonical).map_err(ApiError::internal)?;
-    let before = doc.version().clone();
+    // The decoded document: from the cache when it holds this version, else from the row.
+    // It is out of the cache until this sync commits; on any error it is dropped.
+    let (mut entry, hit) = docstore::take_or_load(&txn, &state.docs, &key, &meta).await?;
+    Metrics::add(
+        if hit {
+            &state.metrics.doc_cache_hits
+        } else {
+            &state.metrics.doc_cache_misses
+        },
+        1,
+    );
+    let before = entry.doc.version().clone();
     let mut applied = 0usize;
     for c in &request.changes {
-        applied += doc.apply_ops(c.actor, c.start, &c.ops)?;
+        applied += entry.doc.apply_ops(c.actor, c.start, &c.ops)?;
     }
     if applied > 0 {
         let t = now();
@@ -229,16 +236,38 @@ async fn handle(
             )
             .exec_without_returning(&txn)
             .await?;
-        let ops = row.ops + i64::try_from(applied).unwrap_or(0);
-        let mut active: documents::ActiveModel = row.into();
-        active.state = Set(wire::encode_snapshot(&doc.to_canonical()));
-        active.ops = Set(ops);
-        active.updated_at = Set(t);
-        documents::Entity::update(active).exec(&txn).await?;
-        project(&txn, &doc, &directive, &unit, &new, &before).await?;
+        let ops = meta.ops + i64::try_from(applied).unwrap_or(0);
+        let mut update = documents::Entity::update_many()
+            .col_expr(documents::Column::Ops, Expr::value(ops))
+            .col_expr(documents::Column::UpdatedAt, Expr::value(t))
+            .col_expr(
+                documents::Column::Head,
+                Expr::value(wire::encode_version(&entry.doc.version().dots)),
+            );
+        if docstore::snapshot_due(ops, meta.state_ops) {
+            let snapshot = wire::encode_snapshot(&entry.doc.to_canonical());
+            entry.snapshot = docstore::SnapshotMeasure {
+                len: snapshot.len(),
+                at: ops,
+            };
+            Metrics::add(&state.metrics.snapshots_stored, 1);
+            update = update
+                .col_expr(documents::Column::State, Expr::value(snapshot))
+                .col_expr(documents::Column::StateOps, Expr::value(ops));
+        }
+        update
+            .filter(documents::Column::DirectiveId.eq(directive.as_str()))
+            .filter(documents::Column::UnitId.eq(unit.as_str()))
+            .exec(&txn)
+            .await?;
+        project(&txn, &entry.doc, &directive, &unit, &new, &before).await?;
         Metrics::add(&state.metrics.ops_applied, applied as u64);
+        entry.ops = ops;
     }
     txn.commit().await?;
+    let version = entry.doc.version().dots.clone();
+    let (measure, ops) = (entry.snapshot, entry.ops);
+    state.docs.put(key.clone(), entry);
     if applied > 0 {
         // Still under the write lock: on SQLite it is what keeps writers apart.
         crate::progress::maybe_record_history(&state.db, &state.history_recorded, &directive).await;
@@ -249,43 +278,47 @@ async fn handle(
     // each actor, the changes past the device's version and not past the version this
     // response reports (later changes, committed by other requests since, come with the next
     // sync, or the device would think we lack them).
-    let mut lacking = Condition::any();
-    let mut any = false;
-    for (&a, &have) in &doc.version().dots {
-        let theirs = request.vv.get(&a).copied().unwrap_or(0);
-        if have <= theirs {
-            continue;
-        }
-        any = true;
-        lacking = lacking.add(
-            Condition::all()
-                .add(changes::Column::ActorId.eq(i32::try_from(a).unwrap_or(i32::MAX)))
-                .add(changes::Column::EndSeq.gt(i64::try_from(theirs).unwrap_or(i64::MAX)))
-                .add(changes::Column::EndSeq.lte(i64::try_from(have).unwrap_or(i64::MAX))),
-        );
-    }
-    let mut missing = Vec::new();
-    if any {
-        let rows = changes::Entity::find()
-            .filter(changes::Column::DirectiveId.eq(directive.as_str()))
-            .filter(changes::Column::UnitId.eq(unit.as_str()))
-            .filter(lacking)
-            .order_by_asc(changes::Column::ActorId)
-            .order_by_asc(changes::Column::StartSeq)
-            .all(&state.db)
-            .await?;
-        for r in rows {
-            missing.push(wire::decode_change(&r.body).map_err(ApiError::internal)?);
+    let missing = docstore::changes_between(&state.db, &key, &request.vv, &version).await?;
+    let size = changes_len(&missing);
+    let mut answer = SyncResponse {
+        vv: version,
+        payload: Payload::Changes(missing),
+    };
+    if measure.worth_pricing(ops, size) {
+        // A snapshot may be smaller: build one of the document as it is now (with the version
+        // it holds, which may be past this sync's), and send it if it is.
+        let (vv, snapshot, bytes) = current_snapshot(state, &key).await?;
+        if bytes < size {
+            Metrics::add(&state.metrics.snapshots_sent, 1);
+            answer = SyncResponse {
+                vv,
+                payload: Payload::Snapshot(Box::new(snapshot)),
+            };
         }
     }
-    let payload = choose_payload(missing, || doc.to_canonical());
-    if matches!(payload, Payload::Snapshot(_)) {
-        Metrics::add(&state.metrics.snapshots_sent, 1);
-    }
-    Ok(wire::encode_response(&SyncResponse {
-        vv: doc.version().dots.clone(),
-        payload,
-    }))
+    Ok(wire::encode_response(&answer))
+}
+
+/// The document as it is now, its version and its encoded size, through the cache.
+async fn current_snapshot(
+    state: &AppState,
+    key: &DocKey,
+) -> ApiResult<(std::collections::BTreeMap<u32, u64>, CanonicalDoc, usize)> {
+    let lock = state.locks.get(key);
+    let _guard = lock.lock().await;
+    let meta = docstore::meta(&state.db, key, false)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("document {}/{}", key.directive, key.unit)))?;
+    let (mut entry, _) = docstore::take_or_load(&state.db, &state.docs, key, &meta).await?;
+    let snapshot = entry.doc.to_canonical();
+    entry.snapshot = docstore::SnapshotMeasure {
+        len: wire::encode_snapshot(&snapshot).len(),
+        at: entry.ops,
+    };
+    let vv = entry.doc.version().dots.clone();
+    let len = entry.snapshot.len;
+    state.docs.put(key.clone(), entry);
+    Ok((vv, snapshot, len))
 }
 
 /// Rewrite the projections the new operations touched.

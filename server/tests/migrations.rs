@@ -60,7 +60,22 @@ fn up_down_up(db: TestDb) {
                 }
             }
         }
-        // One step at a time, too.
+        // One step at a time, too: the last step adds the documents' tail columns, the one
+        // before it the progress history.
+        let column = |sql: &'static str| {
+            let conn = &conn;
+            async move {
+                conn.query_one_raw(Statement::from_string(backend, sql.to_string()))
+                    .await
+            }
+        };
+        let tail = "SELECT state_ops, head FROM documents";
+        assert!(column(tail).await.is_ok());
+        Migrator::down(&conn, Some(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(column(tail).await.is_err(), "tail columns still there");
+        assert!(count("documents").await.is_ok() && count("progress_history").await.is_ok());
         Migrator::down(&conn, Some(1))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -69,6 +84,7 @@ fn up_down_up(db: TestDb) {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(count("progress_history").await.is_ok());
+        assert!(column(tail).await.is_ok());
     });
 }
 

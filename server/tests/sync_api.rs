@@ -303,7 +303,105 @@ fn many_phones_sync_concurrently(db: TestDb) {
     }
 }
 
+fn metric(app: &TestApp, name: &str) -> u64 {
+    let text = Http::agent()
+        .get(&format!("{}/metrics", app.http.base))
+        .call()
+        .and_then(|mut r| r.body_mut().read_to_string())
+        .unwrap_or_else(|e| panic!("/metrics: {e}"));
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+}
+
+/// Past a few thousand operations the server rewrites a document's snapshot and keeps the
+/// op-log tail beside it. With the decoded-document cache off, every sync, every progress
+/// read and every snapshot answer loads snapshot + tail from the database: the result must be
+/// the phones' state exactly, at every point, and the projections must agree with it.
+fn long_histories_load_from_snapshot_and_tail(db: TestDb) {
+    let app = common::spawn_app_with(db, |c| c.doc_cache_entries = 0);
+    app.create_user("cucvt.a", Role::Member, &[("cuc-vt", false)]);
+    app.create_user("cucvt.b", Role::Member, &[("cuc-vt", false)]);
+    app.create_user("vanphong", Role::MinistryOffice, &[]);
+    let mut a = app.phone("cucvt.a", "cuc-vt");
+    let mut b = app.phone("cucvt.b", "cuc-vt");
+    let tasks = u32::try_from(a.replica.doc().header().tasks.len()).unwrap_or(1);
+    let per_phone = taskforce_server::docstore::SNAPSHOT_MIN_TAIL as u32 * 3 / 4;
+    for batch in 0..6u32 {
+        for (i, p) in [&mut a, &mut b].into_iter().enumerate() {
+            for k in 0..per_phone / 6 {
+                let task = (k * 7 + i as u32) % tasks;
+                if k % 2 == 0 {
+                    p.status(task, Status::ALL[((batch + k) % 4) as usize]);
+                } else {
+                    p.set(task, TaskField::Progress(((batch * 10 + k) % 101) as u8));
+                }
+            }
+            p.sync(&app.http);
+        }
+        let (_, view) = server_state(&app, "cuc-vt");
+        b.sync(&app.http);
+        assert_eq!(view, b.canonical(), "after batch {batch}");
+    }
+    a.sync(&app.http);
+    assert_eq!(a.canonical(), b.canonical());
+    let (ops, view) = server_state(&app, "cuc-vt");
+    assert_eq!(ops, i64::from(per_phone / 6 * 6 * 2));
+    assert_eq!(view, a.canonical(), "a fresh device gets the phones' state");
+    assert!(
+        metric(&app, "taskforce_snapshots_stored_total") >= 1,
+        "the snapshot was rewritten once the tail grew past {}",
+        taskforce_server::docstore::SNAPSHOT_MIN_TAIL
+    );
+    assert_eq!(
+        metric(&app, "taskforce_doc_cache_hits_total"),
+        0,
+        "cache off"
+    );
+    // The projections and the progress read (snapshot + tail) agree with the phones.
+    let token = app.token("vanphong");
+    let (status, listed) = app.get(&token, "/api/v1/tasks?unit=cuc-vt");
+    assert_eq!(status, 200, "{listed}");
+    let (status, progress) = app.get(&token, "/api/v1/progress/units/cuc-vt");
+    assert_eq!(status, 200, "{progress}");
+    // The progress read decodes snapshot + tail; its counts are mobile-core's rule on the
+    // phone's own copy.
+    let today = chrono::Utc::now().date_naive();
+    let expected = taskforce_core::progress::unit_progress(a.replica.doc(), today);
+    let expected = serde_json::to_value(&expected.counts).unwrap_or_default();
+    assert_eq!(find_key(&progress, "counts"), Some(&expected), "{progress}");
+    let (status, unit) = app.get(&token, "/api/v1/units/cuc-vt/progress");
+    assert_eq!(status, 200, "{unit}");
+    assert_eq!(unit.get("counts"), Some(&expected), "{unit}");
+    // The projections (written sync by sync) list every task with the phone's status.
+    let rows = listed.as_array().cloned().unwrap_or_default();
+    assert!(rows.len() >= tasks as usize, "{listed}");
+    let mut checked = 0;
+    for r in rows {
+        let t = r["task"].as_str().and_then(|t| t.parse::<TaskRef>().ok());
+        let Some(t) = t else {
+            panic!("a listed task without its ref: {r}")
+        };
+        if let [only] = a.replica.doc().statuses(t).as_slice() {
+            assert_eq!(r["status"], only.as_str(), "{r}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no task with a single status to compare");
+}
+
+fn find_key<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    match v {
+        serde_json::Value::Object(m) => m
+            .get(key)
+            .or_else(|| m.values().find_map(|x| find_key(x, key))),
+        serde_json::Value::Array(a) => a.iter().find_map(|x| find_key(x, key)),
+        _ => None,
+    }
+}
+
 on_every_store!(
+    long_histories_load_from_snapshot_and_tail,
     push_and_pull_converge,
     replayed_requests_change_nothing,
     bad_requests_are_refused_and_change_nothing,

@@ -114,6 +114,30 @@ impl UnitDocument {
     /// operation is checked before any is applied: a bad change leaves the document as it was.
     pub fn apply_ops(&mut self, actor: ActorId, start: u64, ops: &[Op]) -> Result<usize, DocError> {
         let have = self.vv.get(&actor);
+        self.check_ops(have, actor, start, ops)?;
+        let mut applied = 0;
+        for (i, op) in ops.iter().enumerate() {
+            let id = OpId::new(actor, start + i as u64);
+            if id.seq <= have {
+                continue;
+            }
+            self.apply_unchecked(id, op);
+            self.vv.apply(id.dot());
+            applied += 1;
+        }
+        Ok(applied)
+    }
+
+    /// Whether `apply_ops(actor, start, ops)` would succeed once `actor`'s operations up to
+    /// `have` are applied: sequence numbers from 1, no gap, every operation well-formed. Lets
+    /// a caller check several changes before applying any, without copying the document.
+    pub fn check_ops(
+        &self,
+        have: u64,
+        actor: ActorId,
+        start: u64,
+        ops: &[Op],
+    ) -> Result<(), DocError> {
         if start == 0 {
             return Err(DocError::Invalid("sequence numbers start at 1"));
         }
@@ -128,17 +152,7 @@ impl UnitDocument {
         for (i, op) in ops.iter().enumerate() {
             op.validate(OpId::new(actor, start + i as u64), assigned)?;
         }
-        let mut applied = 0;
-        for (i, op) in ops.iter().enumerate() {
-            let id = OpId::new(actor, start + i as u64);
-            if id.seq <= have {
-                continue;
-            }
-            self.apply_unchecked(id, op);
-            self.vv.apply(id.dot());
-            applied += 1;
-        }
-        Ok(applied)
+        Ok(())
     }
 
     fn task_mut(&mut self, t: TaskRef) -> &mut TaskState {

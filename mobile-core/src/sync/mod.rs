@@ -6,5 +6,7 @@ mod replica;
 pub mod wire;
 
 pub use change::{Change, signing_key};
-pub use replica::{Replica, SyncError, SyncOutcome, choose_payload};
+pub use replica::{
+    Replica, SyncError, SyncOutcome, changes_len, choose_payload, snapshot_worth_pricing,
+};
 pub use wire::{DocKey, Payload, SyncRequest, SyncResponse, WireError};

@@ -204,12 +204,22 @@ impl Replica {
 
     /// Check and apply incoming changes, all or nothing.
     fn take_changes(&mut self, changes: &[Change]) -> Result<usize, DocError> {
-        let mut next = self.doc.clone();
+        // Check them all first (in order, as applying them would advance each actor), so a
+        // refused change leaves the document as it was without copying it.
+        let mut have: BTreeMap<ActorId, u64> = BTreeMap::new();
+        for c in changes {
+            let h = *have
+                .entry(c.actor)
+                .or_insert_with(|| self.doc.version().get(&c.actor));
+            self.doc.check_ops(h, c.actor, c.start, &c.ops)?;
+            if !c.ops.is_empty() {
+                have.insert(c.actor, h.max(c.end()));
+            }
+        }
         let mut applied = 0;
         for c in changes {
-            applied += next.apply_ops(c.actor, c.start, &c.ops)?;
+            applied += self.doc.apply_ops(c.actor, c.start, &c.ops)?;
         }
-        self.doc = next;
         for c in changes {
             let log = self.log.entry(c.actor).or_default();
             let known = log.last().map_or(0, Change::end);
@@ -302,12 +312,25 @@ pub fn choose_payload(
     changes: Vec<Change>,
     snapshot: impl FnOnce() -> crate::doc::CanonicalDoc,
 ) -> Payload {
-    let size: usize = changes.iter().map(change_len).sum();
-    if size > SNAPSHOT_PRICING_THRESHOLD {
+    let size = changes_len(&changes);
+    if snapshot_worth_pricing(size, None) {
         let snap = snapshot();
         if encode_snapshot(&snap).len() < size {
             return Payload::Snapshot(Box::new(snap));
         }
     }
     Payload::Changes(changes)
+}
+
+/// Bytes the changes take in a message.
+pub fn changes_len(changes: &[Change]) -> usize {
+    changes.iter().map(change_len).sum()
+}
+
+/// Whether a snapshot might be smaller than `changes_len` bytes of changes, so that it is worth
+/// building one to compare: only past a few kilobytes, and not while the last snapshot of the
+/// document measured (`last_snapshot_len`, when the responder keeps it) was already larger.
+/// Documents mostly grow, so a stale measure errs towards pricing.
+pub fn snapshot_worth_pricing(changes_len: usize, last_snapshot_len: Option<usize>) -> bool {
+    changes_len > SNAPSHOT_PRICING_THRESHOLD && last_snapshot_len.is_none_or(|s| s < changes_len)
 }

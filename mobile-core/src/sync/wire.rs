@@ -23,6 +23,7 @@ pub enum Kind {
     Request = 2,
     Response = 3,
     Snapshot = 4,
+    Version = 5,
 }
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -128,6 +129,15 @@ pub fn encode_snapshot(d: &CanonicalDoc) -> Vec<u8> {
 }
 pub fn decode_snapshot(b: &[u8]) -> Result<CanonicalDoc, WireError> {
     decode(Kind::Snapshot, "snapshot", b)
+}
+
+/// A version vector on its own (the server keeps a document's whole version beside a
+/// snapshot that may lag behind it).
+pub fn encode_version(v: &BTreeMap<ActorId, u64>) -> Vec<u8> {
+    encode(Kind::Version, v)
+}
+pub fn decode_version(b: &[u8]) -> Result<BTreeMap<ActorId, u64>, WireError> {
+    decode(Kind::Version, "version vector", b)
 }
 
 /// Bytes of a change inside a message (without the two header bytes).

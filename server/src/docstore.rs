@@ -1,0 +1,405 @@
+//! Unit documents on the server: how they are stored, loaded and kept decoded between syncs.
+//!
+//! A document row holds a snapshot (`state`, the first `state_ops` operations) and the
+//! document's whole version vector (`head`); the operations in between are the op log's
+//! latest changes. A sync appends to the op log and moves `head`; the snapshot is rewritten
+//! only when that tail passes [`snapshot_due`]'s bound, so a sync costs in proportion to its
+//! own operations, not to the document's history.
+//!
+//! Decoded documents stay in a [`DocCache`] between syncs, keyed by document and checked
+//! against the row's op count (read with the row locked), so any number of server processes
+//! on one database stay correct: a document another process changed is simply reloaded. A
+//! sync takes the document out of the cache and puts it back only after its transaction
+//! committed; a refused or failed sync leaves nothing half-applied behind.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Mutex,
+};
+
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+use taskforce_core::{
+    doc::{ActorId, UnitDocument},
+    sync::{Change, DocKey, snapshot_worth_pricing, wire},
+};
+
+use crate::{
+    entity::{changes, documents},
+    error::{ApiError, ApiResult},
+};
+
+/// Rewrite a document's snapshot once the op-log tail past it holds this many operations and
+/// at least half as many as the snapshot itself: the cost of rewriting stays proportional to
+/// the operations that arrived, and a cold load reads at most a bounded tail.
+pub const SNAPSHOT_MIN_TAIL: i64 = 2_000;
+
+pub fn snapshot_due(ops: i64, state_ops: i64) -> bool {
+    let tail = ops - state_ops;
+    tail >= SNAPSHOT_MIN_TAIL && tail >= state_ops / 2
+}
+
+/// A decoded document and what it was decoded from.
+#[derive(Debug)]
+pub struct Cached {
+    /// The row's op count this document holds.
+    pub ops: i64,
+    pub fingerprint: i64,
+    pub doc: UnitDocument,
+    /// Its last encoded snapshot's size, to price snapshot answers.
+    pub snapshot: SnapshotMeasure,
+    used: u64,
+}
+
+/// Bytes of a document's last encoded snapshot, and the op count it was measured at.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotMeasure {
+    pub len: usize,
+    pub at: i64,
+}
+
+impl Cached {
+    pub fn new(ops: i64, fingerprint: i64, doc: UnitDocument, snapshot_len: usize) -> Self {
+        Self {
+            ops,
+            fingerprint,
+            doc,
+            snapshot: SnapshotMeasure {
+                len: snapshot_len,
+                at: ops,
+            },
+            used: 0,
+        }
+    }
+}
+
+impl SnapshotMeasure {
+    /// Whether to build a snapshot to compare with `changes_len` bytes of changes: mobile-core's
+    /// rule, with the last measure scaled by the document's growth since (snapshots rarely grow
+    /// faster than their operations), so a document measured a little while ago is not priced
+    /// again on every sync.
+    pub fn worth_pricing(&self, ops: i64, changes_len: usize) -> bool {
+        let estimate = match (u64::try_from(self.at), u64::try_from(ops)) {
+            (Ok(at), Ok(now)) if at > 0 && now > at => (self.len as u64).saturating_mul(now) / at,
+            _ => self.len as u64,
+        };
+        snapshot_worth_pricing(
+            changes_len,
+            Some(usize::try_from(estimate).unwrap_or(usize::MAX)),
+        )
+    }
+}
+
+/// Decoded documents, least recently used evicted beyond `capacity` entries.
+#[derive(Debug)]
+pub struct DocCache {
+    capacity: usize,
+    inner: Mutex<(u64, HashMap<DocKey, Cached>)>,
+}
+
+impl DocCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            inner: Mutex::new((0, HashMap::new())),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, HashMap<DocKey, Cached>)> {
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Take the document out, if the cached copy is the one the row describes.
+    pub fn take(&self, key: &DocKey, ops: i64, fingerprint: i64) -> Option<Cached> {
+        let cached = self.lock().1.remove(key)?;
+        (cached.ops == ops && cached.fingerprint == fingerprint).then_some(cached)
+    }
+
+    /// Put a document (back) in.
+    pub fn put(&self, key: DocKey, mut cached: Cached) {
+        if self.capacity == 0 {
+            return;
+        }
+        let mut guard = self.lock();
+        let (clock, map) = &mut *guard;
+        *clock += 1;
+        cached.used = *clock;
+        map.insert(key, cached);
+        while map.len() > self.capacity {
+            let oldest = map
+                .iter()
+                .min_by_key(|(_, c)| c.used)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => map.remove(&k),
+                None => break,
+            };
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().1.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A document row without its snapshot: what a sync reads first, with the row locked.
+#[derive(Debug, Clone)]
+pub struct DocMeta {
+    pub fingerprint: i64,
+    pub ops: i64,
+    pub state_ops: i64,
+    pub head: Option<Vec<u8>>,
+}
+
+pub async fn meta(
+    db: &impl ConnectionTrait,
+    key: &DocKey,
+    lock_row: bool,
+) -> ApiResult<Option<DocMeta>> {
+    let mut q = documents::Entity::find_by_id((key.directive.clone(), key.unit.clone()))
+        .select_only()
+        .columns([
+            documents::Column::Fingerprint,
+            documents::Column::Ops,
+            documents::Column::StateOps,
+            documents::Column::Head,
+        ]);
+    if lock_row {
+        q = q.lock_exclusive();
+    }
+    Ok(q.into_tuple::<(i64, i64, i64, Option<Vec<u8>>)>()
+        .one(db)
+        .await?
+        .map(|(fingerprint, ops, state_ops, head)| DocMeta {
+            fingerprint,
+            ops,
+            state_ops,
+            head,
+        }))
+}
+
+/// The document `meta` describes: taken out of the cache when it holds that version (`true`),
+/// else decoded from the row (`false`). The caller puts it back once done with it.
+pub async fn take_or_load(
+    db: &impl ConnectionTrait,
+    cache: &DocCache,
+    key: &DocKey,
+    meta: &DocMeta,
+) -> ApiResult<(Cached, bool)> {
+    if let Some(c) = cache.take(key, meta.ops, meta.fingerprint) {
+        return Ok((c, true));
+    }
+    let bytes = state_bytes(db, key).await?;
+    let (doc, len) = load(
+        db,
+        key,
+        &bytes,
+        meta.state_ops,
+        meta.ops,
+        meta.head.as_deref(),
+    )
+    .await?;
+    Ok((Cached::new(meta.ops, meta.fingerprint, doc, len), false))
+}
+
+/// Decode a stored document: its snapshot, then the op log's changes past it up to `head`.
+/// Returns the document and the snapshot's size in bytes.
+pub async fn load(
+    db: &impl ConnectionTrait,
+    key: &DocKey,
+    state: &[u8],
+    state_ops: i64,
+    ops: i64,
+    head: Option<&[u8]>,
+) -> ApiResult<(UnitDocument, usize)> {
+    let canonical = wire::decode_snapshot(state).map_err(ApiError::internal)?;
+    let mut doc = UnitDocument::from_canonical(canonical).map_err(ApiError::internal)?;
+    if ops > state_ops {
+        let head = head.ok_or_else(|| {
+            ApiError::internal(anyhow::anyhow!(
+                "document {}/{}: {} operations past the snapshot but no head",
+                key.directive,
+                key.unit,
+                ops - state_ops
+            ))
+        })?;
+        let head = wire::decode_version(head).map_err(ApiError::internal)?;
+        let from = doc.version().dots.clone();
+        for c in changes_between(db, key, &from, &head).await? {
+            doc.apply_ops(c.actor, c.start, &c.ops)
+                .map_err(ApiError::internal)?;
+        }
+        if doc.version().dots != head {
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "document {}/{}: the op log does not reach the stored head",
+                key.directive,
+                key.unit
+            )));
+        }
+    }
+    Ok((doc, state.len()))
+}
+
+/// Decode a whole stored row (readers: progress, dashboard).
+pub async fn load_row(
+    db: &impl ConnectionTrait,
+    row: &documents::Model,
+) -> ApiResult<UnitDocument> {
+    let key = DocKey {
+        directive: row.directive_id.clone(),
+        unit: row.unit_id.clone(),
+    };
+    load(
+        db,
+        &key,
+        &row.state,
+        row.state_ops,
+        row.ops,
+        row.head.as_deref(),
+    )
+    .await
+    .map(|(doc, _)| doc)
+}
+
+/// The snapshot bytes of a document.
+pub async fn state_bytes(db: &impl ConnectionTrait, key: &DocKey) -> ApiResult<Vec<u8>> {
+    documents::Entity::find_by_id((key.directive.clone(), key.unit.clone()))
+        .select_only()
+        .column(documents::Column::State)
+        .into_tuple::<Vec<u8>>()
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("document {}/{}", key.directive, key.unit)))
+}
+
+/// The logged changes of a document past `from` and up to `to`, per actor, in one query,
+/// in actor and sequence order.
+pub async fn changes_between(
+    db: &impl ConnectionTrait,
+    key: &DocKey,
+    from: &BTreeMap<ActorId, u64>,
+    to: &BTreeMap<ActorId, u64>,
+) -> ApiResult<Vec<Change>> {
+    let mut wanted = Condition::any();
+    let mut any = false;
+    for (&a, &have) in to {
+        let theirs = from.get(&a).copied().unwrap_or(0);
+        if have <= theirs {
+            continue;
+        }
+        any = true;
+        wanted = wanted.add(
+            Condition::all()
+                .add(changes::Column::ActorId.eq(i32::try_from(a).unwrap_or(i32::MAX)))
+                .add(changes::Column::EndSeq.gt(i64::try_from(theirs).unwrap_or(i64::MAX)))
+                .add(changes::Column::EndSeq.lte(i64::try_from(have).unwrap_or(i64::MAX))),
+        );
+    }
+    if !any {
+        return Ok(Vec::new());
+    }
+    let rows = changes::Entity::find()
+        .select_only()
+        .column(changes::Column::Body)
+        .filter(changes::Column::DirectiveId.eq(key.directive.as_str()))
+        .filter(changes::Column::UnitId.eq(key.unit.as_str()))
+        .filter(wanted)
+        .order_by_asc(changes::Column::ActorId)
+        .order_by_asc(changes::Column::StartSeq)
+        .into_tuple::<Vec<u8>>()
+        .all(db)
+        .await?;
+    rows.iter()
+        .map(|b| wire::decode_change(b).map_err(ApiError::internal))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use taskforce_core::doc::DocHeader;
+
+    use super::*;
+
+    fn key(u: &str) -> DocKey {
+        DocKey {
+            directive: "d".into(),
+            unit: u.into(),
+        }
+    }
+
+    fn cached(ops: i64) -> Cached {
+        let header = DocHeader {
+            directive: "d".into(),
+            unit: "u".into(),
+            tasks: Vec::new(),
+        };
+        Cached::new(ops, 7, UnitDocument::new(header), 0)
+    }
+
+    #[test]
+    fn take_only_returns_the_version_the_row_describes() {
+        let cache = DocCache::new(4);
+        cache.put(key("a"), cached(3));
+        assert!(cache.take(&key("a"), 4, 7).is_none(), "stale op count");
+        assert!(cache.is_empty(), "a stale entry is dropped, not kept");
+        cache.put(key("a"), cached(3));
+        assert!(cache.take(&key("a"), 3, 8).is_none(), "other fingerprint");
+        cache.put(key("a"), cached(3));
+        assert_eq!(cache.take(&key("a"), 3, 7).map(|c| c.ops), Some(3));
+        assert!(cache.take(&key("a"), 3, 7).is_none(), "taken out");
+    }
+
+    #[test]
+    fn least_recently_used_is_evicted() {
+        let cache = DocCache::new(2);
+        cache.put(key("a"), cached(1));
+        cache.put(key("b"), cached(1));
+        let a = cache.take(&key("a"), 1, 7);
+        assert!(a.is_some());
+        if let Some(a) = a {
+            cache.put(key("a"), a);
+        }
+        cache.put(key("c"), cached(1));
+        assert_eq!(cache.len(), 2);
+        assert!(cache.take(&key("b"), 1, 7).is_none(), "b was the oldest");
+        assert!(cache.take(&key("a"), 1, 7).is_some());
+        assert!(cache.take(&key("c"), 1, 7).is_some());
+        let none = DocCache::new(0);
+        none.put(key("a"), cached(1));
+        assert!(none.is_empty(), "capacity 0 turns the cache off");
+    }
+
+    #[test]
+    fn snapshot_pricing_scales_the_last_measure() {
+        let m = SnapshotMeasure {
+            len: 10_000,
+            at: 1_000,
+        };
+        assert!(!m.worth_pricing(1_000, 9_000), "the snapshot was larger");
+        assert!(m.worth_pricing(1_000, 11_000));
+        // Doubled since measured: about 20,000 bytes now.
+        assert!(!m.worth_pricing(2_000, 11_000));
+        assert!(m.worth_pricing(2_000, 21_000));
+        let fresh = SnapshotMeasure { len: 0, at: 0 };
+        assert!(
+            !fresh.worth_pricing(0, 100),
+            "small answers are never priced"
+        );
+        assert!(fresh.worth_pricing(10, 10_000));
+    }
+
+    #[test]
+    fn snapshots_are_rewritten_when_the_tail_is_long() {
+        assert!(!snapshot_due(10, 0));
+        assert!(snapshot_due(SNAPSHOT_MIN_TAIL, 0));
+        assert!(!snapshot_due(100_000 + SNAPSHOT_MIN_TAIL, 100_000));
+        assert!(snapshot_due(150_000, 100_000));
+    }
+}
