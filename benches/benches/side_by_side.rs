@@ -166,33 +166,33 @@ fn automerge_sync(
     f: &mut Figures,
 ) {
     loop {
-        let mut quiet = true;
-        if let Some(m) = phone.sync().generate_sync_message(ps) {
-            let bytes = m.encode();
-            f.up += bytes.len();
-            f.messages += 1;
-            let m = sync::Message::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
-            server
-                .sync()
-                .receive_sync_message(ss, m)
-                .unwrap_or_else(|e| panic!("{e}"));
-            quiet = false;
-        }
-        if let Some(m) = server.sync().generate_sync_message(ss) {
-            let bytes = m.encode();
-            f.down += bytes.len();
-            f.messages += 1;
-            let m = sync::Message::decode(&bytes).unwrap_or_else(|e| panic!("{e}"));
-            phone
-                .sync()
-                .receive_sync_message(ps, m)
-                .unwrap_or_else(|e| panic!("{e}"));
-            quiet = false;
-        }
-        if quiet {
+        let up = automerge_send(phone, ps, server, ss, &mut f.up);
+        let down = automerge_send(server, ss, phone, ps, &mut f.down);
+        f.messages += usize::from(up) + usize::from(down);
+        if !up && !down {
             break;
         }
     }
+}
+
+/// One sync message from `from` to `to`, if `from` has one; its bytes are added to `bytes`.
+fn automerge_send(
+    from: &mut AutoCommit,
+    from_state: &mut sync::State,
+    to: &mut AutoCommit,
+    to_state: &mut sync::State,
+    bytes: &mut usize,
+) -> bool {
+    let Some(m) = from.sync().generate_sync_message(from_state) else {
+        return false;
+    };
+    let encoded = m.encode();
+    *bytes += encoded.len();
+    let m = sync::Message::decode(&encoded).unwrap_or_else(|e| panic!("{e}"));
+    to.sync()
+        .receive_sync_message(to_state, m)
+        .unwrap_or_else(|e| panic!("{e}"));
+    true
 }
 
 fn automerge(edits: &[Vec<(usize, usize)>; 2]) -> Figures {

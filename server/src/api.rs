@@ -289,21 +289,18 @@ pub struct DocQuery {
     directive: Option<String>,
 }
 
-/// A unit's stored document row and the whole document (snapshot and op-log tail), if the
-/// caller may read the unit.
-async fn readable_document(
+/// A unit's stored document row, if the caller may read the unit.
+async fn readable_row(
     state: &AppState,
     caller: &Caller,
     directive: &str,
     unit: &str,
-) -> ApiResult<(documents::Model, taskforce_core::doc::UnitDocument)> {
+) -> ApiResult<documents::Model> {
     caller.require(caller.may_read_unit(unit), &format!("read {unit}"))?;
-    let row = documents::Entity::find_by_id((directive.to_string(), unit.to_string()))
+    documents::Entity::find_by_id((directive.to_string(), unit.to_string()))
         .one(&state.db)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("document {directive}/{unit}")))?;
-    let doc = crate::docstore::load_row(&state.db, &row).await?;
-    Ok((row, doc))
+        .ok_or_else(|| ApiError::NotFound(format!("document {directive}/{unit}")))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -335,12 +332,15 @@ pub async fn unit_document(
         .directive
         .clone()
         .unwrap_or_else(|| DEFAULT_DIRECTIVE.into());
-    let (row, doc) = readable_document(&state, &caller, &directive, &unit).await?;
+    let row = readable_row(&state, &caller, &directive, &unit).await?;
+    // The header is in the snapshot; the op-log tail past it does not change it.
+    let snapshot =
+        taskforce_core::sync::wire::decode_snapshot(&row.state).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(UnitDocumentInfo {
         directive,
         unit,
         fingerprint: u64::from_ne_bytes(row.fingerprint.to_ne_bytes()).to_string(),
-        header: doc.header().clone(),
+        header: snapshot.header,
         ops: row.ops,
     }))
 }
@@ -463,7 +463,8 @@ pub async fn unit_progress(
         .directive
         .clone()
         .unwrap_or_else(|| DEFAULT_DIRECTIVE.into());
-    let (_, doc) = readable_document(&state, &caller, &directive, &unit).await?;
+    let row = readable_row(&state, &caller, &directive, &unit).await?;
+    let doc = crate::docstore::load_row(&state.db, &row).await?;
     let progress = taskforce_core::progress::unit_progress(&doc, chrono::Utc::now().date_naive());
     Ok(HttpResponse::Ok().json(progress))
 }

@@ -60,15 +60,12 @@ pub struct SnapshotMeasure {
 }
 
 impl Cached {
-    pub fn new(ops: i64, fingerprint: i64, doc: UnitDocument, snapshot_len: usize) -> Self {
+    pub fn new(ops: i64, fingerprint: i64, doc: UnitDocument, snapshot: SnapshotMeasure) -> Self {
         Self {
             ops,
             fingerprint,
             doc,
-            snapshot: SnapshotMeasure {
-                len: snapshot_len,
-                at: ops,
-            },
+            snapshot,
             used: 0,
         }
     }
@@ -197,7 +194,7 @@ pub async fn take_or_load(
         return Ok((c, true));
     }
     let bytes = state_bytes(db, key).await?;
-    let (doc, len) = load(
+    let doc = load(
         db,
         key,
         &bytes,
@@ -206,11 +203,15 @@ pub async fn take_or_load(
         meta.head.as_deref(),
     )
     .await?;
-    Ok((Cached::new(meta.ops, meta.fingerprint, doc, len), false))
+    // The stored snapshot holds the first `state_ops` operations.
+    let measure = SnapshotMeasure {
+        len: bytes.len(),
+        at: meta.state_ops,
+    };
+    Ok((Cached::new(meta.ops, meta.fingerprint, doc, measure), false))
 }
 
 /// Decode a stored document: its snapshot, then the op log's changes past it up to `head`.
-/// Returns the document and the snapshot's size in bytes.
 pub async fn load(
     db: &impl ConnectionTrait,
     key: &DocKey,
@@ -218,7 +219,7 @@ pub async fn load(
     state_ops: i64,
     ops: i64,
     head: Option<&[u8]>,
-) -> ApiResult<(UnitDocument, usize)> {
+) -> ApiResult<UnitDocument> {
     let canonical = wire::decode_snapshot(state).map_err(ApiError::internal)?;
     let mut doc = UnitDocument::from_canonical(canonical).map_err(ApiError::internal)?;
     if ops > state_ops {
@@ -244,10 +245,10 @@ pub async fn load(
             )));
         }
     }
-    Ok((doc, state.len()))
+    Ok(doc)
 }
 
-/// Decode a whole stored row (readers: progress, dashboard).
+/// Decode a whole stored row (readers: progress, the unit progress API, the dashboard).
 pub async fn load_row(
     db: &impl ConnectionTrait,
     row: &documents::Model,
@@ -265,7 +266,6 @@ pub async fn load_row(
         row.head.as_deref(),
     )
     .await
-    .map(|(doc, _)| doc)
 }
 
 /// The snapshot bytes of a document.
@@ -340,7 +340,12 @@ mod tests {
             unit: "u".into(),
             tasks: Vec::new(),
         };
-        Cached::new(ops, 7, UnitDocument::new(header), 0)
+        Cached::new(
+            ops,
+            7,
+            UnitDocument::new(header),
+            SnapshotMeasure { len: 0, at: 0 },
+        )
     }
 
     #[test]
