@@ -2,6 +2,11 @@
 //! and the operations not yet acknowledged by the server. An edit is written before the call
 //! that made it returns, so a process killed right after loses nothing.
 //!
+//! A document is kept as its last saved state (a snapshot) plus a tail: the changes received
+//! since, appended after each sync, with this device's own changes (kept until the state is
+//! rewritten). The state is rewritten only when the tail outgrows it ([`save_after_sync`]), so
+//! a sync writes what it brought, not the whole document, and opening replays a bounded tail.
+//!
 //! [`Store`] has two implementations run against one shared test suite: [`SqliteStore`]
 //! (rusqlite, bundled SQLite; WAL, `synchronous=FULL`, `temp_store=2` for Android) and
 //! [`MemoryStore`] (tests, and apps that keep nothing).
@@ -17,7 +22,7 @@ use thiserror::Error;
 
 use crate::{
     doc::{ActorId, DocError, Op, UnitDocument, VersionVector},
-    sync::{Change, DocKey, Replica, wire},
+    sync::{Change, DocKey, Replica, changes_len, wire, wire::change_len},
 };
 
 #[derive(Debug, Error)]
@@ -43,7 +48,21 @@ pub struct StoredDoc {
     pub changes: Vec<Change>,
     /// This device's operations not yet sealed: (sequence number, operation).
     pub pending: Vec<(u64, Op)>,
+    /// Changes received since the state was saved, in the order they were applied.
+    pub tail: Vec<Change>,
 }
+
+/// What the store holds of a document, in bytes: its saved state and the tail since.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Saved {
+    pub snapshot: usize,
+    pub tail: usize,
+}
+
+/// The tail may grow to the saved state's size, and to at least this many bytes, before the
+/// state is rewritten: a rewrite costs at most what the syncs since brought, and an open
+/// replays at most one state's worth of changes.
+pub const TAIL_MIN_BYTES: usize = 128 * 1024;
 
 /// Durable storage for a phone. Every method is one transaction.
 pub trait Store: Send {
@@ -51,7 +70,8 @@ pub trait Store: Send {
     fn set_meta(&mut self, key: &str, value: &[u8]) -> StoreResult<()>;
     fn doc_keys(&self) -> StoreResult<Vec<DocKey>>;
     fn load_doc(&self, key: &DocKey) -> StoreResult<Option<StoredDoc>>;
-    /// Save the state and the server's version; drop this device's changes it acknowledged.
+    /// Save the state and the server's version; empty the tail; drop this device's changes
+    /// the server acknowledged.
     fn save_doc(
         &mut self,
         key: &DocKey,
@@ -64,6 +84,9 @@ pub trait Store: Send {
     fn append_pending(&mut self, key: &DocKey, seq: u64, op: &Op) -> StoreResult<()>;
     /// Replace the pending operations the change covers by the change itself.
     fn seal(&mut self, key: &DocKey, change: &Change) -> StoreResult<()>;
+    /// Append changes received (and applied) after the saved state, and the server's version.
+    /// The document must have been saved once.
+    fn append_tail(&mut self, key: &DocKey, changes: &[Change], remote: &[u8]) -> StoreResult<()>;
 }
 
 fn doc_id(key: &DocKey) -> String {
@@ -78,18 +101,26 @@ fn decode_op(bytes: &[u8]) -> StoreResult<Op> {
     postcard::from_bytes(bytes).map_err(|e| StoreError::Corrupt(format!("queued operation: {e}")))
 }
 
-/// Rebuild the replica a store holds for `key`.
+/// Rebuild the replica a store holds for `key`: the saved state, the tail replayed on it, then
+/// this device's changes and queued operations. Also what the store holds of it.
 pub fn load_replica(
     store: &dyn Store,
     key: &DocKey,
     actor: ActorId,
-) -> StoreResult<Option<Replica>> {
+) -> StoreResult<Option<(Replica, Saved)>> {
     let Some(stored) = store.load_doc(key)? else {
         return Ok(None);
     };
     let canonical = wire::decode_snapshot(&stored.snapshot)
         .map_err(|e| StoreError::Corrupt(format!("document: {e}")))?;
-    let state = UnitDocument::from_canonical(canonical)?;
+    let mut state = UnitDocument::from_canonical(canonical)?;
+    for c in &stored.tail {
+        state.apply_ops(c.actor, c.start, &c.ops)?;
+    }
+    let saved = Saved {
+        snapshot: stored.snapshot.len(),
+        tail: changes_len(&stored.tail) + changes_len(&stored.changes),
+    };
     let remote: VersionVector = if stored.remote.is_empty() {
         VersionVector::new()
     } else {
@@ -98,17 +129,17 @@ pub fn load_replica(
                 .map_err(|e| StoreError::Corrupt(format!("version: {e}")))?,
         }
     };
-    Ok(Some(Replica::restore(
-        state,
-        actor,
-        stored.changes,
-        stored.pending,
-        remote,
-    )?))
+    let replica = Replica::restore(state, actor, stored.changes, stored.pending, remote)?;
+    Ok(Some((replica, saved)))
 }
 
-/// Save a replica's state and the server's version (after a sync, or when it is created).
-pub fn save_replica(store: &mut dyn Store, replica: &Replica, actor: ActorId) -> StoreResult<()> {
+/// Save a replica's whole state and the server's version (when it is created, and when the
+/// tail has outgrown the saved state). Returns what the store then holds.
+pub fn save_replica(
+    store: &mut dyn Store,
+    replica: &Replica,
+    actor: ActorId,
+) -> StoreResult<Saved> {
     let snapshot = wire::encode_snapshot(&replica.doc().to_canonical());
     let remote = postcard::to_stdvec(&replica.remote_version().dots).unwrap_or_default();
     store.save_doc(
@@ -117,7 +148,44 @@ pub fn save_replica(store: &mut dyn Store, replica: &Replica, actor: ActorId) ->
         &remote,
         actor,
         replica.remote_version().get(&actor),
-    )
+    )?;
+    Ok(Saved {
+        snapshot: snapshot.len(),
+        tail: replica
+            .changes_of(actor)
+            .iter()
+            .filter(|c| c.end() > replica.remote_version().get(&actor))
+            .map(change_len)
+            .sum(),
+    })
+}
+
+/// After a sync: record what it brought. `received` are the changes it applied (None when the
+/// answer was a snapshot) and `sent` this device's changes it delivered. They are appended to
+/// the tail while the tail stays within the saved state's size (and [`TAIL_MIN_BYTES`]);
+/// otherwise, and after a snapshot, the whole state is rewritten and the tail emptied.
+pub fn save_after_sync(
+    store: &mut dyn Store,
+    replica: &Replica,
+    actor: ActorId,
+    received: Option<&[Change]>,
+    sent: usize,
+    saved: &mut Saved,
+) -> StoreResult<()> {
+    if let Some(received) = received {
+        let tail = saved
+            .tail
+            .saturating_add(changes_len(received))
+            .saturating_add(sent);
+        if tail <= saved.snapshot.max(TAIL_MIN_BYTES) {
+            let remote = postcard::to_stdvec(&replica.remote_version().dots).unwrap_or_default();
+            store.append_tail(replica.key(), received, &remote)?;
+            saved.tail = tail;
+            return Ok(());
+        }
+    }
+    *saved = save_replica(store, replica, actor)?;
+    Ok(())
 }
 
 // ---- in memory ------------------------------------------------------------------------
@@ -164,6 +232,7 @@ impl Store for MemoryStore {
         let d = m.docs.entry(key.clone()).or_default();
         d.snapshot = snapshot.to_vec();
         d.remote = remote.to_vec();
+        d.tail.clear();
         d.changes.retain(|c| c.end() > acked);
         Ok(())
     }
@@ -182,6 +251,16 @@ impl Store for MemoryStore {
         if !d.changes.iter().any(|c| c.start == change.start) {
             d.changes.push(change.clone());
         }
+        Ok(())
+    }
+    fn append_tail(&mut self, key: &DocKey, changes: &[Change], remote: &[u8]) -> StoreResult<()> {
+        let mut m = self.lock();
+        let d = m
+            .docs
+            .get_mut(key)
+            .ok_or_else(|| StoreError::Corrupt(format!("no saved state for {}", doc_id(key))))?;
+        d.tail.extend_from_slice(changes);
+        d.remote = remote.to_vec();
         Ok(())
     }
 }
@@ -204,6 +283,8 @@ CREATE TABLE IF NOT EXISTS pending (
 CREATE TABLE IF NOT EXISTS changes (
     doc TEXT NOT NULL, start INTEGER NOT NULL, last INTEGER NOT NULL, body BLOB NOT NULL,
     PRIMARY KEY (doc, start));
+CREATE TABLE IF NOT EXISTS tail (
+    doc TEXT NOT NULL, n INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (doc, n));
 ";
 
 impl SqliteStore {
@@ -231,6 +312,20 @@ impl SqliteStore {
 
     fn i64(n: u64) -> i64 {
         i64::try_from(n).unwrap_or(i64::MAX)
+    }
+
+    /// The changes a query of one document's change bodies returns, decoded.
+    fn changes(&self, sql: &str, doc: &str, what: &str) -> StoreResult<Vec<Change>> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let bodies: Vec<Vec<u8>> = stmt
+            .query_map([doc], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        bodies
+            .iter()
+            .map(|b| {
+                wire::decode_change(b).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+            })
+            .collect()
     }
 }
 
@@ -276,19 +371,11 @@ impl Store for SqliteStore {
         let Some((snapshot, remote)) = row else {
             return Ok(None);
         };
-        let mut stmt = self
-            .conn
-            .prepare("SELECT body FROM changes WHERE doc = ?1 ORDER BY start")?;
-        let bodies: Vec<Vec<u8>> = stmt
-            .query_map([&id], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        let changes = bodies
-            .iter()
-            .map(|b| {
-                wire::decode_change(b)
-                    .map_err(|e| StoreError::Corrupt(format!("queued change: {e}")))
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+        let changes = self.changes(
+            "SELECT body FROM changes WHERE doc = ?1 ORDER BY start",
+            &id,
+            "queued change",
+        )?;
         let mut stmt = self
             .conn
             .prepare("SELECT seq, op FROM pending WHERE doc = ?1 ORDER BY seq")?;
@@ -299,11 +386,17 @@ impl Store for SqliteStore {
             .into_iter()
             .map(|(seq, op)| Ok((u64::try_from(seq).unwrap_or(0), decode_op(&op)?)))
             .collect::<StoreResult<Vec<_>>>()?;
+        let tail = self.changes(
+            "SELECT body FROM tail WHERE doc = ?1 ORDER BY n",
+            &id,
+            "received change",
+        )?;
         Ok(Some(StoredDoc {
             snapshot,
             remote,
             changes,
             pending,
+            tail,
         }))
     }
 
@@ -326,6 +419,7 @@ impl Store for SqliteStore {
             "DELETE FROM changes WHERE doc = ?1 AND last <= ?2",
             params![id, Self::i64(acked)],
         )?;
+        tx.execute("DELETE FROM tail WHERE doc = ?1", [&id])?;
         tx.commit()?;
         Ok(())
     }
@@ -354,6 +448,33 @@ impl Store for SqliteStore {
                 wire::encode_change(change)
             ],
         )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn append_tail(&mut self, key: &DocKey, changes: &[Change], remote: &[u8]) -> StoreResult<()> {
+        let id = doc_id(key);
+        let tx = self.conn.transaction()?;
+        if tx.execute(
+            "UPDATE docs SET remote = ?2 WHERE id = ?1",
+            params![id, remote],
+        )? == 0
+        {
+            return Err(StoreError::Corrupt(format!("no saved state for {id}")));
+        }
+        {
+            let next: i64 = tx.query_row(
+                "SELECT COALESCE(MAX(n), 0) + 1 FROM tail WHERE doc = ?1",
+                [&id],
+                |r| r.get(0),
+            )?;
+            let mut insert =
+                tx.prepare_cached("INSERT INTO tail (doc, n, body) VALUES (?1, ?2, ?3)")?;
+            for (i, c) in changes.iter().enumerate() {
+                let n = next.saturating_add(i64::try_from(i).unwrap_or(i64::MAX));
+                insert.execute(params![id, n, wire::encode_change(c)])?;
+            }
+        }
         tx.commit()?;
         Ok(())
     }

@@ -4,11 +4,14 @@
 
 mod common;
 
-use common::{header, key};
+use common::{header, key, verify};
 use taskforce_core::{
     doc::{Op, Report, Status, TaskField, TaskRef},
-    store::{MemoryStore, SqliteStore, Store, load_replica, save_replica},
-    sync::{DocKey, Replica},
+    store::{
+        MemoryStore, Saved, SqliteStore, Store, TAIL_MIN_BYTES, load_replica, save_after_sync,
+        save_replica,
+    },
+    sync::{DocKey, Replica, changes_len},
 };
 
 fn key_of(r: &Replica) -> DocKey {
@@ -28,6 +31,12 @@ fn status(r: &mut Replica, store: &mut dyn Store, task: u32, s: Status) {
 
 fn canon(r: &Replica) -> Vec<u8> {
     postcard::to_stdvec(&r.doc().to_canonical()).unwrap_or_default()
+}
+
+fn reload(store: &dyn Store, k: &DocKey) -> (Replica, Saved) {
+    load_replica(store, k, 1)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no doc"))
 }
 
 /// The suite: meta values, a document's state, queued and sealed operations, acknowledgement.
@@ -51,9 +60,7 @@ fn suite(store: &mut dyn Store, reopen: &dyn Fn() -> Box<dyn Store>) {
     status(&mut r, store, 0, Status::Done);
     status(&mut r, store, 1, Status::Blocked);
     let reopened = reopen();
-    let r2 = load_replica(reopened.as_ref(), &k, 1)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("no doc"));
+    let (r2, _) = reload(reopened.as_ref(), &k);
     assert_eq!(canon(&r2), canon(&r));
     assert_eq!(r2.unacknowledged(1), 2);
 
@@ -72,9 +79,7 @@ fn suite(store: &mut dyn Store, reopen: &dyn Fn() -> Box<dyn Store>) {
     assert!(loaded.pending.is_empty());
     assert_eq!(loaded.changes, vec![change.clone()]);
     status(&mut r, store, 2, Status::InProgress);
-    let r3 = load_replica(reopen().as_ref(), &k, 1)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("no doc"));
+    let (r3, _) = reload(reopen().as_ref(), &k);
     assert_eq!(canon(&r3), canon(&r));
     assert_eq!(r3.unacknowledged(1), 3);
     assert_eq!(r3.pending().0, 3);
@@ -105,11 +110,138 @@ fn suite(store: &mut dyn Store, reopen: &dyn Fn() -> Box<dyn Store>) {
         .append_pending(&k, id.seq, &op)
         .unwrap_or_else(|e| panic!("{e}"));
     r.edit(1, op).unwrap_or_else(|e| panic!("{e}"));
-    let r4 = load_replica(reopen().as_ref(), &k, 1)
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("no doc"));
+    let (r4, _) = reload(reopen().as_ref(), &k);
     assert_eq!(canon(&r4), canon(&r));
     assert_eq!(r4.doc().reports().len(), 1);
+}
+
+/// One sync of the phone (actor 1) with `server`, saved as the client saves it.
+fn sync(r: &mut Replica, server: &mut Replica, store: &mut dyn Store, saved: &mut Saved) {
+    if let Some(change) = r.seal(1, &key(1)) {
+        store
+            .seal(r.key(), &change)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let request = r.request();
+    let sent = changes_len(&request.changes);
+    let fp = server.fingerprint();
+    let (resp, _) = server
+        .respond(&request, verify(fp))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (_, received) = r.receive_keeping(resp).unwrap_or_else(|e| panic!("{e}"));
+    r.prune_acknowledged();
+    save_after_sync(store, r, 1, received.as_deref(), sent, saved)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Another phone (actor 2) writes `n` comments of `len` characters through the server.
+fn other_writes(other: &mut Replica, server: &mut Replica, n: usize, len: usize) {
+    for i in 0..n {
+        let op = Op::Comment {
+            task: TaskRef::Assigned(u32::try_from(i % 10).unwrap_or(0)),
+            text: "ý".repeat(len / 2),
+            at: i64::try_from(i).unwrap_or(0),
+        };
+        other.edit(2, op).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let Some(change) = other.seal(2, &key(2)) else {
+        return;
+    };
+    let fp = server.fingerprint();
+    let mut req = other.request();
+    req.changes = vec![change];
+    let (resp, _) = server
+        .respond(&req, verify(fp))
+        .unwrap_or_else(|e| panic!("{e}"));
+    other.receive(resp).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// A sync appends what it brought to the tail instead of rewriting the state; the state is
+/// rewritten once the tail outgrows it; every reopen rebuilds exactly the replica.
+fn tail_suite(store: &mut dyn Store, reopen: &dyn Fn() -> Box<dyn Store>) {
+    let mut server = Replica::new(header(10));
+    let mut other = Replica::new(header(10));
+    let mut r = Replica::new(header(10));
+    let k = key_of(&r);
+    let mut saved = save_replica(store, &r, 1).unwrap_or_else(|e| panic!("{e}"));
+    let first = store
+        .load_doc(&k)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_default()
+        .snapshot;
+
+    other_writes(&mut other, &mut server, 5, 100);
+    status(&mut r, store, 3, Status::Done);
+    sync(&mut r, &mut server, store, &mut saved);
+    let loaded = store
+        .load_doc(&k)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_default();
+    assert_eq!(
+        loaded.snapshot, first,
+        "a small sync does not rewrite the state"
+    );
+    assert_eq!(
+        loaded.tail.len(),
+        1,
+        "the other phone's change is in the tail"
+    );
+    assert_eq!(
+        loaded.changes.len(),
+        1,
+        "ours stays until the state is rewritten"
+    );
+    let (again, reloaded) = reload(reopen().as_ref(), &k);
+    assert_eq!(canon(&again), canon(&r));
+    assert_eq!(again.unacknowledged(1), 0, "acknowledged, not sent again");
+    assert_eq!(
+        reloaded, saved,
+        "the store and the client agree on its size"
+    );
+
+    // Keep syncing with a busy unit: the tail grows, then the state is rewritten.
+    let mut rewrites = 0;
+    for round in 0..12u32 {
+        other_writes(&mut other, &mut server, TAIL_MIN_BYTES / 8_000, 1_000);
+        status(&mut r, store, round % 10, Status::Blocked);
+        let before = saved;
+        sync(&mut r, &mut server, store, &mut saved);
+        if saved.tail < before.tail {
+            rewrites += 1;
+            let loaded = store
+                .load_doc(&k)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_default();
+            assert!(loaded.tail.is_empty() && loaded.changes.is_empty());
+        }
+        assert!(saved.tail <= saved.snapshot.max(TAIL_MIN_BYTES));
+        let (again, reloaded) = reload(reopen().as_ref(), &k);
+        assert_eq!(canon(&again), canon(&r), "round {round}");
+        assert_eq!(canon(&again), canon(&server), "round {round}");
+        assert_eq!(reloaded, saved, "round {round}");
+    }
+    assert!(
+        rewrites >= 1,
+        "1.5 times the tail's limit arrived: the state was rewritten"
+    );
+
+    // A snapshot answer always rewrites the state.
+    save_after_sync(store, &r, 1, None, 0, &mut saved).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(saved.tail, 0);
+    let loaded = store
+        .load_doc(&k)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_default();
+    assert!(loaded.tail.is_empty());
+    assert_eq!(canon(&reload(reopen().as_ref(), &k).0), canon(&r));
+
+    // A tail for a document never saved is refused, and changes nothing.
+    let stranger = DocKey {
+        directive: "5-ct-btttt".into(),
+        unit: "khong-co".into(),
+    };
+    assert!(store.append_tail(&stranger, &[], b"").is_err());
+    assert!(store.load_doc(&stranger).is_ok_and(|d| d.is_none()));
 }
 
 #[test]
@@ -118,6 +250,10 @@ fn memory_store() {
     let shared = store.clone();
     let mut s: Box<dyn Store> = Box::new(store);
     suite(s.as_mut(), &|| Box::new(shared.clone()));
+    let store = MemoryStore::default();
+    let shared = store.clone();
+    let mut s: Box<dyn Store> = Box::new(store);
+    tail_suite(s.as_mut(), &|| Box::new(shared.clone()));
 }
 
 #[test]
@@ -131,6 +267,12 @@ fn sqlite_store() {
     let p = path.clone();
     suite(s.as_mut(), &move || {
         Box::new(SqliteStore::open(&p).unwrap_or_else(|e| panic!("{e}")))
+    });
+    let path = dir.join("tail.db");
+    let mut s: Box<dyn Store> =
+        Box::new(SqliteStore::open(&path).unwrap_or_else(|e| panic!("{e}")));
+    tail_suite(s.as_mut(), &move || {
+        Box::new(SqliteStore::open(&path).unwrap_or_else(|e| panic!("{e}")))
     });
     let _ = std::fs::remove_dir_all(&dir);
 }

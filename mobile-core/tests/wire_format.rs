@@ -143,6 +143,28 @@ fn fixtures_lock_the_encoding() {
 }
 
 #[test]
+fn a_damaged_stored_change_is_refused_when_an_answer_is_assembled() {
+    let good = wire::encode_change(&sample_change());
+    let vv = BTreeMap::new();
+    assert!(wire::encode_changes_response(&vv, std::slice::from_ref(&good)).is_ok());
+    for bad in [
+        Vec::new(),
+        vec![9, 1, 0],
+        wire::encode_request(&SyncRequest {
+            doc: DocKey {
+                directive: "d".into(),
+                unit: "u".into(),
+            },
+            fingerprint: 1,
+            vv: BTreeMap::new(),
+            changes: Vec::new(),
+        }),
+    ] {
+        assert!(wire::encode_changes_response(&vv, &[good.clone(), bad]).is_err());
+    }
+}
+
+#[test]
 fn malformed_messages_get_a_clear_error() {
     let good = wire::encode_change(&sample_change());
     assert_eq!(wire::decode_change(&[]), Err(wire::WireError::Empty));
@@ -302,6 +324,21 @@ proptest! {
     ) {
         let r = SyncRequest { doc: DocKey { directive, unit }, fingerprint, vv, changes };
         prop_assert_eq!(wire::decode_request(&wire::encode_request(&r)), Ok(r));
+    }
+
+    #[test]
+    fn answers_from_stored_changes_are_the_encoded_answer(
+        changes in proptest::collection::vec(change(), 0..140),
+        vv in proptest::collection::btree_map(any::<u32>(), any::<u64>(), 0..6),
+    ) {
+        // 0..140 changes: the list's length takes one varint byte, then two.
+        let stored: Vec<Vec<u8>> = changes.iter().map(wire::encode_change).collect();
+        let spliced = wire::encode_changes_response(&vv, &stored);
+        let r = SyncResponse { vv, payload: Payload::Changes(changes) };
+        prop_assert_eq!(spliced.as_ref(), Ok(&wire::encode_response(&r)));
+        let len: usize = stored.iter().map(|b| b.len() - 2).sum();
+        let Payload::Changes(cs) = &r.payload else { unreachable!() };
+        prop_assert_eq!(len, taskforce_core::sync::changes_len(cs));
     }
 
     #[test]

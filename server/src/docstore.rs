@@ -287,6 +287,21 @@ pub async fn changes_between(
     from: &BTreeMap<ActorId, u64>,
     to: &BTreeMap<ActorId, u64>,
 ) -> ApiResult<Vec<Change>> {
+    change_bodies_between(db, key, from, to)
+        .await?
+        .iter()
+        .map(|b| wire::decode_change(b).map_err(ApiError::internal))
+        .collect()
+}
+
+/// [`changes_between`] as the op log stores them (`wire::encode_change`), not decoded: a
+/// sync's answer is assembled from them as they are.
+pub async fn change_bodies_between(
+    db: &impl ConnectionTrait,
+    key: &DocKey,
+    from: &BTreeMap<ActorId, u64>,
+    to: &BTreeMap<ActorId, u64>,
+) -> ApiResult<Vec<Vec<u8>>> {
     let mut wanted = Condition::any();
     let mut any = false;
     for (&a, &have) in to {
@@ -316,9 +331,7 @@ pub async fn changes_between(
         .into_tuple::<Vec<u8>>()
         .all(db)
         .await?;
-    rows.iter()
-        .map(|b| wire::decode_change(b).map_err(ApiError::internal))
-        .collect()
+    Ok(rows)
 }
 
 #[cfg(test)]

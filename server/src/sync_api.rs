@@ -19,7 +19,7 @@ use sea_orm::{
 use taskforce_core::{
     doc::{CanonicalDoc, ConfirmationState, Op, OpId, TaskRef, UnitDocument},
     progress::task_progress,
-    sync::{Change, DocKey, Payload, SyncRequest, SyncResponse, changes_len, wire},
+    sync::{Change, DocKey, Payload, SyncRequest, SyncResponse, snapshot_pays, wire},
 };
 
 use crate::{
@@ -278,25 +278,22 @@ async fn handle(
     // each actor, the changes past the device's version and not past the version this
     // response reports (later changes, committed by other requests since, come with the next
     // sync, or the device would think we lack them).
-    let missing = docstore::changes_between(&state.db, &key, &request.vv, &version).await?;
-    let size = changes_len(&missing);
-    let mut answer = SyncResponse {
-        vv: version,
-        payload: Payload::Changes(missing),
-    };
+    let missing = docstore::change_bodies_between(&state.db, &key, &request.vv, &version).await?;
+    // Each body is the change inside the answer, less its two-byte message header.
+    let size: usize = missing.iter().map(|b| b.len().saturating_sub(2)).sum();
     if measure.worth_pricing(ops, size) {
         // A snapshot may be smaller: build one of the document as it is now (with the version
         // it holds, which may be past this sync's), and send it if it is.
         let (vv, snapshot, bytes) = current_snapshot(state, &key).await?;
-        if bytes < size {
+        if snapshot_pays(bytes, size) {
             Metrics::add(&state.metrics.snapshots_sent, 1);
-            answer = SyncResponse {
+            return Ok(wire::encode_response(&SyncResponse {
                 vv,
                 payload: Payload::Snapshot(Box::new(snapshot)),
-            };
+            }));
         }
     }
-    Ok(wire::encode_response(&answer))
+    wire::encode_changes_response(&version, &missing).map_err(ApiError::internal)
 }
 
 /// The document as it is now, its version and its encoded size, through the cache.

@@ -22,8 +22,8 @@ use crate::{
         Status, TaskField, TaskRef,
     },
     progress::{UnitProgress, unit_progress},
-    store::{MemoryStore, SqliteStore, Store, load_replica, save_replica},
-    sync::{DocKey, Replica, signing_key, wire},
+    store::{MemoryStore, Saved, SqliteStore, Store, load_replica, save_after_sync, save_replica},
+    sync::{DocKey, Replica, changes_len, signing_key, wire},
 };
 
 pub type ClientResult<T> = Result<T, ClientError>;
@@ -119,6 +119,8 @@ struct Inner {
     key: Option<SigningKey>,
     session: Option<Session>,
     replica: Option<Replica>,
+    /// What the store holds of the replica (saved state and tail), to decide when to rewrite.
+    saved: Saved,
     clauses: BTreeMap<String, (Option<String>, String)>,
 }
 
@@ -200,6 +202,7 @@ impl Client {
             key: None,
             session: None,
             replica: None,
+            saved: Saved::default(),
             clauses: BTreeMap::new(),
         };
         if let Some(secret) = inner.store.get_meta("secret")? {
@@ -231,7 +234,10 @@ impl Client {
                 directive: directive.clone(),
                 unit: unit.clone(),
             };
-            inner.replica = load_replica(inner.store.as_ref(), &key, actor)?;
+            if let Some((replica, saved)) = load_replica(inner.store.as_ref(), &key, actor)? {
+                inner.replica = Some(replica);
+                inner.saved = saved;
+            }
             if let Some(json) = json {
                 inner.clauses = clause_index(&serde_json::from_str(json).unwrap_or_default());
             }
@@ -388,8 +394,8 @@ impl Client {
             directive: directive.clone(),
             unit: unit.clone(),
         };
-        let replica = match load_replica(inner.store.as_ref(), &doc_key, actor)? {
-            Some(r) if r.doc().header() == &header => r,
+        let (replica, saved) = match load_replica(inner.store.as_ref(), &doc_key, actor)? {
+            Some((r, saved)) if r.doc().header() == &header => (r, saved),
             Some(_) => {
                 return Err(ClientError::Conflict(
                     "the directive on the server changed; this store holds the old one".into(),
@@ -397,8 +403,8 @@ impl Client {
             }
             None => {
                 let r = Replica::new(header);
-                save_replica(inner.store.as_mut(), &r, actor)?;
-                r
+                let saved = save_replica(inner.store.as_mut(), &r, actor)?;
+                (r, saved)
             }
         };
         for (k, v) in [
@@ -416,6 +422,7 @@ impl Client {
         inner.key = Some(key);
         inner.transport = Some(transport);
         inner.replica = Some(replica);
+        inner.saved = saved;
         inner.session = Some(Session {
             token,
             username: username.to_string(),
@@ -814,7 +821,12 @@ impl Client {
             .key
             .clone()
             .ok_or_else(|| ClientError::Unauthorized("sign in first".into()))?;
-        let Inner { store, replica, .. } = &mut *inner;
+        let Inner {
+            store,
+            replica,
+            saved,
+            ..
+        } = &mut *inner;
         let replica = replica
             .as_mut()
             .ok_or_else(|| ClientError::Unauthorized("sign in first".into()))?;
@@ -822,7 +834,9 @@ impl Client {
             store.seal(replica.key(), &change)?;
         }
         let acked_before = replica.remote_version().get(&session.actor);
-        let body = wire::encode_request(&replica.request());
+        let request = replica.request();
+        let sent = changes_len(&request.changes);
+        let body = wire::encode_request(&request);
         let reply = transport
             .post_sync(&session.token, session.actor, body)
             .map_err(|e| ClientError::Network(e.0))?;
@@ -842,9 +856,17 @@ impl Client {
         }
         let response = wire::decode_response(&reply.body)
             .map_err(|e| ClientError::Network(format!("a damaged answer: {e}")))?;
-        let outcome = replica.receive(response)?;
+        // The changes it brings go to the store's tail (those this replica lacked, in order).
+        let (outcome, received) = replica.receive_keeping(response)?;
         replica.prune_acknowledged();
-        save_replica(store.as_mut(), replica, session.actor)?;
+        save_after_sync(
+            store.as_mut(),
+            replica,
+            session.actor,
+            received.as_deref(),
+            sent,
+            saved,
+        )?;
         Ok(SyncReport {
             pushed: replica
                 .remote_version()

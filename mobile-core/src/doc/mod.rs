@@ -4,6 +4,7 @@
 mod error;
 mod ids;
 mod ops;
+mod register;
 mod state;
 
 pub use error::DocError;
@@ -12,4 +13,5 @@ pub use ops::{
     Confirmation, ConfirmationState, Context, Day, Evidence, FieldKind, Figure, Op, Report, Status,
     TaskField, limits,
 };
+pub use register::{Register, compare as compare_clocks};
 pub use state::{CanonicalDoc, CanonicalTask, Conflict, TaskState, UnitDocument};

@@ -1,17 +1,19 @@
 //! A unit document: one CRDT per (directive, unit) holding that unit's tasks, hotline-free
 //! confirmations and status reports.
 //!
-//! Every field is a `crdts::MVReg`: concurrent writes are all kept (a conflict the API
-//! reports) until a write that has seen them replaces them. Collections only grow: tasks,
+//! Every field is a multi-value [`Register`] (`crdts::MVReg`'s rules over `crdts::VClock`):
+//! concurrent writes are all kept (a conflict the API reports) until a write that has seen
+//! them replaces them. Collections only grow: tasks,
 //! comments, evidence, confirmations and reports are keyed by the operation that made them
 //! and never erased (an ad-hoc task is hidden by its `removed` register), so no remove
 //! operation exists and none of `crdts`' remove pitfalls apply.
 
 use std::collections::BTreeMap;
 
-use crdts::{CmRDT, CvRDT, MVReg, VClock, mvreg};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use crdts::{CmRDT, CvRDT, VClock};
+use serde::{Deserialize, Serialize};
 
+pub use super::register::CanonicalReg;
 use super::{
     error::DocError,
     ids::{ActorId, DocHeader, OpId, TaskRef, VersionVector},
@@ -19,9 +21,10 @@ use super::{
         Confirmation, ConfirmationState, Context, Day, Evidence, FieldKind, Op, Report, Status,
         TaskField,
     },
+    register::Register,
 };
 
-type Reg<V> = MVReg<V, ActorId>;
+type Reg<V> = Register<V>;
 
 /// One task's registers and logs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -49,23 +52,20 @@ pub struct ConfirmationEntry {
 
 /// The values of a register, sorted, so every replica reads them in the same order.
 fn values<V: Clone + Ord>(r: &Reg<V>) -> Vec<V> {
-    let mut v = r.read().val;
-    v.sort();
-    v.dedup();
-    v
+    r.values()
 }
 
-fn clock_of<V>(r: &Reg<V>) -> Context {
-    r.read_ctx().add_clock.dots.into_iter().collect()
+fn clock_of<V: Clone + Ord>(r: &Reg<V>) -> Context {
+    r.clock().dots.into_iter().collect()
 }
 
-fn put<V>(r: &mut Reg<V>, id: OpId, ctx: &Context, val: V) {
+fn put<V: Clone + Ord>(r: &mut Reg<V>, id: OpId, ctx: &Context, val: V) {
     let mut clock: VClock<ActorId> = VClock::new();
     for &(a, c) in ctx {
         clock.apply(crdts::Dot::new(a, c));
     }
     clock.apply(id.dot());
-    r.apply(mvreg::Op::Put { clock, val });
+    r.apply(clock, val);
 }
 
 /// A conflict: a field with several concurrent values.
@@ -292,13 +292,13 @@ impl UnitDocument {
     /// Whether any field of this task holds more than one value.
     pub fn task_conflicted(&self, t: TaskRef) -> bool {
         self.tasks.get(&t).is_some_and(|s| {
-            s.status.read().val.len() > 1
-                || s.progress.read().val.len() > 1
-                || s.assignee.read().val.len() > 1
-                || s.due.read().val.len() > 1
-                || s.notes.read().val.len() > 1
-                || s.title.read().val.len() > 1
-                || s.removed.read().val.len() > 1
+            s.status.len() > 1
+                || s.progress.len() > 1
+                || s.assignee.len() > 1
+                || s.due.len() > 1
+                || s.notes.len() > 1
+                || s.title.len() > 1
+                || s.removed.len() > 1
         })
     }
 
@@ -488,36 +488,12 @@ impl UnitDocument {
     }
 }
 
-/// A register as (clock, value) pairs sorted: the same on every replica.
-pub type CanonicalReg<V> = Vec<(BTreeMap<ActorId, u64>, V)>;
-
-/// `MVReg` keeps its values in the order operations arrived, and exposes no per-value
-/// clock; its serde form does. This mirrors that form to read and sort the pairs.
-#[derive(Serialize, Deserialize)]
-struct RegRepr<V> {
-    vals: Vec<(VClock<ActorId>, V)>,
+fn canonical<V: Clone + Ord>(r: &Reg<V>) -> CanonicalReg<V> {
+    r.canonical()
 }
 
-fn canonical<V: Serialize + DeserializeOwned + Ord + Clone>(r: &Reg<V>) -> CanonicalReg<V> {
-    let repr: Option<RegRepr<V>> = postcard::to_stdvec(r)
-        .ok()
-        .and_then(|b| postcard::from_bytes(&b).ok());
-    let mut pairs: CanonicalReg<V> = repr
-        .map(|r| r.vals.into_iter().map(|(c, v)| (c.dots, v)).collect())
-        .unwrap_or_default();
-    pairs.sort();
-    pairs
-}
-
-fn register<V: Serialize + DeserializeOwned>(pairs: CanonicalReg<V>) -> Result<Reg<V>, DocError> {
-    let repr = RegRepr {
-        vals: pairs
-            .into_iter()
-            .map(|(dots, v)| (VClock { dots }, v))
-            .collect(),
-    };
-    let bytes = postcard::to_stdvec(&repr).map_err(|_| DocError::Invalid("register"))?;
-    postcard::from_bytes(&bytes).map_err(|_| DocError::Invalid("register"))
+fn register<V: Clone + Ord>(pairs: CanonicalReg<V>) -> Result<Reg<V>, DocError> {
+    Ok(Register::from_canonical(pairs))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -121,6 +121,40 @@ pub fn decode_request(b: &[u8]) -> Result<SyncRequest, WireError> {
 pub fn encode_response(r: &SyncResponse) -> Vec<u8> {
     encode(Kind::Response, r)
 }
+
+/// The body of a change message made by [`encode_change`] (its header checked, its body not
+/// decoded): what the change is inside a larger message.
+pub fn change_body(b: &[u8]) -> Result<&[u8], WireError> {
+    match b {
+        [] => Err(WireError::Empty),
+        [v, ..] if *v != FORMAT_VERSION => Err(WireError::Version(*v)),
+        [_, k, body @ ..] if *k == Kind::Change as u8 => Ok(body),
+        _ => Err(WireError::Kind { expected: "change" }),
+    }
+}
+
+/// Byte for byte what [`encode_response`] makes of `SyncResponse { vv, payload:
+/// Payload::Changes(changes) }`, from the changes as [`encode_change`] made them, without
+/// decoding them: a server answers from its op log's stored bodies.
+pub fn encode_changes_response(
+    vv: &BTreeMap<ActorId, u64>,
+    changes: &[Vec<u8>],
+) -> Result<Vec<u8>, WireError> {
+    let bodies = changes
+        .iter()
+        .map(|c| change_body(c))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = vec![FORMAT_VERSION, Kind::Response as u8];
+    // Our own values into a Vec: cannot fail. The payload is `Payload::Changes`: postcard
+    // writes the variant's index (0), then the list's length, then each change, as varints.
+    out.extend(postcard::to_stdvec(vv).unwrap_or_default());
+    out.extend(postcard::to_stdvec(&0u32).unwrap_or_default());
+    out.extend(postcard::to_stdvec(&bodies.len()).unwrap_or_default());
+    for b in bodies {
+        out.extend_from_slice(b);
+    }
+    Ok(out)
+}
 pub fn decode_response(b: &[u8]) -> Result<SyncResponse, WireError> {
     decode(Kind::Response, "sync response", b)
 }
@@ -142,5 +176,5 @@ pub fn decode_version(b: &[u8]) -> Result<BTreeMap<ActorId, u64>, WireError> {
 
 /// Bytes of a change inside a message (without the two header bytes).
 pub fn change_len(c: &Change) -> usize {
-    postcard::to_stdvec(c).map_or(0, |b| b.len())
+    postcard::experimental::serialized_size(c).unwrap_or(0)
 }
