@@ -160,23 +160,32 @@ pub fn save_replica(
     })
 }
 
+/// Seal: [`Store::seal`], counting the change in what the store holds (this device's changes
+/// stay until the state is next rewritten, and an open replays them).
+pub fn seal_change(
+    store: &mut dyn Store,
+    key: &DocKey,
+    change: &Change,
+    saved: &mut Saved,
+) -> StoreResult<()> {
+    store.seal(key, change)?;
+    saved.tail = saved.tail.saturating_add(change_len(change));
+    Ok(())
+}
+
 /// After a sync: record what it brought. `received` are the changes it applied (None when the
-/// answer was a snapshot) and `sent` this device's changes it delivered. They are appended to
-/// the tail while the tail stays within the saved state's size (and [`TAIL_MIN_BYTES`]);
-/// otherwise, and after a snapshot, the whole state is rewritten and the tail emptied.
+/// answer was a snapshot). They are appended to the tail while the tail stays within the saved
+/// state's size (and [`TAIL_MIN_BYTES`]); otherwise, and after a snapshot, the whole state is
+/// rewritten and the tail emptied.
 pub fn save_after_sync(
     store: &mut dyn Store,
     replica: &Replica,
     actor: ActorId,
     received: Option<&[Change]>,
-    sent: usize,
     saved: &mut Saved,
 ) -> StoreResult<()> {
     if let Some(received) = received {
-        let tail = saved
-            .tail
-            .saturating_add(changes_len(received))
-            .saturating_add(sent);
+        let tail = saved.tail.saturating_add(changes_len(received));
         if tail <= saved.snapshot.max(TAIL_MIN_BYTES) {
             let remote = postcard::to_stdvec(&replica.remote_version().dots).unwrap_or_default();
             store.append_tail(replica.key(), received, &remote)?;

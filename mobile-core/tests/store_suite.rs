@@ -9,9 +9,9 @@ use taskforce_core::{
     doc::{Op, Report, Status, TaskField, TaskRef},
     store::{
         MemoryStore, Saved, SqliteStore, Store, TAIL_MIN_BYTES, load_replica, save_after_sync,
-        save_replica,
+        save_replica, seal_change,
     },
-    sync::{DocKey, Replica, changes_len},
+    sync::{DocKey, Replica},
 };
 
 fn key_of(r: &Replica) -> DocKey {
@@ -118,20 +118,16 @@ fn suite(store: &mut dyn Store, reopen: &dyn Fn() -> Box<dyn Store>) {
 /// One sync of the phone (actor 1) with `server`, saved as the client saves it.
 fn sync(r: &mut Replica, server: &mut Replica, store: &mut dyn Store, saved: &mut Saved) {
     if let Some(change) = r.seal(1, &key(1)) {
-        store
-            .seal(r.key(), &change)
-            .unwrap_or_else(|e| panic!("{e}"));
+        seal_change(store, r.key(), &change, saved).unwrap_or_else(|e| panic!("{e}"));
     }
     let request = r.request();
-    let sent = changes_len(&request.changes);
     let fp = server.fingerprint();
     let (resp, _) = server
         .respond(&request, verify(fp))
         .unwrap_or_else(|e| panic!("{e}"));
     let (_, received) = r.receive_keeping(resp).unwrap_or_else(|e| panic!("{e}"));
     r.prune_acknowledged();
-    save_after_sync(store, r, 1, received.as_deref(), sent, saved)
-        .unwrap_or_else(|e| panic!("{e}"));
+    save_after_sync(store, r, 1, received.as_deref(), saved).unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Another phone (actor 2) writes `n` comments of `len` characters through the server.
@@ -226,7 +222,7 @@ fn tail_suite(store: &mut dyn Store, reopen: &dyn Fn() -> Box<dyn Store>) {
     );
 
     // A snapshot answer always rewrites the state.
-    save_after_sync(store, &r, 1, None, 0, &mut saved).unwrap_or_else(|e| panic!("{e}"));
+    save_after_sync(store, &r, 1, None, &mut saved).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(saved.tail, 0);
     let loaded = store
         .load_doc(&k)

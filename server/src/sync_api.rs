@@ -19,7 +19,7 @@ use sea_orm::{
 use taskforce_core::{
     doc::{CanonicalDoc, ConfirmationState, Op, OpId, TaskRef, UnitDocument},
     progress::task_progress,
-    sync::{Change, DocKey, Payload, SyncRequest, SyncResponse, snapshot_pays, wire},
+    sync::{Change, DocKey, Payload, SyncRequest, SyncResponse, wire},
 };
 
 use crate::{
@@ -279,13 +279,15 @@ async fn handle(
     // response reports (later changes, committed by other requests since, come with the next
     // sync, or the device would think we lack them).
     let missing = docstore::change_bodies_between(&state.db, &key, &request.vv, &version).await?;
-    // Each body is the change inside the answer, less its two-byte message header.
-    let size: usize = missing.iter().map(|b| b.len().saturating_sub(2)).sum();
+    let size: usize = missing
+        .iter()
+        .map(|b| wire::change_body(b).map_or(0, <[u8]>::len))
+        .sum();
     if measure.worth_pricing(ops, size) {
         // A snapshot may be smaller: build one of the document as it is now (with the version
         // it holds, which may be past this sync's), and send it if it is.
         let (vv, snapshot, bytes) = current_snapshot(state, &key).await?;
-        if snapshot_pays(bytes, size) {
+        if bytes < size {
             Metrics::add(&state.metrics.snapshots_sent, 1);
             return Ok(wire::encode_response(&SyncResponse {
                 vv,

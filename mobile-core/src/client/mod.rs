@@ -22,8 +22,11 @@ use crate::{
         Status, TaskField, TaskRef,
     },
     progress::{UnitProgress, unit_progress},
-    store::{MemoryStore, Saved, SqliteStore, Store, load_replica, save_after_sync, save_replica},
-    sync::{DocKey, Replica, changes_len, signing_key, wire},
+    store::{
+        MemoryStore, Saved, SqliteStore, Store, load_replica, save_after_sync, save_replica,
+        seal_change,
+    },
+    sync::{DocKey, Replica, signing_key, wire},
 };
 
 pub type ClientResult<T> = Result<T, ClientError>;
@@ -831,12 +834,10 @@ impl Client {
             .as_mut()
             .ok_or_else(|| ClientError::Unauthorized("sign in first".into()))?;
         if let Some(change) = replica.seal(session.actor, &key) {
-            store.seal(replica.key(), &change)?;
+            seal_change(store.as_mut(), replica.key(), &change, saved)?;
         }
         let acked_before = replica.remote_version().get(&session.actor);
-        let request = replica.request();
-        let sent = changes_len(&request.changes);
-        let body = wire::encode_request(&request);
+        let body = wire::encode_request(&replica.request());
         let reply = transport
             .post_sync(&session.token, session.actor, body)
             .map_err(|e| ClientError::Network(e.0))?;
@@ -864,7 +865,6 @@ impl Client {
             replica,
             session.actor,
             received.as_deref(),
-            sent,
             saved,
         )?;
         Ok(SyncReport {

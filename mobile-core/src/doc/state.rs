@@ -24,21 +24,19 @@ use super::{
     register::Register,
 };
 
-type Reg<V> = Register<V>;
-
 /// One task's registers and logs.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct TaskState {
     /// Set by the `AddTask` that made an ad-hoc task.
     pub parent: Option<TaskRef>,
     pub created: bool,
-    pub status: Reg<Status>,
-    pub progress: Reg<u8>,
-    pub assignee: Reg<String>,
-    pub due: Reg<Option<Day>>,
-    pub notes: Reg<String>,
-    pub title: Reg<String>,
-    pub removed: Reg<bool>,
+    pub status: Register<Status>,
+    pub progress: Register<u8>,
+    pub assignee: Register<String>,
+    pub due: Register<Option<Day>>,
+    pub notes: Register<String>,
+    pub title: Register<String>,
+    pub removed: Register<bool>,
     pub comments: BTreeMap<OpId, (String, i64)>,
     pub evidence: BTreeMap<OpId, Evidence>,
 }
@@ -47,19 +45,14 @@ pub struct TaskState {
 pub struct ConfirmationEntry {
     /// `None` until the `Confirm` operation arrives (a state change may come first).
     pub info: Option<Confirmation>,
-    pub state: Reg<ConfirmationState>,
+    pub state: Register<ConfirmationState>,
 }
 
-/// The values of a register, sorted, so every replica reads them in the same order.
-fn values<V: Clone + Ord>(r: &Reg<V>) -> Vec<V> {
-    r.values()
-}
-
-fn clock_of<V: Clone + Ord>(r: &Reg<V>) -> Context {
+fn clock_of<V: Clone + Ord>(r: &Register<V>) -> Context {
     r.clock().dots.into_iter().collect()
 }
 
-fn put<V: Clone + Ord>(r: &mut Reg<V>, id: OpId, ctx: &Context, val: V) {
+fn put<V: Clone + Ord>(r: &mut Register<V>, id: OpId, ctx: &Context, val: V) {
     let mut clock: VClock<ActorId> = VClock::new();
     for &(a, c) in ctx {
         clock.apply(crdts::Dot::new(a, c));
@@ -246,7 +239,7 @@ impl UnitDocument {
             .filter_map(|i| u32::try_from(i).ok())
             .map(TaskRef::Assigned);
         let adhoc = self.tasks.iter().filter_map(|(r, t)| match r {
-            TaskRef::Adhoc(_) if t.created && !values(&t.removed).contains(&true) => Some(*r),
+            TaskRef::Adhoc(_) if t.created && !t.removed.values().contains(&true) => Some(*r),
             _ => None,
         });
         assigned.chain(adhoc).collect()
@@ -255,37 +248,37 @@ impl UnitDocument {
     pub fn statuses(&self, t: TaskRef) -> Vec<Status> {
         self.tasks
             .get(&t)
-            .map(|s| values(&s.status))
+            .map(|s| s.status.values())
             .unwrap_or_default()
     }
     pub fn progresses(&self, t: TaskRef) -> Vec<u8> {
         self.tasks
             .get(&t)
-            .map(|s| values(&s.progress))
+            .map(|s| s.progress.values())
             .unwrap_or_default()
     }
     pub fn assignees(&self, t: TaskRef) -> Vec<String> {
         self.tasks
             .get(&t)
-            .map(|s| values(&s.assignee))
+            .map(|s| s.assignee.values())
             .unwrap_or_default()
     }
     pub fn dues(&self, t: TaskRef) -> Vec<Option<Day>> {
         self.tasks
             .get(&t)
-            .map(|s| values(&s.due))
+            .map(|s| s.due.values())
             .unwrap_or_default()
     }
     pub fn notes(&self, t: TaskRef) -> Vec<String> {
         self.tasks
             .get(&t)
-            .map(|s| values(&s.notes))
+            .map(|s| s.notes.values())
             .unwrap_or_default()
     }
     pub fn titles(&self, t: TaskRef) -> Vec<String> {
         self.tasks
             .get(&t)
-            .map(|s| values(&s.title))
+            .map(|s| s.title.values())
             .unwrap_or_default()
     }
 
@@ -317,40 +310,44 @@ impl UnitDocument {
             };
             check(
                 FieldKind::Status,
-                values(&t.status)
+                t.status
+                    .values()
                     .into_iter()
                     .map(TaskField::Status)
                     .collect(),
             );
             check(
                 FieldKind::Progress,
-                values(&t.progress)
+                t.progress
+                    .values()
                     .into_iter()
                     .map(TaskField::Progress)
                     .collect(),
             );
             check(
                 FieldKind::Assignee,
-                values(&t.assignee)
+                t.assignee
+                    .values()
                     .into_iter()
                     .map(TaskField::Assignee)
                     .collect(),
             );
             check(
                 FieldKind::Due,
-                values(&t.due).into_iter().map(TaskField::Due).collect(),
+                t.due.values().into_iter().map(TaskField::Due).collect(),
             );
             check(
                 FieldKind::Notes,
-                values(&t.notes).into_iter().map(TaskField::Notes).collect(),
+                t.notes.values().into_iter().map(TaskField::Notes).collect(),
             );
             check(
                 FieldKind::Title,
-                values(&t.title).into_iter().map(TaskField::Title).collect(),
+                t.title.values().into_iter().map(TaskField::Title).collect(),
             );
             check(
                 FieldKind::Removed,
-                values(&t.removed)
+                t.removed
+                    .values()
                     .into_iter()
                     .map(TaskField::Removed)
                     .collect(),
@@ -363,7 +360,7 @@ impl UnitDocument {
     pub fn confirmations(&self) -> Vec<(OpId, &Confirmation, Vec<ConfirmationState>)> {
         self.confirmations
             .iter()
-            .filter_map(|(id, e)| e.info.as_ref().map(|c| (*id, c, values(&e.state))))
+            .filter_map(|(id, e)| e.info.as_ref().map(|c| (*id, c, e.state.values())))
             .collect()
     }
 
@@ -421,13 +418,13 @@ impl UnitDocument {
                     CanonicalTask {
                         parent: t.parent,
                         created: t.created,
-                        status: canonical(&t.status),
-                        progress: canonical(&t.progress),
-                        assignee: canonical(&t.assignee),
-                        due: canonical(&t.due),
-                        notes: canonical(&t.notes),
-                        title: canonical(&t.title),
-                        removed: canonical(&t.removed),
+                        status: t.status.canonical(),
+                        progress: t.progress.canonical(),
+                        assignee: t.assignee.canonical(),
+                        due: t.due.canonical(),
+                        notes: t.notes.canonical(),
+                        title: t.title.canonical(),
+                        removed: t.removed.canonical(),
                         comments: t.comments.clone(),
                         evidence: t.evidence.clone(),
                     },
@@ -437,7 +434,7 @@ impl UnitDocument {
         let confirmations = self
             .confirmations
             .iter()
-            .map(|(id, c)| (*id, (c.info.clone(), canonical(&c.state))))
+            .map(|(id, c)| (*id, (c.info.clone(), c.state.canonical())))
             .collect();
         CanonicalDoc {
             header: self.header.clone(),
@@ -456,13 +453,13 @@ impl UnitDocument {
                 TaskState {
                     parent: t.parent,
                     created: t.created,
-                    status: register(t.status)?,
-                    progress: register(t.progress)?,
-                    assignee: register(t.assignee)?,
-                    due: register(t.due)?,
-                    notes: register(t.notes)?,
-                    title: register(t.title)?,
-                    removed: register(t.removed)?,
+                    status: Register::from_canonical(t.status),
+                    progress: Register::from_canonical(t.progress),
+                    assignee: Register::from_canonical(t.assignee),
+                    due: Register::from_canonical(t.due),
+                    notes: Register::from_canonical(t.notes),
+                    title: Register::from_canonical(t.title),
+                    removed: Register::from_canonical(t.removed),
                     comments: t.comments,
                     evidence: t.evidence,
                 },
@@ -474,7 +471,7 @@ impl UnitDocument {
                 id,
                 ConfirmationEntry {
                     info,
-                    state: register(state)?,
+                    state: Register::from_canonical(state),
                 },
             );
         }
@@ -486,14 +483,6 @@ impl UnitDocument {
             reports: c.reports,
         })
     }
-}
-
-fn canonical<V: Clone + Ord>(r: &Reg<V>) -> CanonicalReg<V> {
-    r.canonical()
-}
-
-fn register<V: Clone + Ord>(pairs: CanonicalReg<V>) -> Result<Reg<V>, DocError> {
-    Ok(Register::from_canonical(pairs))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

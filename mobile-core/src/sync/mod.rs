@@ -7,7 +7,6 @@ pub mod wire;
 
 pub use change::{Change, signing_key};
 pub use replica::{
-    Replica, SyncError, SyncOutcome, changes_len, choose_payload, snapshot_pays,
-    snapshot_worth_pricing,
+    Replica, SyncError, SyncOutcome, changes_len, choose_payload, snapshot_worth_pricing,
 };
 pub use wire::{DocKey, Payload, SyncRequest, SyncResponse, WireError};

@@ -48,13 +48,6 @@ pub struct SyncOutcome {
 /// Above this many bytes of changes, the responder also prices a snapshot.
 const SNAPSHOT_PRICING_THRESHOLD: usize = 4 * 1024;
 
-/// Whether a snapshot of `snapshot_len` bytes should replace `changes_len` bytes of changes:
-/// when it is smaller. (Requiring it to halve the bytes was measured with `taskforce
-/// loadgen`: it saved no CPU once registers decoded cheaply, and cost 26% more bytes down.)
-pub fn snapshot_pays(snapshot_len: usize, changes_len: usize) -> bool {
-    snapshot_len < changes_len
-}
-
 #[derive(Debug, Clone)]
 pub struct Replica {
     doc: UnitDocument,
@@ -346,7 +339,7 @@ pub fn choose_payload(
     let size = changes_len(&changes);
     if snapshot_worth_pricing(size, None) {
         let snap = snapshot();
-        if snapshot_pays(encode_snapshot(&snap).len(), size) {
+        if encode_snapshot(&snap).len() < size {
             return Payload::Snapshot(Box::new(snap));
         }
     }
@@ -358,11 +351,10 @@ pub fn changes_len(changes: &[Change]) -> usize {
     changes.iter().map(change_len).sum()
 }
 
-/// Whether a snapshot might pay ([`snapshot_pays`]) instead of `changes_len` bytes of changes,
-/// so that it is worth building one to compare: only past a few kilobytes, and not while the
-/// last snapshot of the document measured (`last_snapshot_len`, when the responder keeps it)
-/// would not have paid. Documents mostly grow, so a stale measure errs towards pricing.
+/// Whether a snapshot might be smaller than `changes_len` bytes of changes, so that it is worth
+/// building one to compare: only past a few kilobytes, and not while the last snapshot of the
+/// document measured (`last_snapshot_len`, when the responder keeps it) was already larger.
+/// Documents mostly grow, so a stale measure errs towards pricing.
 pub fn snapshot_worth_pricing(changes_len: usize, last_snapshot_len: Option<usize>) -> bool {
-    changes_len > SNAPSHOT_PRICING_THRESHOLD
-        && last_snapshot_len.is_none_or(|s| snapshot_pays(s, changes_len))
+    changes_len > SNAPSHOT_PRICING_THRESHOLD && last_snapshot_len.is_none_or(|s| s < changes_len)
 }
