@@ -143,6 +143,7 @@ pub async fn logout(
         tokens::Entity::delete_by_id(token_hash(&token))
             .exec(&state.db)
             .await?;
+        state.auth.forget_callers();
     }
     Ok(HttpResponse::NoContent().finish())
 }
@@ -436,6 +437,7 @@ pub async fn remove_member(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("{username} in {unit}")))?;
     m.delete(&state.db).await?;
+    state.auth.forget_callers();
     accounts::audit(
         &state.db,
         Some(caller.user_id),

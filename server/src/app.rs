@@ -78,7 +78,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     crate::progress::record_history(&db, &directive.slug(), chrono::Utc::now().date_naive())
         .await
         .map_err(|e| anyhow::anyhow!("recording the progress history: {e}"))?;
-    Ok(AppState {
+    let mut state = AppState {
         history_recorded: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         locks: Arc::new(DocLocks::new(db.get_database_backend())),
         docs: Arc::new(DocCache::new(config.doc_cache_entries)),
@@ -86,8 +86,14 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         config: Arc::new(config),
         catalogue: Arc::new(catalogue),
         limiter: Arc::new(LoginLimiter::default()),
+        auth: Arc::new(crate::auth::AuthCache::default()),
         metrics: Arc::new(Metrics::default()),
-    })
+        writer: None,
+    };
+    if state.backend() == sea_orm::DatabaseBackend::Sqlite {
+        state.writer = Some(crate::writer::GroupWriter::spawn(state.clone()));
+    }
+    Ok(state)
 }
 
 async fn count_requests(

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::{
-    entity::{memberships, tokens, users},
+    entity::{devices, memberships, tokens, users},
     error::{ApiError, ApiResult},
     state::{AppState, now},
 };
@@ -158,8 +158,119 @@ impl Caller {
     }
 }
 
+/// How long a checked token's caller is trusted without reading the database again.
+pub const CALLER_TTL: Duration = Duration::from_secs(5);
+/// How long a device's owner and key are (they never change once registered).
+pub const DEVICE_TTL: Duration = Duration::from_secs(3600);
+/// Entries per map before expired ones are swept (and, if all are fresh, all dropped).
+const AUTH_CACHE_CAP: usize = 100_000;
+
+/// Recently checked bearer tokens (by hash) and device keys, so that a sync does not read the
+/// tokens, users, memberships and devices tables every time (decision 22). Changes made through
+/// this process (logout, removing a member) drop the cached callers at once; changes made
+/// elsewhere (the `taskforce user` command, another server replica) take effect within
+/// [`CALLER_TTL`]. A token's expiry is checked on every use.
+#[derive(Debug, Default)]
+pub struct AuthCache {
+    /// Token hash → (caller, token expiry, when read).
+    callers: Mutex<HashMap<String, (Caller, i64, Instant)>>,
+    /// Actor id → (owner, public key, when read).
+    devices: Mutex<HashMap<u32, DeviceEntry>>,
+}
+
+type DeviceEntry = (i64, [u8; 32], Instant);
+
+fn insert_bounded<K: std::hash::Hash + Eq, V>(
+    map: &mut HashMap<K, V>,
+    key: K,
+    value: V,
+    fresh: impl Fn(&V) -> bool,
+) {
+    if map.len() >= AUTH_CACHE_CAP {
+        map.retain(|_, v| fresh(v));
+        if map.len() >= AUTH_CACHE_CAP {
+            map.clear();
+        }
+    }
+    map.insert(key, value);
+}
+
+impl AuthCache {
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The caller a bearer token stands for.
+    pub async fn caller(&self, db: &impl ConnectionTrait, token: &str) -> ApiResult<Caller> {
+        let hash = token_hash(token);
+        if let Some((caller, expires, at)) = Self::lock(&self.callers).get(&hash)
+            && at.elapsed() < CALLER_TTL
+        {
+            return if *expires > now() {
+                Ok(caller.clone())
+            } else {
+                Err(ApiError::Unauthorized)
+            };
+        }
+        let (caller, expires) = load_caller(db, &hash).await?;
+        insert_bounded(
+            &mut Self::lock(&self.callers),
+            hash,
+            (caller.clone(), expires, Instant::now()),
+            |(_, _, at)| at.elapsed() < CALLER_TTL,
+        );
+        Ok(caller)
+    }
+
+    /// Forget every cached caller (a token, membership or account changed).
+    pub fn forget_callers(&self) {
+        Self::lock(&self.callers).clear();
+    }
+
+    /// A registered device's owner (user id) and public key.
+    pub async fn device(
+        &self,
+        db: &impl ConnectionTrait,
+        actor: u32,
+    ) -> ApiResult<Option<(i64, [u8; 32])>> {
+        if let Some((user, key, at)) = Self::lock(&self.devices).get(&actor)
+            && at.elapsed() < DEVICE_TTL
+        {
+            return Ok(Some((*user, *key)));
+        }
+        let Ok(id) = i32::try_from(actor) else {
+            return Ok(None);
+        };
+        let Some(row) = devices::Entity::find_by_id(id).one(db).await? else {
+            return Ok(None);
+        };
+        let key: [u8; 32] = row
+            .public_key
+            .as_slice()
+            .try_into()
+            .map_err(ApiError::internal)?;
+        insert_bounded(
+            &mut Self::lock(&self.devices),
+            actor,
+            (row.user_id, key, Instant::now()),
+            |(_, _, at)| at.elapsed() < DEVICE_TTL,
+        );
+        Ok(Some((row.user_id, key)))
+    }
+}
+
+/// The caller a bearer token stands for, read from the database (no cache).
 pub async fn caller_for_token(db: &impl ConnectionTrait, token: &str) -> ApiResult<Caller> {
-    let row = tokens::Entity::find_by_id(token_hash(token))
+    let (caller, expires) = load_caller(db, &token_hash(token)).await?;
+    if expires <= now() {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(caller)
+}
+
+/// The caller of a token (by hash) and when the token expires; an expired token is refused.
+async fn load_caller(db: &impl ConnectionTrait, hash: &str) -> ApiResult<(Caller, i64)> {
+    let row = tokens::Entity::find_by_id(hash.to_string())
         .one(db)
         .await?
         .ok_or(ApiError::Unauthorized)?;
@@ -180,13 +291,16 @@ pub async fn caller_for_token(db: &impl ConnectionTrait, token: &str) -> ApiResu
         .into_iter()
         .map(|m| (m.unit_id, m.lead))
         .collect();
-    Ok(Caller {
-        user_id: user.id,
-        username: user.username,
-        display_name: user.display_name,
-        role: Role::parse(&user.role).unwrap_or(Role::Member),
-        units,
-    })
+    Ok((
+        Caller {
+            user_id: user.id,
+            username: user.username,
+            display_name: user.display_name,
+            role: Role::parse(&user.role).unwrap_or(Role::Member),
+            units,
+        },
+        row.expires_at,
+    ))
 }
 
 pub fn bearer(req: &HttpRequest) -> Option<String> {
@@ -207,7 +321,7 @@ impl FromRequest for Caller {
         Box::pin(async move {
             let token = token.ok_or(ApiError::Unauthorized)?;
             let state = state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
-            caller_for_token(&state.db, &token).await
+            state.auth.caller(&state.db, &token).await
         })
     }
 }

@@ -14,7 +14,7 @@
 
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::Mutex,
+    sync::{Arc, Mutex},
 };
 
 use sea_orm::{
@@ -46,7 +46,9 @@ pub struct Cached {
     /// The row's op count this document holds.
     pub ops: i64,
     pub fingerprint: i64,
-    pub doc: UnitDocument,
+    /// Shared with the syncs that answer from it; a writer changes it through
+    /// `Arc::make_mut` (copying it only while an answer still holds the old version).
+    pub doc: Arc<UnitDocument>,
     /// Its last encoded snapshot's size, to price snapshot answers.
     pub snapshot: SnapshotMeasure,
     used: u64,
@@ -64,7 +66,7 @@ impl Cached {
         Self {
             ops,
             fingerprint,
-            doc,
+            doc: Arc::new(doc),
             snapshot,
             used: 0,
         }
@@ -134,6 +136,14 @@ impl DocCache {
                 Some(k) => map.remove(&k),
                 None => break,
             };
+        }
+    }
+
+    /// Record a snapshot's size measured from the document at op count `ops`, if the cache
+    /// still holds that version.
+    pub fn measured(&self, key: &DocKey, ops: i64, len: usize) {
+        if let Some(c) = self.lock().1.get_mut(key).filter(|c| c.ops == ops) {
+            c.snapshot = SnapshotMeasure { len, at: ops };
         }
     }
 

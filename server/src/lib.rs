@@ -18,3 +18,4 @@ pub mod progress_api;
 pub mod seed;
 pub mod state;
 pub mod sync_api;
+pub mod writer;

@@ -10,6 +10,7 @@ pub struct Metrics {
     pub sync_rejected: AtomicU64,
     pub ops_applied: AtomicU64,
     pub changes_stored: AtomicU64,
+    pub write_batches: AtomicU64,
     pub bytes_in: AtomicU64,
     pub bytes_out: AtomicU64,
     pub snapshots_sent: AtomicU64,
@@ -26,7 +27,7 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
-        let rows: [(&str, &str, &AtomicU64); 14] = [
+        let rows: [(&str, &str, &AtomicU64); 15] = [
             (
                 "taskforce_http_requests_total",
                 "HTTP requests served",
@@ -56,6 +57,11 @@ impl Metrics {
                 "taskforce_changes_stored_total",
                 "Signed changes stored in the op log",
                 &self.changes_stored,
+            ),
+            (
+                "taskforce_sync_write_transactions_total",
+                "Transactions that wrote syncs (several syncs share one on SQLite)",
+                &self.write_batches,
             ),
             (
                 "taskforce_sync_bytes_in_total",

@@ -1,5 +1,6 @@
 //! What every request handler shares: the database, the configuration, the catalogue, the
-//! per-document write locks and decoded documents, the login limiter and the metrics.
+//! per-document write locks and decoded documents, the sync writer, the login limiter, the
+//! token and device cache and the metrics.
 
 use std::{
     collections::HashMap,
@@ -9,7 +10,13 @@ use std::{
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 use taskforce_core::{directive::Catalogue, sync::DocKey};
 
-use crate::{auth::LoginLimiter, config::Config, docstore::DocCache, metrics::Metrics};
+use crate::{
+    auth::{AuthCache, LoginLimiter},
+    config::Config,
+    docstore::DocCache,
+    metrics::Metrics,
+    writer::GroupWriter,
+};
 
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -20,9 +27,14 @@ pub struct AppState {
     /// Decoded documents kept between syncs.
     pub docs: Arc<DocCache>,
     pub limiter: Arc<LoginLimiter>,
+    /// Recently checked tokens and device keys.
+    pub auth: Arc<AuthCache>,
     pub metrics: Arc<Metrics>,
     /// When this process last recorded the progress history (Unix seconds).
     pub history_recorded: Arc<std::sync::atomic::AtomicI64>,
+    /// SQLite: the task that writes syncs in groups (`writer`); PostgreSQL: none, each sync
+    /// writes on its own.
+    pub writer: Option<GroupWriter>,
 }
 
 impl AppState {

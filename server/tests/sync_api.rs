@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{DIRECTIVE, Http, Phone, TestApp, TestDb, spawn_app};
+use common::{DIRECTIVE, Http, Phone, TestApp, TestDb};
 use taskforce_core::{
     doc::{Op, Report, Status, TaskField, TaskRef},
     sync::{Change, wire},
@@ -12,12 +12,7 @@ use taskforce_core::{
 use taskforce_server::auth::Role;
 
 fn setup(db: TestDb) -> TestApp {
-    let app = spawn_app(db);
-    app.create_user("cucvt.a", Role::Member, &[("cuc-vt", false)]);
-    app.create_user("cucvt.b", Role::Member, &[("cuc-vt", false)]);
-    app.create_user("viettel.a", Role::Member, &[("viettel", false)]);
-    app.create_user("vanphong", Role::MinistryOffice, &[]);
-    app
+    common::spawn_app_with_members(db)
 }
 
 /// What the server stores for a unit, as another device would receive it from scratch.
@@ -256,6 +251,19 @@ fn accounts_roles_and_directory(db: TestDb) {
         409
     );
     assert_eq!(app.login("cucvt.c", "một mật khẩu dài").0, 200);
+    // Removed from the unit, the member's token (just used, so remembered) reads it no more.
+    let (status, body) = app.login("cucvt.c", "một mật khẩu dài");
+    assert_eq!(status, 200, "{body}");
+    let c_token = body["token"].as_str().unwrap_or_default().to_string();
+    let doc_path = format!("/api/v1/units/cuc-vt/document?directive={DIRECTIVE}");
+    assert_eq!(app.get(&c_token, &doc_path).0, 200);
+    let removed = Http::agent()
+        .delete(&format!("{}/api/v1/units/cuc-vt/members/cucvt.c", app.base))
+        .header("Authorization", &format!("Bearer {lead}"))
+        .call()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(removed.status().as_u16(), 204);
+    assert_eq!(app.get(&c_token, &doc_path).0, 403);
     // Bad JSON gets the JSON error shape.
     let resp = Http::agent()
         .post(&format!("{}/api/v1/auth/login", app.base))

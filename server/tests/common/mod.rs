@@ -159,6 +159,16 @@ pub struct TestApp {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
+/// A server with two members of `cuc-vt`, one of `viettel` and the Ministry Office's `vanphong`.
+pub fn spawn_app_with_members(db: TestDb) -> TestApp {
+    let app = spawn_app(db);
+    app.create_user("cucvt.a", Role::Member, &[("cuc-vt", false)]);
+    app.create_user("cucvt.b", Role::Member, &[("cuc-vt", false)]);
+    app.create_user("viettel.a", Role::Member, &[("viettel", false)]);
+    app.create_user("vanphong", Role::MinistryOffice, &[]);
+    app
+}
+
 pub fn spawn_app(db: TestDb) -> TestApp {
     spawn_app_with(db, |_| {})
 }
