@@ -22,7 +22,7 @@ use sea_orm::{
 };
 use taskforce_core::{
     doc::{ActorId, UnitDocument},
-    sync::{Change, DocKey, snapshot_worth_pricing, wire},
+    sync::{DocKey, snapshot_worth_pricing, wire},
 };
 
 use crate::{
@@ -51,7 +51,70 @@ pub struct Cached {
     pub doc: Arc<UnitDocument>,
     /// Its last encoded snapshot's size, to price snapshot answers.
     pub snapshot: SnapshotMeasure,
+    /// The latest stored changes, to answer from without reading the op log.
+    pub log: ChangeLog,
     used: u64,
+}
+
+/// Keep at most this many bytes of a document's latest changes in memory.
+pub const CHANGE_LOG_BYTES: usize = 4 << 20;
+
+/// A document's latest changes as the op log stores them (`wire::encode_change`), in the order
+/// they were applied: for each actor, every change past `from[actor]` up to the document's
+/// version. Answers come from it when the device already has everything up to `from`; else
+/// from the op log. Bounded: past [`CHANGE_LOG_BYTES`] the oldest are dropped and `from`
+/// moves past them.
+#[derive(Debug, Default, Clone)]
+pub struct ChangeLog {
+    from: BTreeMap<ActorId, u64>,
+    entries: std::collections::VecDeque<(ActorId, u64, Arc<[u8]>)>,
+    bytes: usize,
+}
+
+impl ChangeLog {
+    /// An empty log of a document at version `from`.
+    pub fn starting_at(from: BTreeMap<ActorId, u64>) -> Self {
+        Self {
+            from,
+            ..Self::default()
+        }
+    }
+
+    /// A change of `actor` ending at `end`, applied after every change already here.
+    pub fn push(&mut self, actor: ActorId, end: u64, body: Arc<[u8]>) {
+        self.bytes += body.len();
+        self.entries.push_back((actor, end, body));
+        while self.bytes > CHANGE_LOG_BYTES {
+            let Some((a, end, body)) = self.entries.pop_front() else {
+                break;
+            };
+            self.bytes -= body.len();
+            let from = self.from.entry(a).or_insert(0);
+            *from = (*from).max(end);
+        }
+    }
+
+    /// The changes past `vv` (a device's version) up to the document's version, ordered by
+    /// actor and sequence as the op log would give them; `None` when the device lacks changes
+    /// older than the log holds.
+    pub fn past(&self, vv: &BTreeMap<ActorId, u64>) -> Option<Vec<Arc<[u8]>>> {
+        let has = |a: &ActorId| vv.get(a).copied().unwrap_or(0);
+        if self.from.iter().any(|(a, &from)| has(a) < from) {
+            return None;
+        }
+        let mut picked: Vec<(ActorId, u64, &Arc<[u8]>)> = self
+            .entries
+            .iter()
+            .filter(|(a, end, _)| *end > has(a))
+            .map(|(a, end, body)| (*a, *end, body))
+            .collect();
+        picked.sort_by_key(|&(a, end, _)| (a, end));
+        Some(picked.into_iter().map(|(_, _, b)| b.clone()).collect())
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
 }
 
 /// Bytes of a document's last encoded snapshot, and the op count it was measured at.
@@ -62,12 +125,19 @@ pub struct SnapshotMeasure {
 }
 
 impl Cached {
-    pub fn new(ops: i64, fingerprint: i64, doc: UnitDocument, snapshot: SnapshotMeasure) -> Self {
+    pub fn new(
+        ops: i64,
+        fingerprint: i64,
+        doc: UnitDocument,
+        snapshot: SnapshotMeasure,
+        log: ChangeLog,
+    ) -> Self {
         Self {
             ops,
             fingerprint,
             doc: Arc::new(doc),
             snapshot,
+            log,
             used: 0,
         }
     }
@@ -204,7 +274,7 @@ pub async fn take_or_load(
         return Ok((c, true));
     }
     let bytes = state_bytes(db, key).await?;
-    let doc = load(
+    let (doc, log) = load(
         db,
         key,
         &bytes,
@@ -218,10 +288,14 @@ pub async fn take_or_load(
         len: bytes.len(),
         at: meta.state_ops,
     };
-    Ok((Cached::new(meta.ops, meta.fingerprint, doc, measure), false))
+    Ok((
+        Cached::new(meta.ops, meta.fingerprint, doc, measure, log),
+        false,
+    ))
 }
 
-/// Decode a stored document: its snapshot, then the op log's changes past it up to `head`.
+/// Decode a stored document: its snapshot, then the op log's changes past it up to `head`,
+/// which are also returned as a [`ChangeLog`].
 pub async fn load(
     db: &impl ConnectionTrait,
     key: &DocKey,
@@ -229,9 +303,10 @@ pub async fn load(
     state_ops: i64,
     ops: i64,
     head: Option<&[u8]>,
-) -> ApiResult<UnitDocument> {
+) -> ApiResult<(UnitDocument, ChangeLog)> {
     let canonical = wire::decode_snapshot(state).map_err(ApiError::internal)?;
     let mut doc = UnitDocument::from_canonical(canonical).map_err(ApiError::internal)?;
+    let mut log = ChangeLog::starting_at(doc.version().dots.clone());
     if ops > state_ops {
         let head = head.ok_or_else(|| {
             ApiError::internal(anyhow::anyhow!(
@@ -243,9 +318,11 @@ pub async fn load(
         })?;
         let head = wire::decode_version(head).map_err(ApiError::internal)?;
         let from = doc.version().dots.clone();
-        for c in changes_between(db, key, &from, &head).await? {
+        for body in change_bodies_between(db, key, &from, &head).await? {
+            let c = wire::decode_change(&body).map_err(ApiError::internal)?;
             doc.apply_ops(c.actor, c.start, &c.ops)
                 .map_err(ApiError::internal)?;
+            log.push(c.actor, c.end(), body.into());
         }
         if doc.version().dots != head {
             return Err(ApiError::internal(anyhow::anyhow!(
@@ -255,7 +332,7 @@ pub async fn load(
             )));
         }
     }
-    Ok(doc)
+    Ok((doc, log))
 }
 
 /// Decode a whole stored row (readers: progress, the unit progress API, the dashboard).
@@ -276,6 +353,7 @@ pub async fn load_row(
         row.head.as_deref(),
     )
     .await
+    .map(|(doc, _)| doc)
 }
 
 /// The snapshot bytes of a document.
@@ -290,21 +368,7 @@ pub async fn state_bytes(db: &impl ConnectionTrait, key: &DocKey) -> ApiResult<V
 }
 
 /// The logged changes of a document past `from` and up to `to`, per actor, in one query,
-/// in actor and sequence order.
-pub async fn changes_between(
-    db: &impl ConnectionTrait,
-    key: &DocKey,
-    from: &BTreeMap<ActorId, u64>,
-    to: &BTreeMap<ActorId, u64>,
-) -> ApiResult<Vec<Change>> {
-    change_bodies_between(db, key, from, to)
-        .await?
-        .iter()
-        .map(|b| wire::decode_change(b).map_err(ApiError::internal))
-        .collect()
-}
-
-/// [`changes_between`] as the op log stores them (`wire::encode_change`), not decoded: a
+/// in actor and sequence order, as the op log stores them (`wire::encode_change`), not decoded: a
 /// sync's answer is assembled from them as they are.
 pub async fn change_bodies_between(
     db: &impl ConnectionTrait,
@@ -368,7 +432,64 @@ mod tests {
             7,
             UnitDocument::new(header),
             SnapshotMeasure { len: 0, at: 0 },
+            ChangeLog::default(),
         )
+    }
+
+    fn body(actor: ActorId, end: u64, len: usize) -> Arc<[u8]> {
+        let mut b = vec![u8::try_from(actor).unwrap_or(0); len];
+        b[0] = u8::try_from(end).unwrap_or(0);
+        b.into()
+    }
+
+    fn ends(bodies: &[Arc<[u8]>]) -> Vec<(u8, u8)> {
+        bodies.iter().map(|b| (b[1], b[0])).collect()
+    }
+
+    #[test]
+    fn the_change_log_answers_what_a_device_lacks_or_says_it_cannot() {
+        // Actor 1 had 2 operations and actor 2 none in the snapshot the log starts from.
+        let mut log = ChangeLog::starting_at(BTreeMap::from([(1, 2)]));
+        log.push(2, 3, body(2, 3, 10));
+        log.push(1, 5, body(1, 5, 10));
+        log.push(2, 4, body(2, 4, 10));
+        log.push(1, 9, body(1, 9, 10));
+        // Ordered by actor and sequence, as the op log gives them.
+        assert_eq!(
+            log.past(&BTreeMap::from([(1, 2)])).map(|b| ends(&b)),
+            Some(vec![(1, 5), (1, 9), (2, 3), (2, 4)])
+        );
+        assert_eq!(
+            log.past(&BTreeMap::from([(1, 5), (2, 3)]))
+                .map(|b| ends(&b)),
+            Some(vec![(1, 9), (2, 4)])
+        );
+        assert_eq!(
+            log.past(&BTreeMap::from([(1, 9), (2, 4), (3, 1)]))
+                .map(|b| ends(&b)),
+            Some(vec![])
+        );
+        // A device without actor 1's first two operations: they are only in the op log.
+        assert_eq!(log.past(&BTreeMap::new()), None);
+        assert_eq!(log.past(&BTreeMap::from([(1, 1), (2, 4)])), None);
+    }
+
+    #[test]
+    fn the_change_log_drops_its_oldest_past_its_budget() {
+        let mut log = ChangeLog::default();
+        let big = CHANGE_LOG_BYTES / 3;
+        log.push(1, 10, body(1, 10, big));
+        log.push(2, 5, body(2, 5, big));
+        log.push(1, 20, body(1, 20, big));
+        assert_eq!(log.bytes(), 3 * big);
+        log.push(2, 8, body(2, 8, big));
+        assert_eq!(log.bytes(), 3 * big, "the oldest change went");
+        // Actor 1's first change is gone: a device that lacks it reads the op log.
+        assert_eq!(log.past(&BTreeMap::from([(2, 8)])), None);
+        assert_eq!(
+            log.past(&BTreeMap::from([(1, 10)])).map(|b| ends(&b)),
+            Some(vec![(1, 20), (2, 5), (2, 8)])
+        );
     }
 
     #[test]

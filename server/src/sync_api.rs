@@ -8,6 +8,8 @@
 //! with the projections, in one transaction (shared with other syncs on SQLite). It answers
 //! with what the device lacks: changes, or a snapshot when that is smaller.
 
+use std::sync::Arc;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use taskforce_core::sync::{Payload, SyncRequest, SyncResponse, wire};
 
@@ -162,6 +164,7 @@ async fn handle(
         WriteJob {
             key: key.clone(),
             fingerprint: request.fingerprint,
+            vv: request.vv.clone(),
             changes: request.changes,
         },
     )
@@ -170,11 +173,18 @@ async fn handle(
     // The document at `version`, for a snapshot answer; dropped as soon as it is priced.
     let doc = written.doc;
 
-    // What the device lacks, from the op log (committed, append-only), in one query: for
-    // each actor, the changes past the device's version and not past the version this
-    // response reports (later changes, committed by other syncs since, come with the next
-    // sync, or the device would think we lack them).
-    let missing = docstore::change_bodies_between(&state.db, &key, &request.vv, &version).await?;
+    // What the device lacks up to the version this response reports (later changes,
+    // committed by other syncs since, come with the next sync, or the device would think we
+    // lack them): from the document's in-memory log, or else from the op log (committed,
+    // append-only) in one query.
+    let missing: Vec<Arc<[u8]>> = match written.missing {
+        Some(m) => m,
+        None => docstore::change_bodies_between(&state.db, &key, &request.vv, &version)
+            .await?
+            .into_iter()
+            .map(Arc::from)
+            .collect(),
+    };
     let size: usize = missing
         .iter()
         .map(|b| wire::change_body(b).map_or(0, <[u8]>::len))

@@ -31,7 +31,7 @@ use taskforce_core::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    docstore::{self, Cached, DocMeta, SnapshotMeasure},
+    docstore::{self, Cached, ChangeLog, DocMeta, SnapshotMeasure},
     entity::{changes, confirmations, documents, reports, tasks},
     error::{ApiError, ApiResult},
     metrics::Metrics,
@@ -48,6 +48,8 @@ pub const MAX_BATCH: usize = 128;
 pub struct WriteJob {
     pub key: DocKey,
     pub fingerprint: u64,
+    /// The device's version: what it already has.
+    pub vv: BTreeMap<ActorId, u64>,
     pub changes: Vec<Change>,
 }
 
@@ -60,6 +62,9 @@ pub struct Written {
     pub doc: Arc<UnitDocument>,
     pub ops: i64,
     pub measure: SnapshotMeasure,
+    /// The changes the device lacks up to `version`, from the document's in-memory log;
+    /// `None` when they must be read from the op log.
+    pub missing: Option<Vec<Arc<[u8]>>>,
 }
 
 /// Write one sync: through the group-commit writer on SQLite, on its own under the document's
@@ -204,6 +209,9 @@ async fn try_batch(state: &AppState, jobs: &[WriteJob]) -> ApiResult<Vec<ApiResu
                 at: ops,
             };
             Metrics::add(&state.metrics.snapshots_stored, 1);
+            // The changes up to here are now in the snapshot; devices behind it read them
+            // from the op log.
+            slot.entry.log = ChangeLog::starting_at(doc.version().dots.clone());
             update = update
                 .col_expr(documents::Column::State, Expr::value(snapshot))
                 .col_expr(documents::Column::StateOps, Expr::value(ops));
@@ -225,38 +233,39 @@ async fn try_batch(state: &AppState, jobs: &[WriteJob]) -> ApiResult<Vec<ApiResu
     txn.commit().await?;
     Metrics::add(&state.metrics.write_batches, 1);
 
-    let mut written: BTreeMap<DocKey, Written> = BTreeMap::new();
+    let results = jobs
+        .iter()
+        .zip(outcomes)
+        .map(|(job, outcome)| {
+            outcome?;
+            let slot = slots
+                .get(&job.key)
+                .and_then(|s| s.as_ref().ok())
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("a written document went missing"))
+                })?;
+            Ok(Written {
+                version: slot.entry.doc.version().dots.clone(),
+                doc: slot.entry.doc.clone(),
+                ops: slot.entry.ops,
+                measure: slot.entry.snapshot,
+                missing: slot.entry.log.past(&job.vv),
+            })
+        })
+        .collect();
     let mut directives = BTreeSet::new();
     for (key, slot) in slots {
         let Ok(slot) = slot else { continue };
         if slot.applied > 0 {
             directives.insert(key.directive.clone());
         }
-        written.insert(
-            key.clone(),
-            Written {
-                version: slot.entry.doc.version().dots.clone(),
-                doc: slot.entry.doc.clone(),
-                ops: slot.entry.ops,
-                measure: slot.entry.snapshot,
-            },
-        );
         state.docs.put(key, slot.entry);
     }
     for directive in directives {
         // Still under the write lock: on SQLite it is what keeps writers apart.
         crate::progress::maybe_record_history(&state.db, &state.history_recorded, &directive).await;
     }
-    Ok(jobs
-        .iter()
-        .zip(outcomes)
-        .map(|(job, outcome)| {
-            outcome?;
-            written.get(&job.key).cloned().ok_or_else(|| {
-                ApiError::internal(anyhow::anyhow!("a written document went missing"))
-            })
-        })
-        .collect())
+    Ok(results)
 }
 
 /// Why a batch's document cannot be written.
@@ -334,13 +343,17 @@ fn apply_job(slot: &mut Slot, job: &WriteJob) -> ApiResult<ApiResult<()>> {
             .map_err(ApiError::internal)?;
         if applied > 0 {
             slot.applied += applied;
+            let body = wire::encode_change(c);
+            slot.entry
+                .log
+                .push(c.actor, c.end(), body.as_slice().into());
             slot.rows.push(changes::ActiveModel {
                 directive_id: Set(directive.clone()),
                 unit_id: Set(unit.clone()),
                 actor_id: Set(i32::try_from(c.actor).unwrap_or(i32::MAX)),
                 start_seq: Set(i64::try_from(c.start).unwrap_or(i64::MAX)),
                 end_seq: Set(i64::try_from(c.end()).unwrap_or(i64::MAX)),
-                body: Set(wire::encode_change(c)),
+                body: Set(body),
                 received_at: Set(t),
             });
         }

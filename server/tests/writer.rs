@@ -51,6 +51,7 @@ fn job(phone: &mut Phone) -> WriteJob {
     WriteJob {
         key: request.doc,
         fingerprint: request.fingerprint,
+        vv: request.vv,
         changes: request.changes,
     }
 }
@@ -131,6 +132,11 @@ fn a_refused_sync_leaves_the_rest_of_its_batch_stored(db: TestDb) {
         ),
         (Some(&1), Some(&2)),
         "a sync reports its document as the batch left it"
+    );
+    assert_eq!(
+        a_written.missing.as_ref().map(Vec::len),
+        Some(1),
+        "A lacks B's change, answered from memory"
     );
 
     // Stored: the three good syncs' operations, changes and projections; nothing of the rest.

@@ -136,13 +136,13 @@ pub fn change_body(b: &[u8]) -> Result<&[u8], WireError> {
 /// Byte for byte what [`encode_response`] makes of `SyncResponse { vv, payload:
 /// Payload::Changes(changes) }`, from the changes as [`encode_change`] made them, without
 /// decoding them: a server answers from its op log's stored bodies.
-pub fn encode_changes_response(
+pub fn encode_changes_response<B: AsRef<[u8]>>(
     vv: &BTreeMap<ActorId, u64>,
-    changes: &[Vec<u8>],
+    changes: &[B],
 ) -> Result<Vec<u8>, WireError> {
     let bodies = changes
         .iter()
-        .map(|c| change_body(c))
+        .map(|c| change_body(c.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
     let mut out = vec![FORMAT_VERSION, Kind::Response as u8];
     // Our own values into a Vec: cannot fail. The payload is `Payload::Changes`: postcard
