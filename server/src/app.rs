@@ -90,9 +90,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         metrics: Arc::new(Metrics::default()),
         writer: None,
     };
-    if state.backend() == sea_orm::DatabaseBackend::Sqlite {
-        state.writer = Some(crate::writer::GroupWriter::spawn(state.clone()));
-    }
+    state.writer = Some(crate::writer::GroupWriter::spawn(state.clone()));
     Ok(state)
 }
 

@@ -32,8 +32,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// When this process last recorded the progress history (Unix seconds).
     pub history_recorded: Arc<std::sync::atomic::AtomicI64>,
-    /// SQLite: the task that writes syncs in groups (`writer`); PostgreSQL: none, each sync
-    /// writes on its own.
+    /// The task that writes syncs in groups (`writer`); none only in that task's own copy.
     pub writer: Option<GroupWriter>,
 }
 
@@ -43,7 +42,8 @@ impl AppState {
     }
 }
 
-/// Writes to one document serialise in this process here, and across processes on its row
+/// Writes to one document serialise in this process here when they do not go through the
+/// writer task (`writer::write` on a state without one), and across processes on its row
 /// (`SELECT … FOR UPDATE` on PostgreSQL). SQLite allows one writer at a time anyway, so there
 /// all documents share one lock and transactions never meet a busy database.
 #[derive(Debug, Default)]

@@ -1,12 +1,12 @@
 //! Writing syncs: the changes of one or more syncs, checked and applied to their decoded
 //! documents, then stored with the documents' rows and projections in **one transaction**.
 //!
-//! On SQLite (one writer at a time) a single writer task takes every sync waiting when it is
-//! free and writes them together (group commit, decision 21): one `BEGIN`/`COMMIT` and one
-//! statement per kind of row for the whole batch instead of eight statements per sync, while
-//! the request handlers keep doing the rest (authentication, decoding, signature checks,
-//! answers) in parallel. On PostgreSQL each sync writes its own batch of one, under its
-//! document's lock and `SELECT … FOR UPDATE`, so server replicas on one database stay apart.
+//! A single writer task per server process takes every sync waiting when it is free and
+//! writes them together (group commit, decision 21): one `BEGIN`/`COMMIT` and one statement
+//! per kind of row for the whole batch instead of eight statements per sync, while the
+//! request handlers keep doing the rest (authentication, decoding, signature checks, answers)
+//! in parallel. On PostgreSQL the batch's document rows are locked (`SELECT … FOR UPDATE`) in
+//! key order, so server replicas on one database stay apart and never deadlock.
 //!
 //! A sync that is refused (unknown document, other directive, invalid operation, gap) is
 //! refused alone, before anything of it is applied; the others in its batch go on. If the
@@ -67,8 +67,8 @@ pub struct Written {
     pub missing: Option<Vec<Arc<[u8]>>>,
 }
 
-/// Write one sync: through the group-commit writer on SQLite, on its own under the document's
-/// lock on PostgreSQL.
+/// Write one sync: through the group-commit writer (on its own under the document's lock
+/// only in the writer's own copy of the state, which has no writer).
 pub async fn write(state: &AppState, job: WriteJob) -> ApiResult<Written> {
     if let Some(writer) = &state.writer {
         return writer.submit(job).await;
@@ -83,7 +83,7 @@ pub async fn write(state: &AppState, job: WriteJob) -> ApiResult<Written> {
 
 type Reply = oneshot::Sender<ApiResult<Written>>;
 
-/// The SQLite writer: a task that writes every sync waiting for it in one transaction.
+/// The writer: a task that writes every sync waiting for it in one transaction.
 #[derive(Debug, Clone)]
 pub struct GroupWriter {
     queue: mpsc::UnboundedSender<(WriteJob, Reply)>,
@@ -99,11 +99,9 @@ impl GroupWriter {
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let (jobs, replies): (Vec<_>, Vec<_>) =
                     std::mem::take(&mut batch).into_iter().unzip();
-                // The writer lock keeps readers that take documents out of the cache apart.
-                let lock = state.locks.get(&jobs[0].key);
-                let guard = lock.lock().await;
+                // The only writer of this process: no lock needed here (rows are locked on
+                // PostgreSQL; SQLite has one writer anyway).
                 let results = write_batch(&state, jobs).await;
-                drop(guard);
                 for (reply, result) in replies.into_iter().zip(results) {
                     // A caller that went away no longer needs its answer.
                     let _ = reply.send(result);
@@ -164,11 +162,14 @@ async fn try_batch(state: &AppState, jobs: &[WriteJob]) -> ApiResult<Vec<ApiResu
     let txn = state.db.begin().await?;
     let mut slots: BTreeMap<DocKey, Result<Slot, Unwritable>> = BTreeMap::new();
     let mut outcomes: Vec<ApiResult<()>> = Vec::with_capacity(jobs.len());
+    // Rows are locked in key order, so two server processes' batches never wait on each other
+    // in a circle.
+    let keys: BTreeSet<&DocKey> = jobs.iter().map(|j| &j.key).collect();
+    for key in keys {
+        let slot = open_slot(state, &txn, key, lock_rows).await?;
+        slots.insert(key.clone(), slot);
+    }
     for job in jobs {
-        if !slots.contains_key(&job.key) {
-            let slot = open_slot(state, &txn, &job.key, lock_rows).await?;
-            slots.insert(job.key.clone(), slot);
-        }
         outcomes.push(match slots.get_mut(&job.key) {
             Some(Ok(slot)) => apply_job(slot, job)?,
             Some(Err(Unwritable::Missing)) | None => Err(ApiError::NotFound(format!(
