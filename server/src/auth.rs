@@ -15,7 +15,7 @@ use argon2::{
     password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString},
 };
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ConnectionTrait, EntityTrait};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -269,37 +269,62 @@ pub async fn caller_for_token(db: &impl ConnectionTrait, token: &str) -> ApiResu
 }
 
 /// The caller of a token (by hash) and when the token expires; an expired token is refused.
+/// One statement: the token, its user and the user's memberships, joined.
 async fn load_caller(db: &impl ConnectionTrait, hash: &str) -> ApiResult<(Caller, i64)> {
-    let row = tokens::Entity::find_by_id(hash.to_string())
-        .one(db)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    if row.expires_at <= now() {
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    let stmt = Query::select()
+        .column((tokens::Entity, tokens::Column::ExpiresAt))
+        .columns([
+            (users::Entity, users::Column::Id),
+            (users::Entity, users::Column::Username),
+            (users::Entity, users::Column::DisplayName),
+            (users::Entity, users::Column::Role),
+            (users::Entity, users::Column::Disabled),
+        ])
+        .columns([
+            (memberships::Entity, memberships::Column::UnitId),
+            (memberships::Entity, memberships::Column::Lead),
+        ])
+        .from(tokens::Entity)
+        .inner_join(
+            users::Entity,
+            Expr::col((users::Entity, users::Column::Id))
+                .equals((tokens::Entity, tokens::Column::UserId)),
+        )
+        .left_join(
+            memberships::Entity,
+            Expr::col((memberships::Entity, memberships::Column::UserId))
+                .equals((users::Entity, users::Column::Id)),
+        )
+        .and_where(Expr::col((tokens::Entity, tokens::Column::Hash)).eq(hash))
+        .to_owned();
+    let rows = db
+        .query_all_raw(db.get_database_backend().build(&stmt))
+        .await?;
+    let first = rows.first().ok_or(ApiError::Unauthorized)?;
+    let expires: i64 = first.try_get("", "expires_at")?;
+    if expires <= now() || first.try_get::<bool>("", "disabled")? {
         return Err(ApiError::Unauthorized);
     }
-    let user = users::Entity::find_by_id(row.user_id)
-        .one(db)
-        .await?
-        .ok_or(ApiError::Unauthorized)?;
-    if user.disabled {
-        return Err(ApiError::Unauthorized);
+    let mut units = Vec::new();
+    for row in &rows {
+        if let Some(unit) = row.try_get::<Option<String>>("", "unit_id")? {
+            units.push((
+                unit,
+                row.try_get::<Option<bool>>("", "lead")?.unwrap_or(false),
+            ));
+        }
     }
-    let units = memberships::Entity::find()
-        .filter(memberships::Column::UserId.eq(user.id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.unit_id, m.lead))
-        .collect();
+    let role: String = first.try_get("", "role")?;
     Ok((
         Caller {
-            user_id: user.id,
-            username: user.username,
-            display_name: user.display_name,
-            role: Role::parse(&user.role).unwrap_or(Role::Member),
+            user_id: first.try_get("", "id")?,
+            username: first.try_get("", "username")?,
+            display_name: first.try_get("", "display_name")?,
+            role: Role::parse(&role).unwrap_or(Role::Member),
             units,
         },
-        row.expires_at,
+        expires,
     ))
 }
 

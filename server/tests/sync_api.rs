@@ -264,6 +264,10 @@ fn accounts_roles_and_directory(db: TestDb) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(removed.status().as_u16(), 204);
     assert_eq!(app.get(&c_token, &doc_path).0, 403);
+    // A disabled account's token is refused.
+    let b_token = app.token("cucvt.b");
+    app.execute("UPDATE users SET disabled = TRUE WHERE username = 'cucvt.b'");
+    assert_eq!(app.get(&b_token, "/api/v1/me").0, 401);
     // Bad JSON gets the JSON error shape.
     let resp = Http::agent()
         .post(&format!("{}/api/v1/auth/login", app.base))

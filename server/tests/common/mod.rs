@@ -225,6 +225,22 @@ impl std::ops::Deref for TestApp {
 }
 
 impl TestApp {
+    /// Run one SQL statement on the app's database directly (as an operator would).
+    pub fn execute(&self, sql: &str) {
+        let url = self.db.url().to_string();
+        let sql = sql.to_string();
+        std::thread::spawn(move || {
+            runtime().block_on(async {
+                let db = connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+                db.execute_unprepared(&sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("execute panicked"));
+    }
+
     pub fn create_user(&self, username: &str, role: Role, units: &[(&str, bool)]) {
         let url = self.db.url().to_string();
         let units: Vec<(String, bool)> =
