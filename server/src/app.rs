@@ -16,14 +16,8 @@ use taskforce_migrations::{Migrator, MigratorTrait};
 
 use crate::docstore::DocCache;
 use crate::{
-    api,
-    auth::LoginLimiter,
-    config::Config,
-    error::ApiError,
-    metrics::Metrics,
-    progress_api, seed,
-    state::{AppState, DocLocks},
-    sync_api,
+    api, auth::LoginLimiter, config::Config, error::ApiError, metrics::Metrics, progress_api, seed,
+    state::AppState, sync_api,
 };
 
 /// Connect and run the migrations. SQLite: WAL, and `synchronous=FULL` on every connection of
@@ -80,7 +74,6 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .map_err(|e| anyhow::anyhow!("recording the progress history: {e}"))?;
     let mut state = AppState {
         history_recorded: Arc::new(std::sync::atomic::AtomicI64::new(0)),
-        locks: Arc::new(DocLocks::new(db.get_database_backend())),
         docs: Arc::new(DocCache::new(config.doc_cache_entries)),
         db,
         config: Arc::new(config),

@@ -359,3 +359,27 @@ pub mod progress_history {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// Rows per multi-row statement: well under SQLite's limit of bound parameters.
+pub const ROWS_PER_STATEMENT: usize = 200;
+
+/// Insert `rows` in multi-row statements of [`ROWS_PER_STATEMENT`] rows, each with
+/// `on_conflict` when there is one.
+pub async fn insert_chunked<A>(
+    db: &impl sea_orm::ConnectionTrait,
+    rows: &[A],
+    on_conflict: Option<&sea_orm::sea_query::OnConflict>,
+) -> Result<(), sea_orm::DbErr>
+where
+    A: sea_orm::ActiveModelTrait + Clone + Send,
+{
+    use sea_orm::EntityTrait;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut insert = A::Entity::insert_many(chunk.to_vec());
+        if let Some(on_conflict) = on_conflict {
+            insert = insert.on_conflict(on_conflict.clone());
+        }
+        insert.exec_without_returning(db).await?;
+    }
+    Ok(())
+}

@@ -13,7 +13,7 @@ use taskforce_core::{
 };
 
 use crate::{
-    entity::{assignments, clauses, directives, documents, tasks, units},
+    entity::{assignments, clauses, directives, documents, insert_chunked, tasks, units},
     state::now,
 };
 
@@ -41,22 +41,16 @@ pub async fn store_units(db: &impl ConnectionTrait, catalogue: &Catalogue) -> an
             aliases: Set(serde_json::to_string(&u.aliases).unwrap_or_default()),
         })
         .collect();
-    for chunk in rows.chunks(200) {
-        units::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::column(units::Column::Id)
-                    .update_columns([
-                        units::Column::Name,
-                        units::Column::En,
-                        units::Column::Kind,
-                        units::Column::Groups,
-                        units::Column::Aliases,
-                    ])
-                    .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
+    let upsert = OnConflict::column(units::Column::Id)
+        .update_columns([
+            units::Column::Name,
+            units::Column::En,
+            units::Column::Kind,
+            units::Column::Groups,
+            units::Column::Aliases,
+        ])
+        .to_owned();
+    insert_chunked(db, &rows, Some(&upsert)).await?;
     Ok(())
 }
 
@@ -137,16 +131,8 @@ pub async fn store_directive(
     for c in &d.clauses {
         walk(c, None, &slug, &mut clause_rows, &mut assignment_rows);
     }
-    for chunk in clause_rows.chunks(200) {
-        clauses::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
-    for chunk in assignment_rows.chunks(200) {
-        assignments::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    insert_chunked(&txn, &clause_rows, None).await?;
+    insert_chunked(&txn, &assignment_rows, None).await?;
 
     let t = now();
     let mut task_rows = Vec::new();
@@ -182,11 +168,7 @@ pub async fn store_directive(
             });
         }
     }
-    for chunk in task_rows.chunks(200) {
-        tasks::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(&txn)
-            .await?;
-    }
+    insert_chunked(&txn, &task_rows, None).await?;
     txn.commit().await?;
     Ok(true)
 }

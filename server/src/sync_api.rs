@@ -5,7 +5,7 @@
 //! device is the caller's, that every change was authored by that device's actor and carries
 //! its signature, that the caller may write the unit's document, and that every operation is
 //! well-formed; then [`writer`] merges them into the document and stores them idempotently
-//! with the projections, in one transaction (shared with other syncs on SQLite). It answers
+//! with the projections, in one transaction shared with the other syncs waiting. It answers
 //! with what the device lacks: changes, or a snapshot when that is smaller.
 
 use std::sync::Arc;

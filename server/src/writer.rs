@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{
     docstore::{self, Cached, ChangeLog, DocMeta, SnapshotMeasure},
-    entity::{changes, confirmations, documents, reports, tasks},
+    entity::{changes, confirmations, documents, insert_chunked, reports, tasks},
     error::{ApiError, ApiResult},
     metrics::Metrics,
     seed::role_str,
@@ -67,18 +67,14 @@ pub struct Written {
     pub missing: Option<Vec<Arc<[u8]>>>,
 }
 
-/// Write one sync: through the group-commit writer (on its own under the document's lock
-/// only in the writer's own copy of the state, which has no writer).
+/// Write one sync through this process's writer task.
 pub async fn write(state: &AppState, job: WriteJob) -> ApiResult<Written> {
-    if let Some(writer) = &state.writer {
-        return writer.submit(job).await;
+    match &state.writer {
+        Some(writer) => writer.submit(job).await,
+        None => Err(ApiError::internal(anyhow::anyhow!(
+            "this copy of the state has no sync writer"
+        ))),
     }
-    let lock = state.locks.get(&job.key);
-    let _guard = lock.lock().await;
-    let mut results = write_batch(state, vec![job]).await;
-    results
-        .pop()
-        .unwrap_or_else(|| Err(ApiError::internal(anyhow::anyhow!("no result for a write"))))
 }
 
 type Reply = oneshot::Sender<ApiResult<Written>>;
@@ -137,8 +133,8 @@ struct Touched {
     reports: Vec<reports::ActiveModel>,
 }
 
-/// Write `jobs` in one transaction; one result per job, in order. The caller holds the
-/// document locks.
+/// Write `jobs` in one transaction; one result per job, in order. Only the writer task calls
+/// it in a server (tests call it directly): it is the process's one writer.
 pub async fn write_batch(state: &AppState, jobs: Vec<WriteJob>) -> Vec<ApiResult<Written>> {
     let n = jobs.len();
     match try_batch(state, &jobs).await {
@@ -469,9 +465,6 @@ fn confirmation_rows_of(
         .collect()
 }
 
-/// Rows per multi-row statement: well under SQLite's limit of bound parameters.
-const ROWS_PER_STATEMENT: usize = 200;
-
 /// Store the batch's rows: the op log idempotently, the projections as upserts.
 async fn store_rows(
     db: &impl ConnectionTrait,
@@ -480,70 +473,46 @@ async fn store_rows(
     report_rows: Vec<reports::ActiveModel>,
     confirmation_rows: Vec<confirmations::ActiveModel>,
 ) -> ApiResult<()> {
-    for chunk in change_rows.chunks(ROWS_PER_STATEMENT) {
-        changes::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([
-                    changes::Column::DirectiveId,
-                    changes::Column::UnitId,
-                    changes::Column::ActorId,
-                    changes::Column::StartSeq,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
-    for chunk in task_rows.chunks(ROWS_PER_STATEMENT) {
-        tasks::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([
-                    tasks::Column::DirectiveId,
-                    tasks::Column::UnitId,
-                    tasks::Column::TaskRef,
-                ])
-                .update_columns([
-                    tasks::Column::Title,
-                    tasks::Column::Status,
-                    tasks::Column::Progress,
-                    tasks::Column::Assignee,
-                    tasks::Column::Due,
-                    tasks::Column::Conflicted,
-                    tasks::Column::UpdatedAt,
-                ])
-                .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
-    for chunk in report_rows.chunks(ROWS_PER_STATEMENT) {
-        reports::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([
-                    reports::Column::DirectiveId,
-                    reports::Column::UnitId,
-                    reports::Column::OpId,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
-    for chunk in confirmation_rows.chunks(ROWS_PER_STATEMENT) {
-        confirmations::Entity::insert_many(chunk.to_vec())
-            .on_conflict(
-                OnConflict::columns([
-                    confirmations::Column::DirectiveId,
-                    confirmations::Column::UnitId,
-                    confirmations::Column::OpId,
-                ])
-                .update_columns([confirmations::Column::State])
-                .to_owned(),
-            )
-            .exec_without_returning(db)
-            .await?;
-    }
+    let changes_once = OnConflict::columns([
+        changes::Column::DirectiveId,
+        changes::Column::UnitId,
+        changes::Column::ActorId,
+        changes::Column::StartSeq,
+    ])
+    .do_nothing()
+    .to_owned();
+    insert_chunked(db, &change_rows, Some(&changes_once)).await?;
+    let task_upsert = OnConflict::columns([
+        tasks::Column::DirectiveId,
+        tasks::Column::UnitId,
+        tasks::Column::TaskRef,
+    ])
+    .update_columns([
+        tasks::Column::Title,
+        tasks::Column::Status,
+        tasks::Column::Progress,
+        tasks::Column::Assignee,
+        tasks::Column::Due,
+        tasks::Column::Conflicted,
+        tasks::Column::UpdatedAt,
+    ])
+    .to_owned();
+    insert_chunked(db, &task_rows, Some(&task_upsert)).await?;
+    let reports_once = OnConflict::columns([
+        reports::Column::DirectiveId,
+        reports::Column::UnitId,
+        reports::Column::OpId,
+    ])
+    .do_nothing()
+    .to_owned();
+    insert_chunked(db, &report_rows, Some(&reports_once)).await?;
+    let confirmation_upsert = OnConflict::columns([
+        confirmations::Column::DirectiveId,
+        confirmations::Column::UnitId,
+        confirmations::Column::OpId,
+    ])
+    .update_columns([confirmations::Column::State])
+    .to_owned();
+    insert_chunked(db, &confirmation_rows, Some(&confirmation_upsert)).await?;
     Ok(())
 }
