@@ -9,62 +9,18 @@ use chrono::NaiveDate;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use taskforce_core::{
-    Catalogue,
     client::Client,
-    directive::{SEED_DIRECTIVE, import},
     doc::{DocHeader, Op, Status, TaskField, TaskRef, UnitDocument},
     progress::{clause_progress, unit_progress},
     store::{SqliteStore, Store, save_replica},
     sync::{Change, Replica, signing_key, wire},
 };
 
-const UNIT: &str = "cuc-vt";
-const ADHOC: usize = 1_000;
+#[path = "fixtures/mod.rs"]
+#[allow(dead_code, reason = "the memory bench uses the realistic history")]
+mod fixtures;
 
-fn directive() -> (taskforce_core::Directive, Catalogue) {
-    let catalogue = Catalogue::bundled().unwrap_or_else(|e| panic!("{e}"));
-    let d = import(SEED_DIRECTIVE.as_bytes(), &catalogue, None).unwrap_or_else(|e| panic!("{e}"));
-    (d, catalogue)
-}
-
-/// A unit's document with its directive tasks plus `ADHOC` tasks it added, and `history`
-/// status and progress edits by 20 devices over all of them.
-fn busy_document(header: DocHeader, history: usize, seed: u64) -> Replica {
-    let mut r = Replica::new(header);
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut refs: Vec<TaskRef> = (0..r.doc().header().tasks.len() as u32)
-        .map(TaskRef::Assigned)
-        .collect();
-    for i in 0..ADHOC {
-        let actor = 1 + (i % 20) as u32;
-        let id = r.doc().next_id(actor);
-        r.edit(
-            actor,
-            Op::AddTask {
-                parent: None,
-                title: format!("Việc phát sinh {i}"),
-            },
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        refs.push(TaskRef::Adhoc(id));
-    }
-    for _ in 0..history {
-        let actor = rng.random_range(1..=20u32);
-        let task = refs[rng.random_range(0..refs.len())];
-        let value = if rng.random_bool(0.5) {
-            TaskField::Status(Status::ALL[rng.random_range(0..4)])
-        } else {
-            TaskField::Progress(rng.random_range(0..=100))
-        };
-        let op = r.doc().set_op(task, value);
-        r.edit(actor, op).unwrap_or_else(|e| panic!("{e}"));
-    }
-    r
-}
-
-fn header(d: &taskforce_core::Directive, c: &Catalogue) -> DocHeader {
-    DocHeader::for_unit(d, c, UNIT)
-}
+use fixtures::{History, UNIT, busy_document, directive, header};
 
 fn status_change(doc: &UnitDocument, actor: u32, n: usize, seed: u64) -> Change {
     let mut rng = StdRng::seed_from_u64(seed);
@@ -83,7 +39,9 @@ fn status_change(doc: &UnitDocument, actor: u32, n: usize, seed: u64) -> Change 
 
 fn apply_and_wire(c: &mut Criterion) {
     let (d, cat) = directive();
-    let doc = busy_document(header(&d, &cat), 5_000, 1).doc().clone();
+    let doc = busy_document(header(&d, &cat), 5_000, 1, History::Fields)
+        .doc()
+        .clone();
     let change = status_change(&doc, 99, 100, 2);
     c.bench_function(
         "apply: a change of 100 status ops into a 1,000-task document",
@@ -99,7 +57,9 @@ fn apply_and_wire(c: &mut Criterion) {
         },
     );
     let mut merged = doc.clone();
-    let other = busy_document(header(&d, &cat), 5_000, 3).doc().clone();
+    let other = busy_document(header(&d, &cat), 5_000, 3, History::Fields)
+        .doc()
+        .clone();
     c.bench_function("merge: two 1,000-task documents, 5,000 edits each", |b| {
         b.iter_batched(
             || (merged.clone(), other.clone()),
@@ -184,7 +144,7 @@ fn progress(c: &mut Criterion) {
 fn phone_store(dir: &std::path::Path) -> PathBuf {
     let (d, cat) = directive();
     let path = dir.join("phone.db");
-    let replica = busy_document(header(&d, &cat), 5_000, 4);
+    let replica = busy_document(header(&d, &cat), 5_000, 4, History::Fields);
     let mut store = SqliteStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
     let json = serde_json::to_string(&d).unwrap_or_else(|e| panic!("{e}"));
     for (k, v) in [

@@ -46,6 +46,7 @@ fn concurrent_status_edits_are_kept_then_resolved() {
         );
         let conflicts = r.doc().conflicts();
         assert_eq!(conflicts.len(), 1, "{name}");
+        assert_eq!(r.doc().conflict_count(), 1, "{name}");
         assert_eq!(conflicts[0].field, FieldKind::Status);
         assert_eq!(
             conflicts[0].values,
@@ -72,6 +73,7 @@ fn concurrent_status_edits_are_kept_then_resolved() {
     for r in [&phone_a, &phone_b, &server] {
         assert_eq!(r.doc().statuses(task), [Status::InProgress]);
         assert!(r.doc().conflicts().is_empty());
+        assert_eq!(r.doc().conflict_count(), 0);
     }
     let bytes = |r: &Replica| postcard::to_stdvec(&r.doc().to_canonical()).unwrap_or_default();
     assert_eq!(bytes(&phone_a), bytes(&server));

@@ -41,7 +41,7 @@ pub async fn healthz(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render())
+        .body(state.metrics.render(state.docs.usage()))
 }
 
 #[derive(Deserialize, ToSchema)]

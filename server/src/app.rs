@@ -74,7 +74,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         .map_err(|e| anyhow::anyhow!("recording the progress history: {e}"))?;
     let mut state = AppState {
         history_recorded: Arc::new(std::sync::atomic::AtomicI64::new(0)),
-        docs: Arc::new(DocCache::new(config.doc_cache_entries)),
+        docs: Arc::new(DocCache::new(
+            config.doc_cache_entries,
+            config.doc_cache_mb.saturating_mul(1 << 20),
+        )),
         db,
         config: Arc::new(config),
         catalogue: Arc::new(catalogue),

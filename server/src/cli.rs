@@ -115,6 +115,9 @@ pub struct ServeArgs {
     /// A unit catalogue instead of the bundled one.
     #[arg(long, env = "TASKFORCE_CATALOGUE")]
     pub catalogue: Option<PathBuf>,
+    /// The most memory, in MiB, decoded documents may take [default: 512].
+    #[arg(long, env = "TASKFORCE_DOC_CACHE_MB")]
+    pub doc_cache_mb: Option<usize>,
     /// Also create demo accounts (one per role, for a few units) and print their passwords.
     #[arg(long)]
     pub demo: bool,

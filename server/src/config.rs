@@ -28,6 +28,9 @@ pub struct Config {
     /// Decoded unit documents kept in memory between syncs (0 turns the cache off). Default:
     /// 1024, more than the directive's units.
     pub doc_cache_entries: usize,
+    /// The most memory, in MiB, the decoded documents (and their recent changes) may take;
+    /// the least recently used are dropped beyond it. Default: 512.
+    pub doc_cache_mb: usize,
 }
 
 impl Default for Config {
@@ -41,6 +44,7 @@ impl Default for Config {
             workers: None,
             catalogue: None,
             doc_cache_entries: 1024,
+            doc_cache_mb: 512,
         }
     }
 }

@@ -2,6 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::docstore::CacheUse;
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub http_requests: AtomicU64,
@@ -26,7 +28,8 @@ impl Metrics {
         counter.fetch_add(n, Relaxed);
     }
 
-    pub fn render(&self) -> String {
+    /// The counters, then the document cache's gauges and evictions.
+    pub fn render(&self, cache: CacheUse) -> String {
         let rows: [(&str, &str, &AtomicU64); 15] = [
             (
                 "taskforce_http_requests_total",
@@ -107,6 +110,29 @@ impl Metrics {
                 value.load(Relaxed)
             ));
         }
+        let gauges = [
+            (
+                "taskforce_doc_cache_entries",
+                "Decoded documents kept in memory",
+                cache.entries as u64,
+            ),
+            (
+                "taskforce_doc_cache_bytes",
+                "Estimated memory the kept documents take (bounded by doc_cache_mb)",
+                cache.bytes as u64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            out.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "# HELP taskforce_doc_cache_evictions_total Documents dropped from memory to stay \
+             within the cache's limits\n# TYPE taskforce_doc_cache_evictions_total counter\n\
+             taskforce_doc_cache_evictions_total {}\n",
+            cache.evicted
+        ));
         out
     }
 }

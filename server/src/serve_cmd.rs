@@ -37,6 +37,9 @@ fn config(args: &ServeArgs) -> anyhow::Result<Config> {
     if args.workers.is_some() {
         c.workers = args.workers;
     }
+    if let Some(mb) = args.doc_cache_mb {
+        c.doc_cache_mb = mb;
+    }
     if args.catalogue.is_some() {
         c.catalogue.clone_from(&args.catalogue);
     }

@@ -412,7 +412,57 @@ fn find_key<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::V
     }
 }
 
+/// The document cache keeps within its byte budget: with room for nothing it keeps nothing
+/// (every sync decodes its document from the row) and loses nothing; with the default budget
+/// it keeps each document, and `/metrics` says how much memory that is estimated to take.
+fn cache_within_budget(db: TestDb, budget_mb: usize) {
+    {
+        let app = common::spawn_app_with(db, |c| c.doc_cache_mb = budget_mb);
+        app.create_user("vanphong", Role::MinistryOffice, &[]);
+        app.create_user("cucvt.a", Role::Member, &[("cuc-vt", false)]);
+        app.create_user("attt.a", Role::Member, &[("cuc-attt", false)]);
+        app.create_user("attt.b", Role::Member, &[("cuc-attt", false)]);
+        let mut a = app.phone("cucvt.a", "cuc-vt");
+        let mut b = app.phone("attt.a", "cuc-attt");
+        let mut c = app.phone("attt.b", "cuc-attt");
+        for round in 0..4u32 {
+            for p in [&mut a, &mut b, &mut c] {
+                p.status(round % 2, Status::ALL[(round % 4) as usize]);
+                p.sync(&app.http);
+            }
+        }
+        b.sync(&app.http);
+        assert_eq!(b.canonical(), c.canonical(), "budget {budget_mb} MiB");
+        assert_eq!(server_state(&app, "cuc-attt").1, c.canonical());
+        assert_eq!(server_state(&app, "cuc-vt").1, a.canonical());
+        let (entries, bytes, evicted, hits) = (
+            metric(&app, "taskforce_doc_cache_entries"),
+            metric(&app, "taskforce_doc_cache_bytes"),
+            metric(&app, "taskforce_doc_cache_evictions_total"),
+            metric(&app, "taskforce_doc_cache_hits_total"),
+        );
+        if budget_mb == 0 {
+            assert_eq!((entries, bytes, hits), (0, 0, 0), "nothing kept");
+            assert!(evicted >= 13, "every sync's document dropped: {evicted}");
+        } else {
+            assert_eq!((entries, evicted), (2, 0), "both documents kept");
+            assert!(bytes > 0 && bytes < 1 << 20, "estimated {bytes} bytes");
+            assert!(hits >= 11, "later syncs found their document: {hits}");
+        }
+    }
+}
+
+fn a_zero_byte_budget_keeps_no_document_and_loses_nothing(db: TestDb) {
+    cache_within_budget(db, 0);
+}
+
+fn the_document_cache_reports_its_estimated_bytes(db: TestDb) {
+    cache_within_budget(db, 512);
+}
+
 on_every_store!(
+    a_zero_byte_budget_keeps_no_document_and_loses_nothing,
+    the_document_cache_reports_its_estimated_bytes,
     long_histories_load_from_snapshot_and_tail,
     push_and_pull_converge,
     replayed_requests_change_nothing,

@@ -873,7 +873,7 @@ impl Client {
                 .get(&session.actor)
                 .saturating_sub(acked_before),
             pulled: outcome.pulled as u64,
-            conflicts: u32::try_from(replica.doc().conflicts().len()).unwrap_or(u32::MAX),
+            conflicts: u32::try_from(replica.doc().conflict_count()).unwrap_or(u32::MAX),
             attempts: 1,
             snapshot: outcome.snapshot,
         })

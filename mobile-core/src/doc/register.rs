@@ -126,6 +126,15 @@ impl<V: Clone + Ord> Register<V> {
         v
     }
 
+    /// Whether it holds more than one distinct value: a conflict (without copying them).
+    pub fn conflicted(&self) -> bool {
+        let mut vals = self.vals.iter().map(|(_, v)| v);
+        match vals.next() {
+            Some(first) => vals.any(|v| v != first),
+            None => false,
+        }
+    }
+
     /// How many values it holds (concurrent writes of one value count apart).
     pub fn len(&self) -> usize {
         self.vals.len()
@@ -263,6 +272,7 @@ mod tests {
             let (a, b) = (theirs(&ws), ours(&ws));
             prop_assert_eq!(read(&a), b.values());
             prop_assert_eq!(a.read().val.len(), b.len());
+            prop_assert_eq!(b.conflicted(), b.values().len() > 1);
             prop_assert_eq!(a.read_ctx().add_clock, b.clock());
             // Split between two replicas in a shuffled order, then merged both ways.
             let split = split.min(ws.len());

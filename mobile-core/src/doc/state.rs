@@ -229,6 +229,11 @@ impl UnitDocument {
 
     // ---- reading ---------------------------------------------------------------------
 
+    /// How many tasks hold state: the directive's tasks edited so far and every ad-hoc task.
+    pub fn tasks_with_state(&self) -> usize {
+        self.tasks.len()
+    }
+
     pub fn task(&self, t: TaskRef) -> Option<&TaskState> {
         self.tasks.get(&t)
     }
@@ -293,6 +298,27 @@ impl UnitDocument {
                 || s.title.len() > 1
                 || s.removed.len() > 1
         })
+    }
+
+    /// How many fields hold more than one value: `conflicts().len()` without building them.
+    pub fn conflict_count(&self) -> usize {
+        self.tasks
+            .values()
+            .map(|t| {
+                [
+                    t.status.conflicted(),
+                    t.progress.conflicted(),
+                    t.assignee.conflicted(),
+                    t.due.conflicted(),
+                    t.notes.conflicted(),
+                    t.title.conflicted(),
+                    t.removed.conflicted(),
+                ]
+                .into_iter()
+                .filter(|&c| c)
+                .count()
+            })
+            .sum()
     }
 
     /// Fields holding more than one value, task by task.
