@@ -113,12 +113,13 @@ impl Metrics {
         let gauges = [
             (
                 "taskforce_doc_cache_entries",
-                "Decoded documents kept in memory",
+                "Decoded documents kept in memory between syncs (a batch being written holds \
+                 its documents outside the cache)",
                 cache.entries as u64,
             ),
             (
                 "taskforce_doc_cache_bytes",
-                "Estimated memory the kept documents take (bounded by doc_cache_mb)",
+                "Estimated memory of the documents kept between syncs (bounded by doc_cache_mb)",
                 cache.bytes as u64,
             ),
         ];
