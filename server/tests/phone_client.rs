@@ -248,13 +248,15 @@ impl Transport for LosesOneAnswer {
     }
 }
 
-#[test]
-fn an_interrupted_sync_loses_and_duplicates_nothing() {
-    let app = app();
-    let path = temp_path("interrupted");
-    let store = taskforce_core::store::SqliteStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+/// `cucvt.a` signed in on a client whose first sync answer is lost.
+fn losing_one_answer(
+    app: &TestApp,
+    store: Box<dyn taskforce_core::store::Store>,
+    attempts: u32,
+    first_pause: Duration,
+) -> Client {
     let mut c = Client::with_store(
-        Box::new(store),
+        store,
         Box::new(|base: &str| {
             Arc::new(LosesOneAnswer {
                 http: HttpTransport::new(base),
@@ -263,9 +265,18 @@ fn an_interrupted_sync_loses_and_duplicates_nothing() {
         }),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    c.set_retry_policy(1, Duration::from_millis(1));
+    c.set_retry_policy(attempts, first_pause);
     c.login(&app.base, "cucvt.a", PASSWORD, "phone", None)
         .unwrap_or_else(|e| panic!("{e}"));
+    c
+}
+
+#[test]
+fn an_interrupted_sync_loses_and_duplicates_nothing() {
+    let app = app();
+    let path = temp_path("interrupted");
+    let store = taskforce_core::store::SqliteStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    let c = losing_one_answer(&app, Box::new(store), 1, Duration::from_millis(1));
     let task = c.tasks().unwrap_or_else(|e| panic!("{e}"))[0].id.clone();
     c.set_status(&task, "done")
         .unwrap_or_else(|e| panic!("{e}"));
@@ -292,6 +303,28 @@ fn an_interrupted_sync_loses_and_duplicates_nothing() {
     let b = login(&app, &temp_path("interrupted-b"), "cucvt.b");
     b.sync().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(b.state_fingerprint().ok(), c.state_fingerprint().ok());
+}
+
+/// A lost answer is resent at once (a stale kept-alive connection is the usual cause), not
+/// after the retry policy's pause, and is applied once.
+#[test]
+fn the_first_retry_goes_at_once() {
+    let app = app();
+    // A pause long enough to tell: a client that waited it fails the bound below.
+    let store = taskforce_core::store::MemoryStore::default();
+    let c = losing_one_answer(&app, Box::new(store), 3, Duration::from_secs(30));
+    let task = c.tasks().unwrap_or_else(|e| panic!("{e}"))[0].id.clone();
+    c.set_status(&task, "done")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let started = std::time::Instant::now();
+    let report = c.sync().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((report.attempts, report.pushed), (2, 1));
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "the first retry must not wait the 30 s pause"
+    );
+    let token = app.token("vanphong");
+    assert_eq!(app.document(&token, "cuc-vt")["ops"], 1, "applied once");
 }
 
 #[test]

@@ -261,7 +261,8 @@ impl Client {
         })
     }
 
-    /// How often `sync()` tries, and the first pause between tries (doubled each time).
+    /// How often `sync()` tries, and the first pause between tries (doubled each time). The
+    /// first retry is not delayed: see `sync`.
     pub fn set_retry_policy(&mut self, attempts: u32, first_pause: Duration) {
         self.retries = attempts.max(1);
         self.backoff = first_pause;
@@ -789,6 +790,11 @@ impl Client {
 
     /// Push what this device has and pull what it lacks, in one round trip; network failures
     /// are retried with back-off. On failure every edit stays queued for the next sync.
+    ///
+    /// The first retry goes at once: the usual first failure is a kept-alive connection that
+    /// the server or a NAT closed while the phone was idle (RFC 9112 §9.3.1), and a sync may
+    /// be resent safely (the server applies each operation once). Later retries wait the
+    /// policy's pause, doubled each time.
     pub fn sync(&self) -> ClientResult<SyncReport> {
         let mut pause = self.backoff;
         let mut last = ClientError::Network("no attempt".into());
@@ -802,7 +808,7 @@ impl Client {
                 Err(e @ ClientError::Network(_)) => last = e,
                 Err(e) => return Err(e),
             }
-            if attempt < self.retries {
+            if attempt > 1 && attempt < self.retries {
                 std::thread::sleep(pause);
                 pause = pause.saturating_mul(2);
             }
