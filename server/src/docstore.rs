@@ -190,9 +190,11 @@ impl SnapshotMeasure {
 }
 
 /// Decoded documents, least recently used evicted beyond `capacity` entries or beyond
-/// `budget` bytes (estimated by [`Cached::bytes`]): the server's memory stays bounded however
-/// large the documents grow. A document larger than the whole budget is not kept; its syncs
-/// decode it from the row each time (correct, slower).
+/// `budget` bytes (estimated by [`Cached::estimate_bytes`]): the documents kept between syncs
+/// stay within the budget however large they grow. A write batch holds its documents outside
+/// the cache while it writes, so they are not bounded by it (decision 24). A document larger
+/// than the whole budget is not kept; its syncs decode it from the row each time (correct,
+/// slower).
 #[derive(Debug)]
 pub struct DocCache {
     capacity: usize,
