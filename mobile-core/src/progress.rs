@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     directive::Role,
-    doc::{Day, Status, TaskRef, UnitDocument},
+    doc::{BoundedDocument, Day, Status, TaskRef, UnitDocument},
 };
 
 /// The status a task counts as.
@@ -104,6 +104,15 @@ pub fn task_progress(doc: &UnitDocument, task: TaskRef, today: NaiveDate) -> Tas
     let mut p = task_progress_fast(doc, task, today);
     p.conflicted = doc.task_conflicted(task);
     p
+}
+
+/// [`task_progress`] from a server's document, whole or not (progress reads no body).
+pub fn bounded_task_progress(
+    doc: &BoundedDocument,
+    task: TaskRef,
+    today: NaiveDate,
+) -> TaskProgress {
+    task_progress(doc.registers(), task, today)
 }
 
 /// A unit's progress on `today`, computed from its document alone.

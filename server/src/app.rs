@@ -77,6 +77,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         docs: Arc::new(DocCache::new(
             config.doc_cache_entries,
             config.doc_cache_mb.saturating_mul(1 << 20),
+            config.doc_whole_kb.saturating_mul(1 << 10),
         )),
         db,
         config: Arc::new(config),

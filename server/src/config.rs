@@ -31,6 +31,10 @@ pub struct Config {
     /// The most memory, in MiB, the decoded documents (and their recent changes) may take;
     /// the least recently used are dropped beyond it. Default: 512.
     pub doc_cache_mb: usize,
+    /// A decoded document is kept whole (comments, reports and confirmations' details in
+    /// memory) up to this estimate, in KiB; past it the server keeps only what it needs to
+    /// write (decision 25). Default: 4096.
+    pub doc_whole_kb: usize,
 }
 
 impl Default for Config {
@@ -45,6 +49,7 @@ impl Default for Config {
             catalogue: None,
             doc_cache_entries: 1024,
             doc_cache_mb: 512,
+            doc_whole_kb: 4096,
         }
     }
 }

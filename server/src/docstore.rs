@@ -19,9 +19,10 @@ use std::{
 
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::Expr,
 };
 use taskforce_core::{
-    doc::{ActorId, UnitDocument},
+    doc::{ActorId, BoundedDocument, UnitDocument},
     sync::{DocKey, snapshot_worth_pricing, wire},
 };
 
@@ -46,9 +47,11 @@ pub struct Cached {
     /// The row's op count this document holds.
     pub ops: i64,
     pub fingerprint: i64,
-    /// Shared with the syncs that answer from it; a writer changes it through
-    /// `Arc::make_mut` (copying it only while an answer still holds the old version).
-    pub doc: Arc<UnitDocument>,
+    /// Whole while its estimate stays under the cache's `whole_limit`; past it, registers,
+    /// version and confirmation states only (what the writer checks, merges and projects),
+    /// the bodies left to storage (decision 25). Shared with the syncs that answer from it
+    /// with a snapshot; a writer changes it through `Arc::make_mut`.
+    pub doc: Arc<BoundedDocument>,
     /// Its last encoded snapshot's size, to price snapshot answers.
     pub snapshot: SnapshotMeasure,
     /// The latest stored changes, to answer from without reading the op log.
@@ -119,6 +122,15 @@ impl ChangeLog {
     }
 }
 
+/// The operations' bytes of stored changes (`wire::encode_change`), without their headers:
+/// what a changes answer is priced at against a snapshot.
+pub fn changes_len(bodies: &[Arc<[u8]>]) -> usize {
+    bodies
+        .iter()
+        .map(|b| wire::change_body(b).map_or(0, <[u8]>::len))
+        .sum()
+}
+
 /// Bytes of a document's last encoded snapshot, and the op count it was measured at.
 #[derive(Debug, Clone, Copy)]
 pub struct SnapshotMeasure {
@@ -130,7 +142,7 @@ impl Cached {
     pub fn new(
         ops: i64,
         fingerprint: i64,
-        doc: UnitDocument,
+        doc: BoundedDocument,
         snapshot: SnapshotMeasure,
         log: ChangeLog,
     ) -> Self {
@@ -145,30 +157,59 @@ impl Cached {
         }
     }
 
-    /// The memory this entry holds, estimated from above: a part per task, a multiple of its
-    /// snapshot's size (the last measure, scaled to the document's op count), the change log's
-    /// bytes and a fixed part. Measured by `cargo bench -p taskforce-benches --bench memory`
-    /// (decoded documents of 0–100,000 edits take 0.4–0.9 of this estimate).
+    /// Drop the document's bodies once its estimate passes `limit` bytes (the cache's
+    /// [`DocCache::whole_limit`]).
+    pub fn shed_if_large(&mut self, limit: usize) {
+        if self.doc.is_whole() && self.document_bytes() > limit {
+            Arc::make_mut(&mut self.doc).shed_bodies();
+        }
+    }
+
+    /// The memory this entry holds, estimated from above: the document's, its change log's
+    /// bytes and a fixed part. Measured by `cargo bench -p taskforce-benches --bench memory`.
     pub fn estimate_bytes(&self) -> usize {
+        self.document_bytes()
+            .saturating_add(self.log.bytes())
+            .saturating_add(ENTRY_BYTES)
+    }
+
+    /// The decoded document's memory, estimated from above. Whole: a part per task and a
+    /// multiple of its snapshot's size (the last measure, scaled to the document's op count).
+    /// Without bodies: per task, a fixed part and a part per device that wrote to the
+    /// document (its registers' clocks), and a part per confirmation; it does not grow with
+    /// the document's history otherwise.
+    pub fn document_bytes(&self) -> usize {
         let tasks = self.doc.header().tasks.len() + self.doc.tasks_with_state();
-        tasks
-            .saturating_mul(BYTES_PER_TASK)
-            .saturating_add(
+        if self.doc.is_whole() {
+            return tasks.saturating_mul(BYTES_PER_TASK).saturating_add(
                 self.snapshot
                     .scaled_to(self.ops)
                     .saturating_mul(BYTES_PER_SNAPSHOT_BYTE),
+            );
+        }
+        let actors = self.doc.version().dots.len();
+        tasks
+            .saturating_mul(
+                BYTES_PER_TASK.saturating_add(actors.saturating_mul(BYTES_PER_TASK_ACTOR)),
             )
-            .saturating_add(self.log.bytes())
-            .saturating_add(ENTRY_BYTES)
+            .saturating_add(
+                self.doc
+                    .confirmations_with_state()
+                    .saturating_mul(BYTES_PER_CONFIRMATION),
+            )
     }
 }
 
 /// A decoded task's registers and maps, before any value.
-const BYTES_PER_TASK: usize = 720;
-/// A decoded document's values per byte of their encoded snapshot.
-const BYTES_PER_SNAPSHOT_BYTE: usize = 10;
+pub const BYTES_PER_TASK: usize = 720;
+/// A whole decoded document's values per byte of their encoded snapshot.
+pub const BYTES_PER_SNAPSHOT_BYTE: usize = 10;
+/// A task's registers' clocks and concurrent values, per device writing to the document.
+pub const BYTES_PER_TASK_ACTOR: usize = 160;
+/// A confirmation's state register.
+pub const BYTES_PER_CONFIRMATION: usize = 240;
 /// An entry's fixed part (header, maps, key).
-const ENTRY_BYTES: usize = 16 << 10;
+pub const ENTRY_BYTES: usize = 16 << 10;
 
 impl SnapshotMeasure {
     /// Whether to build a snapshot to compare with `changes_len` bytes of changes: mobile-core's
@@ -199,6 +240,7 @@ impl SnapshotMeasure {
 pub struct DocCache {
     capacity: usize,
     budget: usize,
+    whole: usize,
     inner: Mutex<Entries>,
 }
 
@@ -227,12 +269,20 @@ pub struct CacheUse {
 }
 
 impl DocCache {
-    pub fn new(capacity: usize, budget: usize) -> Self {
+    /// At most `capacity` documents and `budget` bytes; each kept whole up to `whole` bytes.
+    pub fn new(capacity: usize, budget: usize, whole: usize) -> Self {
         Self {
             capacity,
             budget,
+            whole,
             inner: Mutex::new(Entries::default()),
         }
+    }
+
+    /// The estimate up to which a document is kept whole: snapshot answers and rewrites of a
+    /// whole document are made from memory, of the others from storage (decision 25).
+    pub fn whole_limit(&self) -> usize {
+        self.whole
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
@@ -280,16 +330,12 @@ impl DocCache {
     }
 
     /// Record a snapshot's size measured from the document at op count `ops`, if the cache
-    /// still holds that version.
+    /// holds the document and no later measure.
     pub fn measured(&self, key: &DocKey, ops: i64, len: usize) {
         let mut e = self.lock();
-        let Some(c) = e.map.get_mut(key).filter(|c| c.ops == ops) else {
-            return;
-        };
-        c.snapshot = SnapshotMeasure { len, at: ops };
-        let (before, after) = (c.bytes, c.estimate_bytes());
-        c.bytes = after;
-        e.bytes = e.bytes - before + after;
+        if let Some(c) = e.map.get_mut(key).filter(|c| c.snapshot.at <= ops) {
+            c.snapshot = SnapshotMeasure { len, at: ops };
+        }
     }
 
     pub fn usage(&self) -> CacheUse {
@@ -372,10 +418,15 @@ pub async fn take_or_load(
         len: bytes.len(),
         at: meta.state_ops,
     };
-    Ok((
-        Cached::new(meta.ops, meta.fingerprint, doc, measure, log),
-        false,
-    ))
+    let mut cached = Cached::new(
+        meta.ops,
+        meta.fingerprint,
+        BoundedDocument::new(doc),
+        measure,
+        log,
+    );
+    cached.shed_if_large(cache.whole_limit());
+    Ok((cached, false))
 }
 
 /// Decode a stored document: its snapshot, then the op log's changes past it up to `head`,
@@ -438,6 +489,54 @@ pub async fn load_row(
     )
     .await
     .map(|(doc, _)| doc)
+}
+
+/// A whole document (bodies included) as stored now, and its op count; `None` if there is no
+/// such document. What snapshot answers and compaction are made from.
+pub async fn load_whole(
+    db: &impl ConnectionTrait,
+    key: &DocKey,
+) -> ApiResult<Option<(UnitDocument, i64)>> {
+    let Some(row) = documents::Entity::find_by_id((key.directive.clone(), key.unit.clone()))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let doc = load_row(db, &row).await?;
+    Ok(Some((doc, row.ops)))
+}
+
+/// A document's snapshot encoded from the whole stored document (the stored snapshot and the
+/// op log past it), and the op count it holds; `None` if there is no such document. The
+/// whole document is decoded here and let go at once.
+pub async fn encode_whole(
+    db: &impl ConnectionTrait,
+    key: &DocKey,
+) -> ApiResult<Option<(Vec<u8>, i64)>> {
+    let Some((doc, ops)) = load_whole(db, key).await? else {
+        return Ok(None);
+    };
+    Ok(Some((wire::encode_snapshot(&doc.to_canonical()), ops)))
+}
+
+/// Store a snapshot holding the first `ops` operations, if the row's is older (so server
+/// processes storing snapshots of the same document at once agree). Whether it was stored.
+pub async fn store_snapshot(
+    db: &impl ConnectionTrait,
+    key: &DocKey,
+    state: Vec<u8>,
+    ops: i64,
+) -> ApiResult<bool> {
+    let done = documents::Entity::update_many()
+        .col_expr(documents::Column::State, Expr::value(state))
+        .col_expr(documents::Column::StateOps, Expr::value(ops))
+        .filter(documents::Column::DirectiveId.eq(key.directive.as_str()))
+        .filter(documents::Column::UnitId.eq(key.unit.as_str()))
+        .filter(documents::Column::StateOps.lt(ops))
+        .exec(db)
+        .await?;
+    Ok(done.rows_affected > 0)
 }
 
 /// The snapshot bytes of a document.
@@ -514,7 +613,7 @@ mod tests {
         Cached::new(
             ops,
             7,
-            UnitDocument::new(header),
+            BoundedDocument::new(UnitDocument::new(header)),
             SnapshotMeasure { len: 0, at: 0 },
             ChangeLog::default(),
         )
@@ -578,7 +677,7 @@ mod tests {
 
     #[test]
     fn take_only_returns_the_version_the_row_describes() {
-        let cache = DocCache::new(4, usize::MAX);
+        let cache = DocCache::new(4, usize::MAX, usize::MAX);
         cache.put(key("a"), cached(3));
         assert!(cache.take(&key("a"), 4, 7).is_none(), "stale op count");
         assert!(cache.is_empty(), "a stale entry is dropped, not kept");
@@ -591,7 +690,7 @@ mod tests {
 
     #[test]
     fn least_recently_used_is_evicted() {
-        let cache = DocCache::new(2, usize::MAX);
+        let cache = DocCache::new(2, usize::MAX, usize::MAX);
         cache.put(key("a"), cached(1));
         cache.put(key("b"), cached(1));
         let a = cache.take(&key("a"), 1, 7);
@@ -604,37 +703,86 @@ mod tests {
         assert!(cache.take(&key("b"), 1, 7).is_none(), "b was the oldest");
         assert!(cache.take(&key("a"), 1, 7).is_some());
         assert!(cache.take(&key("c"), 1, 7).is_some());
-        let none = DocCache::new(0, usize::MAX);
+        let none = DocCache::new(0, usize::MAX, usize::MAX);
         none.put(key("a"), cached(1));
         assert!(none.is_empty(), "capacity 0 turns the cache off");
     }
 
-    /// A cached document whose snapshot measured `len` bytes at `at` operations, now at `ops`.
-    fn sized(ops: i64, len: usize, at: i64) -> Cached {
+    /// A cached document whose change log holds `bytes` bytes.
+    fn logged(ops: i64, bytes: usize) -> Cached {
         let mut c = cached(ops);
-        c.snapshot = SnapshotMeasure { len, at };
+        if bytes > 0 {
+            c.log.push(1, 1, vec![0u8; bytes].into());
+        }
         c
     }
 
     #[test]
+    fn without_bodies_the_estimate_grows_with_tasks_and_devices_not_history() -> ApiResult<()> {
+        use taskforce_core::{
+            directive::Role,
+            doc::{HeaderTask, Op, TaskField, TaskRef},
+        };
+        let header = DocHeader {
+            directive: "d".into(),
+            unit: "u".into(),
+            tasks: (0..10)
+                .map(|i| HeaderTask {
+                    clause: format!("C{i}"),
+                    role: Role::Lead,
+                })
+                .collect(),
+        };
+        let mut c = cached(0);
+        c.doc = Arc::new(BoundedDocument::new(UnitDocument::new(header)));
+        // Whole: per task and per byte of its snapshot.
+        c.snapshot = SnapshotMeasure { len: 1_000, at: 0 };
+        assert_eq!(
+            c.estimate_bytes(),
+            10 * BYTES_PER_TASK + 1_000 * BYTES_PER_SNAPSHOT_BYTE + ENTRY_BYTES
+        );
+        assert!(c.doc.is_whole());
+        c.shed_if_large(20_000);
+        assert!(c.doc.is_whole(), "within the bound");
+        c.shed_if_large(10_000);
+        assert!(!c.doc.is_whole(), "past the bound, the bodies go");
+        assert_eq!(c.estimate_bytes(), 10 * BYTES_PER_TASK + ENTRY_BYTES);
+        let set = |task, p| Op::Set {
+            task: TaskRef::Assigned(task),
+            value: TaskField::Progress(p),
+            ctx: Vec::new(),
+        };
+        let doc = Arc::make_mut(&mut c.doc);
+        doc.apply_ops(1, 1, &[set(0, 10)])
+            .map_err(ApiError::internal)?;
+        doc.apply_ops(2, 1, &[set(1, 10)])
+            .map_err(ApiError::internal)?;
+        let two_devices = c.estimate_bytes();
+        assert_eq!(
+            two_devices,
+            12 * (BYTES_PER_TASK + 2 * BYTES_PER_TASK_ACTOR) + ENTRY_BYTES
+        );
+        // A thousand more edits of the same tasks by the same devices: the same estimate.
+        for seq in 2..=1_001u64 {
+            let p = u8::try_from(seq % 100).unwrap_or(0);
+            Arc::make_mut(&mut c.doc)
+                .apply_ops(1, seq, &[set(0, p)])
+                .map_err(ApiError::internal)?;
+        }
+        assert_eq!(c.estimate_bytes(), two_devices);
+        Ok(())
+    }
+
+    #[test]
     fn the_byte_budget_bounds_the_cache() {
-        let one = sized(100, 100_000, 100).estimate_bytes();
-        assert_eq!(
-            one,
-            100_000 * BYTES_PER_SNAPSHOT_BYTE + ENTRY_BYTES,
-            "no tasks, no change log"
-        );
-        assert_eq!(
-            sized(200, 100_000, 100).estimate_bytes(),
-            200_000 * BYTES_PER_SNAPSHOT_BYTE + ENTRY_BYTES,
-            "scaled by the growth since the measure"
-        );
+        let one = logged(100, 100_000).estimate_bytes();
+        assert_eq!(one, 100_000 + ENTRY_BYTES, "no tasks: its change log");
         // Room for two and a half such documents.
-        let cache = DocCache::new(100, one * 5 / 2);
-        cache.put(key("a"), sized(100, 100_000, 100));
-        cache.put(key("b"), sized(100, 100_000, 100));
+        let cache = DocCache::new(100, one * 5 / 2, usize::MAX);
+        cache.put(key("a"), logged(100, 100_000));
+        cache.put(key("b"), logged(100, 100_000));
         assert_eq!(cache.usage().bytes, 2 * one);
-        cache.put(key("c"), sized(100, 100_000, 100));
+        cache.put(key("c"), logged(100, 100_000));
         let usage = cache.usage();
         assert_eq!((usage.entries, usage.bytes, usage.evicted), (2, 2 * one, 1));
         assert!(cache.take(&key("a"), 100, 7).is_none(), "a was the oldest");
@@ -643,26 +791,33 @@ mod tests {
         assert_eq!(cache.usage().bytes, one);
         if let Some(mut b) = b {
             b.ops = 150;
+            b.log.push(2, 1, vec![0u8; 50_000].into());
             cache.put(key("b"), b);
         }
-        assert_eq!(cache.usage().bytes, one + one * 3 / 2 - ENTRY_BYTES / 2);
+        assert_eq!(cache.usage().bytes, one + one + 50_000);
         assert!(cache.usage().bytes <= one * 5 / 2);
-        // A new measure replaces the estimate.
+        // A measure of the snapshot is kept for pricing; it is not part of the estimate.
         cache.measured(&key("b"), 150, 50_000);
-        assert_eq!(
-            cache.usage().bytes,
-            one + 50_000 * BYTES_PER_SNAPSHOT_BYTE + ENTRY_BYTES
-        );
-        // The change log counts too; a document larger than the whole budget is not kept.
-        let mut big = sized(100, 100_000, 100);
-        for end in 1..=3 {
-            big.log.push(1, end, vec![0u8; one].into());
-        }
-        cache.put(key("d"), big);
+        assert_eq!(cache.usage().bytes, one + one + 50_000);
+        // A document larger than the whole budget is not kept.
+        cache.put(key("d"), logged(100, 3 * one));
         let usage = cache.usage();
         assert_eq!((usage.entries, usage.evicted), (2, 2));
         assert!(cache.take(&key("d"), 100, 7).is_none());
         assert!(cache.take(&key("c"), 100, 7).is_some());
+    }
+
+    #[test]
+    fn a_later_measure_replaces_an_earlier_one() {
+        let cache = DocCache::new(4, usize::MAX, usize::MAX);
+        cache.put(key("a"), cached(500));
+        cache.measured(&key("a"), 400, 4_000);
+        cache.measured(&key("a"), 300, 9_000);
+        let a = cache.take(&key("a"), 500, 7);
+        assert_eq!(
+            a.map(|a| (a.snapshot.len, a.snapshot.at)),
+            Some((4_000, 400))
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod docstore;
 pub mod entity;
 pub mod error;
 pub mod exports;
+pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod progress;

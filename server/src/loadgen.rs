@@ -120,6 +120,8 @@ struct Figures {
     errors: u64,
     server_rss_mb: Option<f64>,
     server_rss_by_round_mb: Vec<f64>,
+    /// The server's `/metrics` after the last round.
+    server_metrics: BTreeMap<String, f64>,
     /// Each round's ops/s and p99: how cost grows with the documents' history.
     ops_per_sec_by_round: Vec<f64>,
     sync_p99_ms_by_round: Vec<f64>,
@@ -313,6 +315,21 @@ fn api(
     }
     .with_context(|| path.to_string())?;
     Ok((reply.status, reply.json()))
+}
+
+/// The server's own counters and gauges (`/metrics`), by name without the `taskforce_`
+/// prefix: what it did for the load (snapshots, cache hits, copies, the cache's bytes).
+fn server_metrics(http: &HttpTransport) -> anyhow::Result<BTreeMap<String, f64>> {
+    let reply = http.get("/metrics", None).context("/metrics")?;
+    let text = String::from_utf8_lossy(&reply.body);
+    Ok(text
+        .lines()
+        .filter_map(|l| l.strip_prefix("taskforce_"))
+        .filter_map(|l| {
+            let (name, value) = l.split_once(' ')?;
+            Some((name.to_string(), value.trim().parse().ok()?))
+        })
+        .collect())
 }
 
 /// Operations the server has merged into a unit's document.
@@ -723,6 +740,7 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let server_rss_mb = server_pid
         .and_then(|pid| proc_status_kb(pid, "VmHWM:"))
         .map(|kb| round2(kb / 1024.0));
+    let metrics_after = server_metrics(&http)?;
 
     // Convergence: everyone syncs once more (all operations are on the server by now), then
     // every phone of a unit and a fresh phone downloading the server's copy agree, and the
@@ -819,6 +837,7 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         errors,
         server_rss_mb,
         server_rss_by_round_mb: rss_by_round,
+        server_metrics: metrics_after,
         ops_per_sec_by_round: ops_by_round,
         sync_p99_ms_by_round: p99_by_round,
         server_cpu_s: server_pid.map(|_| round2(server_cpu)),

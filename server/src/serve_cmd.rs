@@ -9,6 +9,7 @@ use taskforce_server::{
     app::{self, build_state, connect},
     auth::Role,
     config::Config,
+    memory,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -47,8 +48,11 @@ fn config(args: &ServeArgs) -> anyhow::Result<Config> {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before any thread starts (decision 25).
+    memory::limit_arenas();
     init_tracing();
     let config = config(&args)?;
+    memory::trim_periodically().context("starting the memory-trim thread")?;
     actix_web::rt::System::new().block_on(async move {
         let state = build_state(config).await?;
         if args.demo {

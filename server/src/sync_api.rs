@@ -170,8 +170,6 @@ async fn handle(
     )
     .await?;
     let (version, measure, ops) = (written.version, written.measure, written.ops);
-    // The document at `version`, for a snapshot answer; dropped as soon as it is priced.
-    let doc = written.doc;
 
     // What the device lacks up to the version this response reports (later changes,
     // committed by other syncs since, come with the next sync, or the device would think we
@@ -185,22 +183,28 @@ async fn handle(
             .map(Arc::from)
             .collect(),
     };
-    let size: usize = missing
-        .iter()
-        .map(|b| wire::change_body(b).map_or(0, <[u8]>::len))
-        .sum();
+    let size = docstore::changes_len(&missing);
     if measure.worth_pricing(ops, size) {
-        // A snapshot may be smaller: build one of the document at the version this response
-        // reports, and send it if it is.
-        let snapshot = wire::encode_response(&SyncResponse {
-            vv: version.clone(),
-            payload: Payload::Snapshot(Box::new(doc.to_canonical())),
-        });
-        drop(doc);
-        state.docs.measured(&key, ops, snapshot.len());
-        if snapshot.len() < size {
-            Metrics::add(&state.metrics.snapshots_sent, 1);
-            return Ok(snapshot);
+        // A snapshot may be smaller: build one and send it if it is. From the writer's copy
+        // at `version` when it is whole (let go as soon as it is priced); else from the whole
+        // document loaded from storage (decision 25), which reports its own version (it may
+        // include changes committed since).
+        let whole = match written.doc {
+            Some(doc) => doc.whole().map(|d| (d.to_canonical(), ops)),
+            None => docstore::load_whole(&state.db, &key)
+                .await?
+                .map(|(d, now)| (d.to_canonical(), now)),
+        };
+        if let Some((canonical, at)) = whole {
+            let snapshot = wire::encode_response(&SyncResponse {
+                vv: canonical.vv.clone(),
+                payload: Payload::Snapshot(Box::new(canonical)),
+            });
+            state.docs.measured(&key, at, snapshot.len());
+            if snapshot.len() < size {
+                Metrics::add(&state.metrics.snapshots_sent, 1);
+                return Ok(snapshot);
+            }
         }
     }
     wire::encode_changes_response(&version, &missing).map_err(ApiError::internal)

@@ -15,7 +15,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::Arc,
+    sync::{Arc, Mutex},
 };
 
 use sea_orm::{
@@ -24,14 +24,14 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 use taskforce_core::{
-    doc::{ActorId, ConfirmationState, Op, OpId, TaskRef, UnitDocument},
-    progress::task_progress,
+    doc::{ActorId, BoundedDocument, Confirmation, ConfirmationState, Op, OpId, TaskRef},
+    progress::bounded_task_progress,
     sync::{Change, DocKey, wire},
 };
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{
-    docstore::{self, Cached, ChangeLog, DocMeta, SnapshotMeasure},
+    docstore::{self, Cached, DocMeta, SnapshotMeasure},
     entity::{changes, confirmations, documents, insert_chunked, reports, tasks},
     error::{ApiError, ApiResult},
     metrics::Metrics,
@@ -58,8 +58,10 @@ pub struct WriteJob {
 #[derive(Debug, Clone)]
 pub struct Written {
     pub version: BTreeMap<ActorId, u64>,
-    /// The document at that version, to build a snapshot answer from without any lock.
-    pub doc: Arc<UnitDocument>,
+    /// The document at that version, to build a snapshot answer from without any lock: only
+    /// when it is whole and a snapshot may be the smaller answer (an answer holding it makes
+    /// the next write copy it). Otherwise a snapshot answer loads it from storage.
+    pub doc: Option<Arc<BoundedDocument>>,
     pub ops: i64,
     pub measure: SnapshotMeasure,
     /// The changes the device lacks up to `version`, from the document's in-memory log;
@@ -79,25 +81,54 @@ pub async fn write(state: &AppState, job: WriteJob) -> ApiResult<Written> {
 
 type Reply = oneshot::Sender<ApiResult<Written>>;
 
+/// What the writer task writes.
+#[derive(Debug)]
+enum Work {
+    Sync(WriteJob, Reply),
+    /// A rewritten snapshot from the compactor, holding a document's first `ops` operations.
+    Snapshot {
+        key: DocKey,
+        state: Vec<u8>,
+        ops: i64,
+    },
+}
+
 /// The writer: a task that writes every sync waiting for it in one transaction.
 #[derive(Debug, Clone)]
 pub struct GroupWriter {
-    queue: mpsc::UnboundedSender<(WriteJob, Reply)>,
+    queue: mpsc::UnboundedSender<Work>,
 }
 
 impl GroupWriter {
     /// Start the writer task on the current runtime; it ends when the last sender is gone.
     /// `state` is the writer's own copy, without a writer of its own.
     pub fn spawn(state: AppState) -> Self {
-        let (queue, mut rx) = mpsc::unbounded_channel::<(WriteJob, Reply)>();
+        let (queue, mut rx) = mpsc::unbounded_channel::<Work>();
+        let compactor = Compactor::spawn(state.clone(), queue.downgrade());
         tokio::spawn(async move {
             let mut batch = Vec::new();
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let (jobs, replies): (Vec<_>, Vec<_>) =
-                    std::mem::take(&mut batch).into_iter().unzip();
+                let mut jobs = Vec::new();
+                let mut replies = Vec::new();
+                let mut snapshots = Vec::new();
+                for work in std::mem::take(&mut batch) {
+                    match work {
+                        Work::Sync(job, reply) => {
+                            jobs.push(job);
+                            replies.push(reply);
+                        }
+                        Work::Snapshot { key, state, ops } => snapshots.push((key, state, ops)),
+                    }
+                }
                 // The only writer of this process: no lock needed here (rows are locked on
                 // PostgreSQL; SQLite has one writer anyway).
-                let results = write_batch(&state, jobs).await;
+                let stored: Vec<DocKey> = snapshots.iter().map(|(k, _, _)| k.clone()).collect();
+                let (results, due) = write_batch_due(&state, jobs, snapshots).await;
+                // Stored (or failed, and asked for again when next due).
+                compactor.finished(&stored);
+                for key in due {
+                    compactor.request(key);
+                }
                 for (reply, result) in replies.into_iter().zip(results) {
                     // A caller that went away no longer needs its answer.
                     let _ = reply.send(result);
@@ -110,11 +141,79 @@ impl GroupWriter {
     async fn submit(&self, job: WriteJob) -> ApiResult<Written> {
         let (tx, rx) = oneshot::channel();
         self.queue
-            .send((job, tx))
+            .send(Work::Sync(job, tx))
             .map_err(|_| ApiError::internal(anyhow::anyhow!("the sync writer has stopped")))?;
         rx.await
             .map_err(|_| ApiError::internal(anyhow::anyhow!("the sync writer has stopped")))?
     }
+}
+
+/// Rewrites the snapshots of shed documents whose op-log tail grew long, in the background,
+/// one document at a time (decision 25): the writer's copy has no bodies to encode, so this
+/// task decodes the whole stored document, encodes it and lets it go.
+#[derive(Debug, Clone)]
+struct Compactor {
+    queue: mpsc::UnboundedSender<DocKey>,
+    /// Documents asked for and not yet done: each is asked for once however many batches
+    /// find it due meanwhile.
+    pending: Arc<Mutex<BTreeSet<DocKey>>>,
+}
+
+impl Compactor {
+    /// The compactor encodes; the writer stores what it encoded (SQLite has one writer: a
+    /// second one would make the writer's transactions fail).
+    fn spawn(state: AppState, writer: mpsc::WeakUnboundedSender<Work>) -> Self {
+        let (queue, mut rx) = mpsc::unbounded_channel::<DocKey>();
+        let pending: Arc<Mutex<BTreeSet<DocKey>>> = Arc::default();
+        let done = pending.clone();
+        tokio::spawn(async move {
+            while let Some(key) = rx.recv().await {
+                let encoded = docstore::encode_whole(&state.db, &key).await;
+                // The whole document is gone: give its memory back.
+                crate::memory::release_free_memory();
+                match encoded {
+                    Ok(Some((snapshot, ops))) => {
+                        let Some(writer) = writer.upgrade() else {
+                            break;
+                        };
+                        // Pending until the writer has stored it.
+                        let _ = writer.send(Work::Snapshot {
+                            key,
+                            state: snapshot,
+                            ops,
+                        });
+                        continue;
+                    }
+                    Ok(None) => {}
+                    // The tail stays and is read on loads; the next batch asks again.
+                    Err(e) => tracing::warn!(directive = %key.directive, unit = %key.unit,
+                        error = %e, "a document's snapshot could not be rewritten"),
+                }
+                lock(&done).remove(&key);
+            }
+        });
+        Self { queue, pending }
+    }
+
+    fn finished(&self, keys: &[DocKey]) {
+        if !keys.is_empty() {
+            let mut pending = lock(&self.pending);
+            for k in keys {
+                pending.remove(k);
+            }
+        }
+    }
+
+    fn request(&self, key: DocKey) {
+        if lock(&self.pending).insert(key.clone()) {
+            // The task ends only with the writer.
+            let _ = self.queue.send(key);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A document the batch writes to, decoded, with what the batch did to it.
@@ -129,31 +228,53 @@ struct Slot {
 #[derive(Default)]
 struct Touched {
     tasks: BTreeSet<TaskRef>,
-    confirmations: BTreeSet<OpId>,
+    /// With the confirmation's details when this batch brings the `Confirm` itself (the
+    /// document in memory does not keep them).
+    confirmations: BTreeMap<OpId, Option<Confirmation>>,
     reports: Vec<reports::ActiveModel>,
 }
 
 /// Write `jobs` in one transaction; one result per job, in order. Only the writer task calls
 /// it in a server (tests call it directly): it is the process's one writer.
 pub async fn write_batch(state: &AppState, jobs: Vec<WriteJob>) -> Vec<ApiResult<Written>> {
+    write_batch_due(state, jobs, Vec::new()).await.0
+}
+
+/// A rewritten snapshot to store: document, encoded state, the op count it holds.
+type NewSnapshot = (DocKey, Vec<u8>, i64);
+
+/// [`write_batch`] with rewritten snapshots to store in the same transaction; also returns
+/// the documents whose snapshot is now due to be rewritten.
+async fn write_batch_due(
+    state: &AppState,
+    jobs: Vec<WriteJob>,
+    snapshots: Vec<NewSnapshot>,
+) -> (Vec<ApiResult<Written>>, Vec<DocKey>) {
     let n = jobs.len();
-    match try_batch(state, &jobs).await {
-        Ok(results) => results,
+    match try_batch(state, &jobs, snapshots).await {
+        Ok(done) => done,
         Err(e) => {
             tracing::error!(error = %e, syncs = n, "a sync write failed; nothing of it was stored");
             let message = e.to_string();
-            (0..n)
+            let failed = (0..n)
                 .map(|_| {
                     Err(ApiError::internal(anyhow::anyhow!(
                         "the write failed: {message}"
                     )))
                 })
-                .collect()
+                .collect();
+            (failed, Vec::new())
         }
     }
 }
 
-async fn try_batch(state: &AppState, jobs: &[WriteJob]) -> ApiResult<Vec<ApiResult<Written>>> {
+type Done = (Vec<ApiResult<Written>>, Vec<DocKey>);
+
+async fn try_batch(
+    state: &AppState,
+    jobs: &[WriteJob],
+    snapshots: Vec<NewSnapshot>,
+) -> ApiResult<Done> {
     let lock_rows = state.backend() == DatabaseBackend::Postgres;
     let txn = state.db.begin().await?;
     let mut slots: BTreeMap<DocKey, Result<Slot, Unwritable>> = BTreeMap::new();
@@ -186,6 +307,8 @@ async fn try_batch(state: &AppState, jobs: &[WriteJob]) -> ApiResult<Vec<ApiResu
     let mut task_rows = Vec::new();
     let mut report_rows = Vec::new();
     let mut confirmation_rows = Vec::new();
+    let mut confirmation_states = Vec::new();
+    let mut due = Vec::new();
     for (key, slot) in slots.iter_mut() {
         let Some(slot) = slot.as_mut().ok().filter(|s| s.applied > 0) else {
             continue;
@@ -200,18 +323,21 @@ async fn try_batch(state: &AppState, jobs: &[WriteJob]) -> ApiResult<Vec<ApiResu
                 Expr::value(wire::encode_version(&doc.version().dots)),
             );
         if docstore::snapshot_due(ops, slot.meta.state_ops) {
-            let snapshot = wire::encode_snapshot(&doc.to_canonical());
-            slot.entry.snapshot = SnapshotMeasure {
-                len: snapshot.len(),
-                at: ops,
-            };
-            Metrics::add(&state.metrics.snapshots_stored, 1);
-            // The changes up to here are now in the snapshot; devices behind it read them
-            // from the op log.
-            slot.entry.log = ChangeLog::starting_at(doc.version().dots.clone());
-            update = update
-                .col_expr(documents::Column::State, Expr::value(snapshot))
-                .col_expr(documents::Column::StateOps, Expr::value(ops));
+            match slot.entry.doc.whole() {
+                // Small enough to be kept whole: its snapshot is encoded here, as it is.
+                Some(whole) => {
+                    let snapshot = wire::encode_snapshot(&whole.to_canonical());
+                    slot.entry.snapshot = SnapshotMeasure {
+                        len: snapshot.len(),
+                        at: ops,
+                    };
+                    Metrics::add(&state.metrics.snapshots_stored, 1);
+                    update = update
+                        .col_expr(documents::Column::State, Expr::value(snapshot))
+                        .col_expr(documents::Column::StateOps, Expr::value(ops));
+                }
+                None => due.push(key.clone()),
+            }
         }
         update
             .filter(documents::Column::DirectiveId.eq(key.directive.as_str()))
@@ -222,12 +348,27 @@ async fn try_batch(state: &AppState, jobs: &[WriteJob]) -> ApiResult<Vec<ApiResu
         Metrics::add(&state.metrics.changes_stored, slot.rows.len() as u64);
         change_rows.append(&mut slot.rows);
         task_rows.extend(task_rows_of(doc, key, &slot.touched.tasks, today, t));
-        confirmation_rows.extend(confirmation_rows_of(doc, key, &slot.touched.confirmations));
+        let (rows, states) = confirmation_rows_of(doc, key, &slot.touched.confirmations);
+        confirmation_rows.extend(rows);
+        confirmation_states.extend(states);
         report_rows.append(&mut slot.touched.reports);
         slot.entry.ops = ops;
+        slot.entry.shed_if_large(state.docs.whole_limit());
     }
     store_rows(&txn, change_rows, task_rows, report_rows, confirmation_rows).await?;
+    store_confirmation_states(&txn, confirmation_states).await?;
+    let mut stored = Vec::new();
+    for (key, snapshot, ops) in snapshots {
+        let len = snapshot.len();
+        if docstore::store_snapshot(&txn, &key, snapshot, ops).await? {
+            stored.push((key, SnapshotMeasure { len, at: ops }));
+        }
+    }
     txn.commit().await?;
+    for (key, measure) in stored {
+        Metrics::add(&state.metrics.snapshots_stored, 1);
+        state.docs.measured(&key, measure.at, measure.len);
+    }
     Metrics::add(&state.metrics.write_batches, 1);
 
     let results = jobs
@@ -241,12 +382,20 @@ async fn try_batch(state: &AppState, jobs: &[WriteJob]) -> ApiResult<Vec<ApiResu
                 .ok_or_else(|| {
                     ApiError::internal(anyhow::anyhow!("a written document went missing"))
                 })?;
+            let entry = &slot.entry;
+            let missing = entry.log.past(&job.vv);
+            let may_snapshot = entry.doc.is_whole()
+                && missing.as_ref().is_none_or(|m| {
+                    entry
+                        .snapshot
+                        .worth_pricing(entry.ops, docstore::changes_len(m))
+                });
             Ok(Written {
-                version: slot.entry.doc.version().dots.clone(),
-                doc: slot.entry.doc.clone(),
-                ops: slot.entry.ops,
-                measure: slot.entry.snapshot,
-                missing: slot.entry.log.past(&job.vv),
+                version: entry.doc.version().dots.clone(),
+                doc: may_snapshot.then(|| entry.doc.clone()),
+                ops: entry.ops,
+                measure: entry.snapshot,
+                missing,
             })
         })
         .collect();
@@ -262,7 +411,7 @@ async fn try_batch(state: &AppState, jobs: &[WriteJob]) -> ApiResult<Vec<ApiResu
         // Still under the write lock: on SQLite it is what keeps writers apart.
         crate::progress::maybe_record_history(&state.db, &state.history_recorded, &directive).await;
     }
-    Ok(results)
+    Ok((results, due))
 }
 
 /// Why a batch's document cannot be written.
@@ -318,7 +467,7 @@ fn apply_job(slot: &mut Slot, job: &WriteJob) -> ApiResult<ApiResult<()>> {
                 .into(),
         )));
     }
-    let doc = &*slot.entry.doc;
+    let doc = &slot.entry.doc;
     let mut have: BTreeMap<ActorId, u64> = BTreeMap::new();
     for c in &job.changes {
         let h = have
@@ -373,11 +522,11 @@ fn touch(touched: &mut Touched, directive: &str, unit: &str, c: &Change, before:
             Op::AddTask { .. } => {
                 touched.tasks.insert(TaskRef::Adhoc(id));
             }
-            Op::Confirm(_) => {
-                touched.confirmations.insert(id);
+            Op::Confirm(c) => {
+                touched.confirmations.insert(id, Some(c.clone()));
             }
             Op::SetConfirmation { id: target, .. } => {
-                touched.confirmations.insert(*target);
+                touched.confirmations.entry(*target).or_insert(None);
             }
             Op::Report(r) => touched.reports.push(reports::ActiveModel {
                 directive_id: Set(directive.into()),
@@ -401,7 +550,7 @@ fn touch(touched: &mut Touched, directive: &str, unit: &str, c: &Change, before:
 
 /// The projection rows of the touched tasks, as the document now has them.
 fn task_rows_of(
-    doc: &UnitDocument,
+    doc: &BoundedDocument,
     key: &DocKey,
     touched: &BTreeSet<TaskRef>,
     today: chrono::NaiveDate,
@@ -410,7 +559,7 @@ fn task_rows_of(
     touched
         .iter()
         .map(|&r| {
-            let p = task_progress(doc, r, today);
+            let p = bounded_task_progress(doc, r, today);
             tasks::ActiveModel {
                 directive_id: Set(key.directive.clone()),
                 unit_id: Set(key.unit.clone()),
@@ -429,19 +578,31 @@ fn task_rows_of(
         .collect()
 }
 
-/// The projection rows of the touched confirmations.
+/// The projection of the touched confirmations: rows to insert for those this batch made
+/// (their details come with the batch's `Confirm`), new states for the others (their rows
+/// exist: a device can only change a confirmation the server gave it).
 fn confirmation_rows_of(
-    doc: &UnitDocument,
+    doc: &BoundedDocument,
     key: &DocKey,
-    touched: &BTreeSet<OpId>,
-) -> Vec<confirmations::ActiveModel> {
-    if touched.is_empty() {
-        return Vec::new();
-    }
-    doc.confirmations()
-        .iter()
-        .filter(|(id, _, _)| touched.contains(id))
-        .map(|(id, c, states)| confirmations::ActiveModel {
+    touched: &BTreeMap<OpId, Option<Confirmation>>,
+) -> (
+    Vec<confirmations::ActiveModel>,
+    Vec<(DocKey, OpId, &'static str)>,
+) {
+    let mut rows = Vec::new();
+    let mut states = Vec::new();
+    for (&id, made) in touched {
+        let state = match doc.confirmation_states(id).as_slice() {
+            [] => continue,
+            [ConfirmationState::Confirmed] => "confirmed",
+            [ConfirmationState::Withdrawn] => "withdrawn",
+            _ => "conflict",
+        };
+        let Some(c) = made else {
+            states.push((key.clone(), id, state));
+            continue;
+        };
+        rows.push(confirmations::ActiveModel {
             directive_id: Set(key.directive.clone()),
             unit_id: Set(key.unit.clone()),
             op_id: Set(id.to_string()),
@@ -454,15 +615,29 @@ fn confirmation_rows_of(
                 .map(|d| d.to_string())
                 .unwrap_or_default()),
             attested_by: Set(c.attested_by.clone()),
-            state: Set(match states.as_slice() {
-                [ConfirmationState::Confirmed] => "confirmed",
-                [ConfirmationState::Withdrawn] => "withdrawn",
-                _ => "conflict",
-            }
-            .into()),
+            state: Set(state.into()),
             at: Set(c.at),
-        })
-        .collect()
+        });
+    }
+    (rows, states)
+}
+
+/// The new states of confirmations made before this batch, one statement each (a
+/// confirmation's state changes seldom: withdrawn, or confirmed again).
+async fn store_confirmation_states(
+    db: &impl ConnectionTrait,
+    states: Vec<(DocKey, OpId, &'static str)>,
+) -> ApiResult<()> {
+    for (key, id, state) in states {
+        confirmations::Entity::update_many()
+            .col_expr(confirmations::Column::State, Expr::value(state))
+            .filter(confirmations::Column::DirectiveId.eq(key.directive.as_str()))
+            .filter(confirmations::Column::UnitId.eq(key.unit.as_str()))
+            .filter(confirmations::Column::OpId.eq(id.to_string()))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Store the batch's rows: the op log idempotently, the projections as upserts.

@@ -6,7 +6,7 @@ mod common;
 
 use common::{DIRECTIVE, Http, Phone, TestApp, TestDb};
 use taskforce_core::{
-    doc::{Op, Report, Status, TaskField, TaskRef},
+    doc::{Confirmation, ConfirmationState, Day, Op, Report, Status, TaskField, TaskRef},
     sync::{Change, wire},
 };
 use taskforce_server::auth::Role;
@@ -326,18 +326,39 @@ fn metric(app: &TestApp, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("{name} not in /metrics"))
 }
 
+/// `name` once it reaches `at_least`, waiting up to ten seconds (background work).
+fn metric_reaching(app: &TestApp, name: &str, at_least: u64) -> u64 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let v = metric(app, name);
+        if v >= at_least || std::time::Instant::now() > deadline {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Past a few thousand operations the server rewrites a document's snapshot and keeps the
 /// op-log tail beside it. With the decoded-document cache off, every sync, every progress
 /// read and every snapshot answer loads snapshot + tail from the database: the result must be
-/// the phones' state exactly, at every point, and the projections must agree with it.
-fn long_histories_load_from_snapshot_and_tail(db: TestDb) {
-    let app = common::spawn_app_with(db, |c| c.doc_cache_entries = 0);
+/// the phones' state exactly — comments, reports and confirmations included — at every
+/// point, and the projections must agree with it. `whole`: the server keeps the document
+/// whole (snapshots from memory); else without its bodies (decision 25: snapshots rewritten
+/// in the background and snapshot answers made from storage).
+fn long_history(db: TestDb, whole: bool) {
+    let app = common::spawn_app_with(db, |c| {
+        c.doc_cache_entries = 0;
+        if !whole {
+            c.doc_whole_kb = 0;
+        }
+    });
     app.create_user("cucvt.a", Role::Member, &[("cuc-vt", false)]);
     app.create_user("cucvt.b", Role::Member, &[("cuc-vt", false)]);
     app.create_user("vanphong", Role::MinistryOffice, &[]);
     let mut a = app.phone("cucvt.a", "cuc-vt");
     let mut b = app.phone("cucvt.b", "cuc-vt");
     let tasks = u32::try_from(a.replica.doc().header().tasks.len()).unwrap_or(1);
+    let a_actor = a.actor;
     let per_phone = taskforce_server::docstore::SNAPSHOT_MIN_TAIL as u32 * 3 / 4;
     for batch in 0..6u32 {
         for (i, p) in [&mut a, &mut b].into_iter().enumerate() {
@@ -349,6 +370,42 @@ fn long_histories_load_from_snapshot_and_tail(db: TestDb) {
                     p.set(task, TaskField::Progress(((batch * 10 + k) % 101) as u8));
                 }
             }
+            // Bodies the server's copy in memory does not keep.
+            p.edit(Op::Comment {
+                task: TaskRef::Assigned(batch % tasks),
+                text: format!("Ghi chú {batch}/{i}"),
+                at: i64::from(batch),
+            });
+            p.edit(Op::Report(Report {
+                period: format!("2020-02-{:02}", batch + 3),
+                text: format!("Báo cáo {batch}/{i}"),
+                figures: Vec::new(),
+                at: i64::from(batch),
+            }));
+            p.edit(Op::Confirm(Confirmation {
+                carrier: "viettel".into(),
+                hotline: "19009095".into(),
+                free_from: Day(18_295 + i32::try_from(batch).unwrap_or(0)),
+                attested_by: format!("Người xác nhận {i}"),
+                evidence: None,
+                at: i64::from(batch),
+            }));
+            if batch == 3 && i == 1 {
+                // Phone b withdraws phone a's first confirmation (made three batches ago).
+                let first = p
+                    .replica
+                    .doc()
+                    .confirmations()
+                    .iter()
+                    .map(|(id, _, _)| *id)
+                    .find(|id| id.actor == a_actor)
+                    .unwrap_or_else(|| panic!("phone b has a's confirmations"));
+                let op = p
+                    .replica
+                    .doc()
+                    .set_confirmation_op(first, ConfirmationState::Withdrawn);
+                p.edit(op);
+            }
             p.sync(&app.http);
         }
         let (_, view) = server_state(&app, "cuc-vt");
@@ -358,10 +415,11 @@ fn long_histories_load_from_snapshot_and_tail(db: TestDb) {
     a.sync(&app.http);
     assert_eq!(a.canonical(), b.canonical());
     let (ops, view) = server_state(&app, "cuc-vt");
-    assert_eq!(ops, i64::from(per_phone / 6 * 6 * 2));
+    assert_eq!(ops, i64::from((per_phone / 6 + 3) * 6 * 2 + 1));
     assert_eq!(view, a.canonical(), "a fresh device gets the phones' state");
+    assert_eq!(a.replica.doc().reports().len(), 12);
     assert!(
-        metric(&app, "taskforce_snapshots_stored_total") >= 1,
+        metric_reaching(&app, "taskforce_snapshots_stored_total", 1) >= 1,
         "the snapshot was rewritten once the tail grew past {}",
         taskforce_server::docstore::SNAPSHOT_MIN_TAIL
     );
@@ -400,6 +458,31 @@ fn long_histories_load_from_snapshot_and_tail(db: TestDb) {
         }
     }
     assert!(checked > 0, "no task with a single status to compare");
+    // Reports and confirmations are projected from the syncs' operations, the withdrawal
+    // from the document's register.
+    let (status, reports) = app.get(&token, "/api/v1/reports?unit=cuc-vt");
+    assert_eq!(status, 200, "{reports}");
+    assert_eq!(reports.as_array().map(Vec::len), Some(12), "{reports}");
+    let (status, confirmations) = app.get(&token, "/api/v1/confirmations?unit=cuc-vt");
+    assert_eq!(status, 200, "{confirmations}");
+    let states: Vec<&str> = confirmations
+        .as_array()
+        .map(|c| c.iter().filter_map(|x| x["state"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(states.len(), 12, "{confirmations}");
+    assert_eq!(
+        states.iter().filter(|s| **s == "withdrawn").count(),
+        1,
+        "{confirmations}"
+    );
+}
+
+fn long_histories_load_from_snapshot_and_tail(db: TestDb) {
+    long_history(db, true);
+}
+
+fn documents_without_bodies_lose_nothing(db: TestDb) {
+    long_history(db, false);
 }
 
 fn find_key<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
@@ -464,6 +547,7 @@ on_every_store!(
     a_zero_byte_budget_keeps_no_document_and_loses_nothing,
     the_document_cache_reports_its_estimated_bytes,
     long_histories_load_from_snapshot_and_tail,
+    documents_without_bodies_lose_nothing,
     push_and_pull_converge,
     replayed_requests_change_nothing,
     bad_requests_are_refused_and_change_nothing,

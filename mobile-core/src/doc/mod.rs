@@ -1,12 +1,14 @@
 //! Unit documents: the CRDT holding one unit's tasks, confirmations and reports for one
 //! directive, and the operations that change it.
 
+mod bounded;
 mod error;
 mod ids;
 mod ops;
 mod register;
 mod state;
 
+pub use bounded::BoundedDocument;
 pub use error::DocError;
 pub use ids::{ActorId, DocHeader, HeaderTask, OpId, TaskRef, VersionVector};
 pub use ops::{

@@ -61,6 +61,14 @@ fn put<V: Clone + Ord>(r: &mut Register<V>, id: OpId, ctx: &Context, val: V) {
     r.apply(clock, val);
 }
 
+/// Whether applying an operation keeps its body (a comment's text, evidence, a report, a
+/// confirmation's details) or only what registers and projections need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Bodies {
+    Keep,
+    Drop,
+}
+
 /// A conflict: a field with several concurrent values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
@@ -106,6 +114,17 @@ impl UnitDocument {
     /// (idempotent); a start beyond the next expected one is a gap, refused whole. Every
     /// operation is checked before any is applied: a bad change leaves the document as it was.
     pub fn apply_ops(&mut self, actor: ActorId, start: u64, ops: &[Op]) -> Result<usize, DocError> {
+        self.apply_ops_keeping(actor, start, ops, Bodies::Keep)
+    }
+
+    /// [`UnitDocument::apply_ops`], keeping or dropping the operations' bodies.
+    pub(super) fn apply_ops_keeping(
+        &mut self,
+        actor: ActorId,
+        start: u64,
+        ops: &[Op],
+        bodies: Bodies,
+    ) -> Result<usize, DocError> {
         let have = self.vv.get(&actor);
         self.check_ops(have, actor, start, ops)?;
         let mut applied = 0;
@@ -114,7 +133,7 @@ impl UnitDocument {
             if id.seq <= have {
                 continue;
             }
-            self.apply_unchecked(id, op);
+            self.apply_unchecked(id, op, bodies);
             self.vv.apply(id.dot());
             applied += 1;
         }
@@ -152,7 +171,22 @@ impl UnitDocument {
         self.tasks.entry(t).or_default()
     }
 
-    fn apply_unchecked(&mut self, id: OpId, op: &Op) {
+    fn apply_unchecked(&mut self, id: OpId, op: &Op, bodies: Bodies) {
+        if bodies == Bodies::Drop {
+            match op {
+                Op::Comment { task, .. } | Op::AddEvidence { task, .. } => {
+                    self.task_mut(*task);
+                    return;
+                }
+                Op::Confirm(_) => {
+                    let e = self.confirmations.entry(id).or_default();
+                    put(&mut e.state, id, &Vec::new(), ConfirmationState::Confirmed);
+                    return;
+                }
+                Op::Report(_) => return,
+                Op::Set { .. } | Op::AddTask { .. } | Op::SetConfirmation { .. } => {}
+            }
+        }
         match op {
             Op::Set { task, value, ctx } => {
                 let t = self.task_mut(*task);
@@ -197,6 +231,31 @@ impl UnitDocument {
                 self.reports.insert(id, r.clone());
             }
         }
+    }
+
+    /// Drop every body: comments, evidence, reports, confirmations' details.
+    pub(super) fn drop_bodies(&mut self) {
+        for t in self.tasks.values_mut() {
+            t.comments = BTreeMap::new();
+            t.evidence = BTreeMap::new();
+        }
+        for c in self.confirmations.values_mut() {
+            c.info = None;
+        }
+        self.reports = BTreeMap::new();
+    }
+
+    /// How many confirmations hold state (made, or changed before they arrived).
+    pub fn confirmations_with_state(&self) -> usize {
+        self.confirmations.len()
+    }
+
+    /// The state(s) of one confirmation; empty if it is unknown.
+    pub fn confirmation_states(&self, id: OpId) -> Vec<ConfirmationState> {
+        self.confirmations
+            .get(&id)
+            .map(|c| c.state.values())
+            .unwrap_or_default()
     }
 
     // ---- building local operations -------------------------------------------------
