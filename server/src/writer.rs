@@ -280,11 +280,20 @@ async fn try_batch(
     let mut slots: BTreeMap<DocKey, Result<Slot, Unwritable>> = BTreeMap::new();
     let mut outcomes: Vec<ApiResult<()>> = Vec::with_capacity(jobs.len());
     // Rows are locked in key order, so two server processes' batches never wait on each other
-    // in a circle.
-    let keys: BTreeSet<&DocKey> = jobs.iter().map(|j| &j.key).collect();
+    // in a circle: the rows of the documents written and of the snapshots stored.
+    let written: BTreeSet<&DocKey> = jobs.iter().map(|j| &j.key).collect();
+    let keys: BTreeSet<&DocKey> = written
+        .iter()
+        .copied()
+        .chain(snapshots.iter().map(|(k, _, _)| k))
+        .collect();
     for key in keys {
-        let slot = open_slot(state, &txn, key, lock_rows).await?;
-        slots.insert(key.clone(), slot);
+        if written.contains(key) {
+            let slot = open_slot(state, &txn, key, lock_rows).await?;
+            slots.insert(key.clone(), slot);
+        } else if lock_rows {
+            docstore::meta(&txn, key, true).await?;
+        }
     }
     for job in jobs {
         outcomes.push(match slots.get_mut(&job.key) {
