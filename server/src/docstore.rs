@@ -333,9 +333,14 @@ impl DocCache {
     /// holds the document and no later measure.
     pub fn measured(&self, key: &DocKey, ops: i64, len: usize) {
         let mut e = self.lock();
-        if let Some(c) = e.map.get_mut(key).filter(|c| c.snapshot.at <= ops) {
-            c.snapshot = SnapshotMeasure { len, at: ops };
-        }
+        let Some(c) = e.map.get_mut(key).filter(|c| c.snapshot.at <= ops) else {
+            return;
+        };
+        c.snapshot = SnapshotMeasure { len, at: ops };
+        // A whole document's estimate follows its snapshot's size.
+        let (before, after) = (c.bytes, c.estimate_bytes());
+        c.bytes = after;
+        e.bytes = e.bytes - before + after;
     }
 
     pub fn usage(&self) -> CacheUse {
@@ -796,9 +801,12 @@ mod tests {
         }
         assert_eq!(cache.usage().bytes, one + one + 50_000);
         assert!(cache.usage().bytes <= one * 5 / 2);
-        // A measure of the snapshot is kept for pricing; it is not part of the estimate.
+        // A new measure of a whole document's snapshot replaces its estimate.
         cache.measured(&key("b"), 150, 50_000);
-        assert_eq!(cache.usage().bytes, one + one + 50_000);
+        assert_eq!(
+            cache.usage().bytes,
+            one + 150_000 + 50_000 * BYTES_PER_SNAPSHOT_BYTE + ENTRY_BYTES
+        );
         // A document larger than the whole budget is not kept.
         cache.put(key("d"), logged(100, 3 * one));
         let usage = cache.usage();
