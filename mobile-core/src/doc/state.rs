@@ -172,21 +172,7 @@ impl UnitDocument {
     }
 
     fn apply_unchecked(&mut self, id: OpId, op: &Op, bodies: Bodies) {
-        if bodies == Bodies::Drop {
-            match op {
-                Op::Comment { task, .. } | Op::AddEvidence { task, .. } => {
-                    self.task_mut(*task);
-                    return;
-                }
-                Op::Confirm(_) => {
-                    let e = self.confirmations.entry(id).or_default();
-                    put(&mut e.state, id, &Vec::new(), ConfirmationState::Confirmed);
-                    return;
-                }
-                Op::Report(_) => return,
-                Op::Set { .. } | Op::AddTask { .. } | Op::SetConfirmation { .. } => {}
-            }
-        }
+        let keep = bodies == Bodies::Keep;
         match op {
             Op::Set { task, value, ctx } => {
                 let t = self.task_mut(*task);
@@ -207,16 +193,22 @@ impl UnitDocument {
                 put(&mut t.title, id, &Vec::new(), title.clone());
             }
             Op::Comment { task, text, at } => {
-                self.task_mut(*task)
-                    .comments
-                    .insert(id, (text.clone(), *at));
+                let t = self.task_mut(*task);
+                if keep {
+                    t.comments.insert(id, (text.clone(), *at));
+                }
             }
             Op::AddEvidence { task, evidence } => {
-                self.task_mut(*task).evidence.insert(id, evidence.clone());
+                let t = self.task_mut(*task);
+                if keep {
+                    t.evidence.insert(id, evidence.clone());
+                }
             }
             Op::Confirm(c) => {
                 let e = self.confirmations.entry(id).or_default();
-                e.info = Some(c.clone());
+                if keep {
+                    e.info = Some(c.clone());
+                }
                 put(&mut e.state, id, &Vec::new(), ConfirmationState::Confirmed);
             }
             Op::SetConfirmation {
@@ -228,7 +220,9 @@ impl UnitDocument {
                 put(&mut e.state, id, ctx, *state);
             }
             Op::Report(r) => {
-                self.reports.insert(id, r.clone());
+                if keep {
+                    self.reports.insert(id, r.clone());
+                }
             }
         }
     }
