@@ -61,8 +61,10 @@ pub struct Cached {
     bytes: usize,
 }
 
-/// Keep at most this many bytes of a document's latest changes in memory.
-pub const CHANGE_LOG_BYTES: usize = 4 << 20;
+/// Keep at most this many bytes of a document's latest changes in memory: some 45,000
+/// operations, weeks of a busy unit; a device further behind is answered from the op log.
+/// (4 MiB until decision 26: ten busy documents then held 40 MB that took minutes to fill.)
+pub const CHANGE_LOG_BYTES: usize = 1 << 20;
 
 /// A document's latest changes as the op log stores them (`wire::encode_change`), in the order
 /// they were applied: for each actor, every change past `from[actor]` up to the document's
@@ -206,8 +208,9 @@ pub const BYTES_PER_TASK: usize = 720;
 pub const BYTES_PER_SNAPSHOT_BYTE: usize = 10;
 /// A task's registers' clocks and concurrent values, per device writing to the document.
 pub const BYTES_PER_TASK_ACTOR: usize = 160;
-/// A confirmation's state register.
-pub const BYTES_PER_CONFIRMATION: usize = 240;
+/// A confirmation without its details: its entry (the state register is implied until a
+/// change arrives, decision 26).
+pub const BYTES_PER_CONFIRMATION: usize = 80;
 /// An entry's fixed part (header, maps, key).
 pub const ENTRY_BYTES: usize = 16 << 10;
 

@@ -1,24 +1,24 @@
-//! Keeping the allocator's memory close to what the server uses.
+//! Keeping the allocators' memory close to what the server uses.
 //!
-//! glibc's allocator keeps what a process frees in per-thread arenas and hands it back to the
-//! system only from the top of each heap. A server whose threads allocate and free
-//! documents, answers and SQLite pages all day then holds far more than it uses: in the
-//! ten-minute load the live heap stayed near 150 MB while the resident size kept climbing
-//! (decision 25). Two remedies, both glibc's own: fewer arenas, and trimming what is free.
+//! The `taskforce` binary allocates with jemalloc (decision 26): it keeps fragmentation low
+//! under the server's mix of threads, and with its background thread it gives pages freed a
+//! few seconds ago back to the system even while the server is idle. Its figures are exported
+//! at `/metrics` ([`heap_stats`]).
+//!
+//! SQLite's C code still allocates through glibc, which keeps what is freed in per-thread
+//! arenas and hands it back only from the top of each heap: 2 arenas and a periodic trim
+//! keep that part small (decision 25).
 
 use std::time::Duration;
 
-/// Arenas for the server's allocations, unless `MALLOC_ARENA_MAX` says otherwise: the
-/// workers, the writer and SQLite's threads then share their free memory instead of each
-/// keeping its own.
+/// glibc arenas for the server's C allocations, unless `MALLOC_ARENA_MAX` says otherwise.
 pub const ARENAS: i32 = 2;
 
-/// How often free memory is given back to the system.
+/// How often glibc's free memory is given back to the system.
 pub const TRIM_EVERY: Duration = Duration::from_secs(10);
 
 /// Call once, before any thread starts: limit glibc to [`ARENAS`] arenas unless the
-/// `MALLOC_ARENA_MAX` environment variable is set. A no-op where the allocator is not
-/// glibc's.
+/// `MALLOC_ARENA_MAX` environment variable is set. A no-op where the allocator is not glibc's.
 pub fn limit_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
@@ -31,9 +31,16 @@ pub fn limit_arenas() {
     }
 }
 
-/// Return the allocator's free memory to the operating system, so a moment's peak — a whole
-/// document decoded to rewrite its snapshot — does not stay in the resident size for good.
-/// A no-op where the allocator is not glibc's.
+/// Let jemalloc return decayed pages from its own background thread instead of only when the
+/// server next allocates. Harmless when jemalloc is not the global allocator (tests).
+pub fn purge_in_background() {
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        tracing::warn!(error = %e, "jemalloc's background thread could not be started");
+    }
+}
+
+/// Return glibc's free memory to the operating system. A no-op where the allocator is not
+/// glibc's.
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[allow(unsafe_code)]
@@ -44,7 +51,8 @@ pub fn release_free_memory() {
     }
 }
 
-/// A thread that gives free memory back every [`TRIM_EVERY`], for the life of the process.
+/// A thread that gives glibc's free memory back every [`TRIM_EVERY`], for the life of the
+/// process.
 pub fn trim_periodically() -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("memory-trim".into())
@@ -57,4 +65,34 @@ pub fn trim_periodically() -> std::io::Result<()> {
             }
         })
         .map(|_| ())
+}
+
+/// What jemalloc holds: bytes the server's Rust code has allocated and not freed, and bytes
+/// of jemalloc's pages resident in memory (the difference is its slack and metadata).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeapStats {
+    pub allocated: u64,
+    pub resident: u64,
+}
+
+/// jemalloc's current figures, or `None` if they cannot be read.
+pub fn heap_stats() -> Option<HeapStats> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    Some(HeapStats {
+        allocated: stats::allocated::read().ok()? as u64,
+        resident: stats::resident::read().ok()? as u64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_stats_are_read() {
+        let s = heap_stats();
+        // jemalloc's own metadata is resident even when nothing else allocates through it.
+        assert!(s.is_some_and(|s| s.resident > 0), "{s:?}");
+    }
 }

@@ -123,10 +123,24 @@ impl Metrics {
                 cache.bytes as u64,
             ),
         ];
-        for (name, help, value) in gauges {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-            ));
+        gauges_out(&mut out, gauges);
+        if let Some(heap) = crate::memory::heap_stats() {
+            gauges_out(
+                &mut out,
+                [
+                    (
+                        "taskforce_heap_allocated_bytes",
+                        "Bytes the server's Rust code holds through jemalloc",
+                        heap.allocated,
+                    ),
+                    (
+                        "taskforce_heap_resident_bytes",
+                        "Bytes of jemalloc's pages resident in memory (allocated, slack and \
+                         metadata; SQLite's own memory not included)",
+                        heap.resident,
+                    ),
+                ],
+            );
         }
         out.push_str(&format!(
             "# HELP taskforce_doc_cache_evictions_total Documents dropped from memory to stay \
@@ -135,5 +149,13 @@ impl Metrics {
             cache.evicted
         ));
         out
+    }
+}
+
+fn gauges_out<const N: usize>(out: &mut String, gauges: [(&str, &str, u64); N]) {
+    for (name, help, value) in gauges {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        ));
     }
 }

@@ -48,11 +48,12 @@ fn config(args: &ServeArgs) -> anyhow::Result<Config> {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    // Before any thread starts (decision 25).
+    // Before any thread starts (decisions 25, 26).
     memory::limit_arenas();
     init_tracing();
     let config = config(&args)?;
     memory::trim_periodically().context("starting the memory-trim thread")?;
+    memory::purge_in_background();
     actix_web::rt::System::new().block_on(async move {
         let state = build_state(config).await?;
         if args.demo {

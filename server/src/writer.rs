@@ -169,8 +169,6 @@ impl Compactor {
         tokio::spawn(async move {
             while let Some(key) = rx.recv().await {
                 let encoded = docstore::encode_whole(&state.db, &key).await;
-                // The whole document is gone: give its memory back.
-                crate::memory::release_free_memory();
                 match encoded {
                     Ok(Some((snapshot, ops))) => {
                         let Some(writer) = writer.upgrade() else {

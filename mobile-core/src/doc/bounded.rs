@@ -109,21 +109,7 @@ impl BoundedDocument {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        directive::Role,
-        doc::{Confirmation, Day, HeaderTask, Report, Status, TaskField},
-    };
-
-    fn header() -> DocHeader {
-        DocHeader {
-            directive: "5-ct-btttt".into(),
-            unit: "cuc-vt".into(),
-            tasks: vec![HeaderTask {
-                clause: "2.a".into(),
-                role: Role::Lead,
-            }],
-        }
-    }
+    use crate::doc::{Confirmation, Day, Report, Status, TaskField, test_header as header};
 
     #[test]
     fn bodies_are_dropped_and_registers_kept() -> Result<(), DocError> {

@@ -17,3 +17,16 @@ pub use ops::{
 };
 pub use register::{Register, compare as compare_clocks};
 pub use state::{CanonicalDoc, CanonicalTask, Conflict, TaskState, UnitDocument};
+
+/// A one-task document header for the module's unit tests.
+#[cfg(test)]
+fn test_header() -> DocHeader {
+    DocHeader {
+        directive: "5-ct-btttt".into(),
+        unit: "cuc-vt".into(),
+        tasks: vec![HeaderTask {
+            clause: "2.a".into(),
+            role: crate::directive::Role::Lead,
+        }],
+    }
+}

@@ -41,11 +41,69 @@ pub struct TaskState {
     pub evidence: BTreeMap<OpId, Evidence>,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ConfirmationEntry {
-    /// `None` until the `Confirm` operation arrives (a state change may come first).
-    pub info: Option<Confirmation>,
-    pub state: Register<ConfirmationState>,
+/// A confirmation: its details and its state register.
+#[derive(Debug, Clone)]
+struct ConfirmationEntry {
+    /// `None` until the `Confirm` operation arrives (a state change may come first), and
+    /// once the document has shed its bodies.
+    info: Option<Box<Confirmation>>,
+    /// `None` stands for the register its `Confirm` made — `Confirmed`, written with the
+    /// confirmation's own dot — which nearly every confirmation keeps: a held register and its
+    /// clock take some 300 bytes, and a document can gather hundreds of thousands of
+    /// confirmations (decision 26). Held once a state change arrives.
+    state: Option<Register<ConfirmationState>>,
+}
+
+impl ConfirmationEntry {
+    /// The register a `Confirm` with id `id` makes.
+    fn as_made(id: OpId) -> Register<ConfirmationState> {
+        let mut r = Register::default();
+        put(&mut r, id, &Vec::new(), ConfirmationState::Confirmed);
+        r
+    }
+
+    /// Whether a snapshot's register of confirmation `id` is the one its `Confirm` made.
+    fn is_as_made(id: OpId, reg: &CanonicalReg<ConfirmationState>) -> bool {
+        match reg.as_slice() {
+            [(clock, ConfirmationState::Confirmed)] => {
+                id.seq > 0 && clock.len() == 1 && clock.get(&id.actor) == Some(&id.seq)
+            }
+            _ => false,
+        }
+    }
+
+    /// An entry for a state change that arrived before its confirmation.
+    fn changed_first() -> Self {
+        Self {
+            info: None,
+            state: Some(Register::default()),
+        }
+    }
+
+    fn register_mut(&mut self, id: OpId) -> &mut Register<ConfirmationState> {
+        self.state.get_or_insert_with(|| Self::as_made(id))
+    }
+
+    fn values(&self) -> Vec<ConfirmationState> {
+        match &self.state {
+            None => vec![ConfirmationState::Confirmed],
+            Some(r) => r.values(),
+        }
+    }
+
+    fn clock(&self, id: OpId) -> Context {
+        match &self.state {
+            None => clock_of(&Self::as_made(id)),
+            Some(r) => clock_of(r),
+        }
+    }
+
+    fn canonical(&self, id: OpId) -> CanonicalReg<ConfirmationState> {
+        match &self.state {
+            None => Self::as_made(id).canonical(),
+            Some(r) => r.canonical(),
+        }
+    }
 }
 
 fn clock_of<V: Clone + Ord>(r: &Register<V>) -> Context {
@@ -205,19 +263,34 @@ impl UnitDocument {
                 }
             }
             Op::Confirm(c) => {
-                let e = self.confirmations.entry(id).or_default();
-                if keep {
-                    e.info = Some(c.clone());
+                let info = keep.then(|| Box::new(c.clone()));
+                match self.confirmations.entry(id) {
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        v.insert(ConfirmationEntry { info, state: None });
+                    }
+                    // A state change came first: write into the register it holds.
+                    std::collections::btree_map::Entry::Occupied(mut o) => {
+                        let e = o.get_mut();
+                        e.info = info;
+                        put(
+                            e.register_mut(id),
+                            id,
+                            &Vec::new(),
+                            ConfirmationState::Confirmed,
+                        );
+                    }
                 }
-                put(&mut e.state, id, &Vec::new(), ConfirmationState::Confirmed);
             }
             Op::SetConfirmation {
                 id: target,
                 state,
                 ctx,
             } => {
-                let e = self.confirmations.entry(*target).or_default();
-                put(&mut e.state, id, ctx, *state);
+                let e = self
+                    .confirmations
+                    .entry(*target)
+                    .or_insert_with(ConfirmationEntry::changed_first);
+                put(e.register_mut(*target), id, ctx, *state);
             }
             Op::Report(r) => {
                 if keep {
@@ -248,7 +321,7 @@ impl UnitDocument {
     pub fn confirmation_states(&self, id: OpId) -> Vec<ConfirmationState> {
         self.confirmations
             .get(&id)
-            .map(|c| c.state.values())
+            .map(ConfirmationEntry::values)
             .unwrap_or_default()
     }
 
@@ -276,7 +349,7 @@ impl UnitDocument {
         let ctx = self
             .confirmations
             .get(&id)
-            .map_or_else(Vec::new, |c| clock_of(&c.state));
+            .map_or_else(Vec::new, |c| c.clock(id));
         Op::SetConfirmation { id, state, ctx }
     }
 
@@ -439,7 +512,7 @@ impl UnitDocument {
     pub fn confirmations(&self) -> Vec<(OpId, &Confirmation, Vec<ConfirmationState>)> {
         self.confirmations
             .iter()
-            .filter_map(|(id, e)| e.info.as_ref().map(|c| (*id, c, e.state.values())))
+            .filter_map(|(id, e)| e.info.as_deref().map(|c| (*id, c, e.values())))
             .collect()
     }
 
@@ -474,11 +547,25 @@ impl UnitDocument {
             mine.evidence.extend(t.evidence);
         }
         for (id, c) in other.confirmations {
-            let mine = self.confirmations.entry(id).or_default();
-            if c.info.is_some() {
-                mine.info = c.info;
+            match self.confirmations.entry(id) {
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(c);
+                }
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    let mine = o.get_mut();
+                    if c.info.is_some() {
+                        mine.info = c.info;
+                    }
+                    match (&mine.state, c.state) {
+                        // Both as made: nothing to merge.
+                        (None, None) => {}
+                        (_, theirs) => {
+                            let theirs = theirs.unwrap_or_else(|| ConfirmationEntry::as_made(id));
+                            mine.register_mut(id).merge(theirs);
+                        }
+                    }
+                }
             }
-            mine.state.merge(c.state);
         }
         self.reports.extend(other.reports);
         self.vv.merge(other.vv);
@@ -513,7 +600,7 @@ impl UnitDocument {
         let confirmations = self
             .confirmations
             .iter()
-            .map(|(id, c)| (*id, (c.info.clone(), c.state.canonical())))
+            .map(|(id, c)| (*id, (c.info.as_deref().cloned(), c.canonical(*id))))
             .collect();
         CanonicalDoc {
             header: self.header.clone(),
@@ -549,8 +636,9 @@ impl UnitDocument {
             confirmations.insert(
                 id,
                 ConfirmationEntry {
-                    info,
-                    state: Register::from_canonical(state),
+                    info: info.map(Box::new),
+                    state: (!ConfirmationEntry::is_as_made(id, &state))
+                        .then(|| Register::from_canonical(state)),
                 },
             );
         }
@@ -587,4 +675,87 @@ pub struct CanonicalDoc {
     pub tasks: BTreeMap<TaskRef, CanonicalTask>,
     pub confirmations: BTreeMap<OpId, (Option<Confirmation>, CanonicalReg<ConfirmationState>)>,
     pub reports: BTreeMap<OpId, Report>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::test_header as header;
+
+    fn confirm(by: &str) -> Op {
+        Op::Confirm(Confirmation {
+            carrier: "viettel".into(),
+            hotline: "19009095".into(),
+            free_from: Day(18_295),
+            attested_by: by.into(),
+            evidence: None,
+            at: 1,
+        })
+    }
+
+    /// An untouched confirmation's register is implied, not held, and reads, encodes, merges
+    /// and changes exactly as the register its `Confirm` made.
+    #[test]
+    fn an_untouched_confirmation_holds_no_register() -> Result<(), DocError> {
+        let (a, b) = (OpId::new(1, 1), OpId::new(1, 2));
+        let mut doc = UnitDocument::new(header());
+        doc.apply_ops(1, 1, &[confirm("An"), confirm("Bình")])?;
+        assert!(doc.confirmations.values().all(|e| e.state.is_none()));
+        assert_eq!(doc.confirmation_states(a), [ConfirmationState::Confirmed]);
+        assert_eq!(
+            doc.to_canonical().confirmations[&a].1,
+            ConfirmationEntry::as_made(a).canonical()
+        );
+        assert_eq!(
+            doc.set_confirmation_op(a, ConfirmationState::Withdrawn),
+            Op::SetConfirmation {
+                id: a,
+                state: ConfirmationState::Withdrawn,
+                ctx: vec![(1, 1)],
+            }
+        );
+
+        // A snapshot decodes to the implied form again.
+        let decoded = UnitDocument::from_canonical(doc.to_canonical())?;
+        assert!(decoded.confirmations.values().all(|e| e.state.is_none()));
+
+        // Withdrawn by another device: the register is held from then on.
+        let withdraw = doc.set_confirmation_op(b, ConfirmationState::Withdrawn);
+        doc.apply_ops(2, 1, std::slice::from_ref(&withdraw))?;
+        assert!(doc.confirmations[&a].state.is_none());
+        assert!(doc.confirmations[&b].state.is_some());
+        assert_eq!(doc.confirmation_states(b), [ConfirmationState::Withdrawn]);
+
+        // The withdrawal arriving before the confirmation gives the same document.
+        let mut early = UnitDocument::new(header());
+        early.apply_ops(2, 1, std::slice::from_ref(&withdraw))?;
+        assert_eq!(early.confirmation_states(b), [ConfirmationState::Withdrawn]);
+        early.apply_ops(1, 1, &[confirm("An"), confirm("Bình")])?;
+        assert_eq!(early.to_canonical(), doc.to_canonical());
+
+        // Merges: implied with implied stays implied; implied with held gives the held.
+        let mut merged = decoded.clone();
+        merged.merge(decoded.clone())?;
+        assert!(merged.confirmations.values().all(|e| e.state.is_none()));
+        merged.merge(UnitDocument::from_canonical(doc.to_canonical())?)?;
+        assert_eq!(merged.to_canonical(), doc.to_canonical());
+        let mut other_way = UnitDocument::from_canonical(doc.to_canonical())?;
+        other_way.merge(decoded)?;
+        assert_eq!(other_way.to_canonical(), doc.to_canonical());
+        Ok(())
+    }
+
+    #[test]
+    fn a_snapshot_register_unlike_the_made_one_is_held() {
+        let id = OpId::new(3, 5);
+        let made = ConfirmationEntry::as_made(id).canonical();
+        assert!(ConfirmationEntry::is_as_made(id, &made));
+        assert!(!ConfirmationEntry::is_as_made(OpId::new(3, 6), &made));
+        assert!(!ConfirmationEntry::is_as_made(id, &Vec::new()));
+        let mut two = made.clone();
+        two.push((BTreeMap::from([(4, 1)]), ConfirmationState::Withdrawn));
+        assert!(!ConfirmationEntry::is_as_made(id, &two));
+        let withdrawn = vec![(BTreeMap::from([(3, 5)]), ConfirmationState::Withdrawn)];
+        assert!(!ConfirmationEntry::is_as_made(id, &withdrawn));
+    }
 }
