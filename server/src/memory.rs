@@ -41,7 +41,7 @@ pub fn purge_in_background() {
 
 /// Return glibc's free memory to the operating system. A no-op where the allocator is not
 /// glibc's.
-pub fn release_free_memory() {
+fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     #[allow(unsafe_code)]
     // SAFETY: `malloc_trim` has no preconditions: it only walks glibc's own arenas, under

@@ -8,7 +8,7 @@
 //! and never erased (an ad-hoc task is hidden by its `removed` register), so no remove
 //! operation exists and none of `crdts`' remove pitfalls apply.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, btree_map::Entry};
 
 use crdts::{CmRDT, CvRDT, VClock};
 use serde::{Deserialize, Serialize};
@@ -102,6 +102,18 @@ impl ConfirmationEntry {
         match &self.state {
             None => Self::as_made(id).canonical(),
             Some(r) => r.canonical(),
+        }
+    }
+
+    /// Merge another replica's entry for confirmation `id`; two implied registers stay
+    /// implied.
+    fn merge(&mut self, id: OpId, other: Self) {
+        if other.info.is_some() {
+            self.info = other.info;
+        }
+        if self.state.is_some() || other.state.is_some() {
+            let theirs = other.state.unwrap_or_else(|| Self::as_made(id));
+            self.register_mut(id).merge(theirs);
         }
     }
 }
@@ -265,11 +277,11 @@ impl UnitDocument {
             Op::Confirm(c) => {
                 let info = keep.then(|| Box::new(c.clone()));
                 match self.confirmations.entry(id) {
-                    std::collections::btree_map::Entry::Vacant(v) => {
+                    Entry::Vacant(v) => {
                         v.insert(ConfirmationEntry { info, state: None });
                     }
                     // A state change came first: write into the register it holds.
-                    std::collections::btree_map::Entry::Occupied(mut o) => {
+                    Entry::Occupied(mut o) => {
                         let e = o.get_mut();
                         e.info = info;
                         put(
@@ -548,23 +560,10 @@ impl UnitDocument {
         }
         for (id, c) in other.confirmations {
             match self.confirmations.entry(id) {
-                std::collections::btree_map::Entry::Vacant(v) => {
+                Entry::Vacant(v) => {
                     v.insert(c);
                 }
-                std::collections::btree_map::Entry::Occupied(mut o) => {
-                    let mine = o.get_mut();
-                    if c.info.is_some() {
-                        mine.info = c.info;
-                    }
-                    match (&mine.state, c.state) {
-                        // Both as made: nothing to merge.
-                        (None, None) => {}
-                        (_, theirs) => {
-                            let theirs = theirs.unwrap_or_else(|| ConfirmationEntry::as_made(id));
-                            mine.register_mut(id).merge(theirs);
-                        }
-                    }
-                }
+                Entry::Occupied(mut o) => o.get_mut().merge(id, c),
             }
         }
         self.reports.extend(other.reports);
