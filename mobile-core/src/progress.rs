@@ -45,6 +45,38 @@ pub struct TaskProgress {
     pub conflicted: bool,
 }
 
+impl TaskProgress {
+    /// A task's progress on `today` from its effective values — as a document gives them
+    /// ([`task_progress`]) or as the server's projection of the task keeps them: overdue when
+    /// its due date has passed and it is not done.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        task: TaskRef,
+        clause: Option<String>,
+        role: Option<Role>,
+        status: Status,
+        progress: u8,
+        due: Option<NaiveDate>,
+        conflicted: bool,
+        today: NaiveDate,
+    ) -> Self {
+        Self {
+            task,
+            clause,
+            role,
+            status,
+            progress: if status == Status::Done {
+                100
+            } else {
+                progress
+            },
+            due,
+            overdue: due.is_some_and(|d| d < today) && status != Status::Done,
+            conflicted,
+        }
+    }
+}
+
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
@@ -117,32 +149,45 @@ pub fn bounded_task_progress(
 
 /// A unit's progress on `today`, computed from its document alone.
 pub fn unit_progress(doc: &UnitDocument, today: NaiveDate) -> UnitProgress {
-    let mut counts = Counts::default();
-    let mut sum: u64 = 0;
     let tasks: Vec<TaskProgress> = doc
         .task_refs()
         .into_iter()
         .map(|t| task_progress(doc, t, today))
         .collect();
-    for t in tasks.iter().filter(|t| t.clause.is_some()) {
-        counts.add(t);
-        sum += u64::from(t.progress);
-    }
-    let mean_progress = if counts.assigned == 0 {
-        0
-    } else {
-        u8::try_from(sum / u64::from(counts.assigned)).unwrap_or(100)
-    };
     let last_report_at = doc.reports().iter().map(|(_, r)| r.at).max();
-    let days_since_report =
-        last_report_at.map(|at| (day_start(today) - at).div_euclid(86_400).max(0));
-    UnitProgress {
-        unit: doc.header().unit.clone(),
-        counts,
-        mean_progress,
-        last_report_at,
-        days_since_report,
-        tasks,
+    UnitProgress::from_tasks(doc.header().unit.clone(), tasks, last_report_at, today)
+}
+
+impl UnitProgress {
+    /// A unit's figures from its tasks' progress (in task order) and its latest report: the
+    /// one counting rule, for a phone's document and for the server's projections alike.
+    pub fn from_tasks(
+        unit: String,
+        tasks: Vec<TaskProgress>,
+        last_report_at: Option<i64>,
+        today: NaiveDate,
+    ) -> Self {
+        let mut counts = Counts::default();
+        let mut sum: u64 = 0;
+        for t in tasks.iter().filter(|t| t.clause.is_some()) {
+            counts.add(t);
+            sum += u64::from(t.progress);
+        }
+        let mean_progress = if counts.assigned == 0 {
+            0
+        } else {
+            u8::try_from(sum / u64::from(counts.assigned)).unwrap_or(100)
+        };
+        let days_since_report =
+            last_report_at.map(|at| (day_start(today) - at).div_euclid(86_400).max(0));
+        Self {
+            unit,
+            counts,
+            mean_progress,
+            last_report_at,
+            days_since_report,
+            tasks,
+        }
     }
 }
 
@@ -165,16 +210,16 @@ fn task_progress_fast(doc: &UnitDocument, task: TaskRef, today: NaiveDate) -> Ta
         TaskRef::Assigned(i) => doc.header().tasks.get(i as usize),
         TaskRef::Adhoc(_) => None,
     };
-    TaskProgress {
+    TaskProgress::new(
         task,
-        clause: header_task.map(|t| t.clause.clone()),
-        role: header_task.map(|t| t.role),
+        header_task.map(|t| t.clause.clone()),
+        header_task.map(|t| t.role),
         status,
         progress,
         due,
-        overdue: due.is_some_and(|d| d < today) && status != Status::Done,
-        conflicted: false,
-    }
+        false,
+        today,
+    )
 }
 
 /// One unit's standing on one clause.
@@ -198,25 +243,44 @@ pub struct ClauseProgress {
 
 /// Every clause's progress across the units' documents: the clause × unit matrix.
 pub fn clause_progress(docs: &[&UnitDocument], today: NaiveDate) -> Vec<ClauseProgress> {
-    let mut by_clause: std::collections::BTreeMap<String, ClauseProgress> = Default::default();
-    let mut order: Vec<String> = Vec::new();
-    for doc in docs {
-        let unit = &doc.header().unit;
-        for (i, ht) in doc.header().tasks.iter().enumerate() {
-            let Ok(i) = u32::try_from(i) else { continue };
-            let t = task_progress_fast(doc, TaskRef::Assigned(i), today);
-            let entry = by_clause.entry(ht.clause.clone()).or_insert_with(|| {
-                order.push(ht.clause.clone());
+    let units: Vec<(String, Vec<TaskProgress>)> = docs
+        .iter()
+        .map(|doc| {
+            let tasks = (0..doc.header().tasks.len())
+                .filter_map(|i| u32::try_from(i).ok())
+                .map(|i| task_progress_fast(doc, TaskRef::Assigned(i), today))
+                .collect();
+            (doc.header().unit.clone(), tasks)
+        })
+        .collect();
+    clause_progress_of(units.iter().map(|(u, t)| (u.as_str(), t.as_slice())))
+}
+
+/// The clause × unit matrix from each unit's tasks' progress (the directive's tasks count;
+/// ad-hoc ones have no clause): clauses in the order they first appear, units in the order
+/// given. The one rule for a phone's documents and the server's projections alike.
+pub fn clause_progress_of<'a>(
+    units: impl IntoIterator<Item = (&'a str, &'a [TaskProgress])>,
+) -> Vec<ClauseProgress> {
+    let mut by_clause: std::collections::BTreeMap<&str, ClauseProgress> = Default::default();
+    let mut order: Vec<&str> = Vec::new();
+    for (unit, tasks) in units {
+        for t in tasks {
+            let (Some(clause), Some(role)) = (t.clause.as_deref(), t.role) else {
+                continue;
+            };
+            let entry = by_clause.entry(clause).or_insert_with(|| {
+                order.push(clause);
                 ClauseProgress {
-                    clause: ht.clause.clone(),
+                    clause: clause.to_string(),
                     units: Vec::new(),
                     counts: Counts::default(),
                 }
             });
-            entry.counts.add(&t);
+            entry.counts.add(t);
             entry.units.push(ClauseUnit {
-                unit: unit.clone(),
-                role: ht.role,
+                unit: unit.to_string(),
+                role,
                 status: t.status,
                 progress: t.progress,
                 overdue: t.overdue,
@@ -225,7 +289,7 @@ pub fn clause_progress(docs: &[&UnitDocument], today: NaiveDate) -> Vec<ClausePr
     }
     order
         .into_iter()
-        .filter_map(|c| by_clause.remove(&c))
+        .filter_map(|c| by_clause.remove(c))
         .collect()
 }
 

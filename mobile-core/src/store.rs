@@ -22,7 +22,7 @@ use thiserror::Error;
 
 use crate::{
     doc::{ActorId, DocError, Op, UnitDocument, VersionVector},
-    sync::{Change, DocKey, Replica, changes_len, wire, wire::change_len},
+    sync::{Change, DocKey, Replica, apply_changes, changes_len, wire, wire::change_len},
 };
 
 #[derive(Debug, Error)]
@@ -114,9 +114,7 @@ pub fn load_replica(
     let canonical = wire::decode_snapshot(&stored.snapshot)
         .map_err(|e| StoreError::Corrupt(format!("document: {e}")))?;
     let mut state = UnitDocument::from_canonical(canonical)?;
-    for c in &stored.tail {
-        state.apply_ops(c.actor, c.start, &c.ops)?;
-    }
+    apply_changes(&mut state, &stored.tail, |_, _| {})?;
     let saved = Saved {
         snapshot: stored.snapshot.len(),
         tail: changes_len(&stored.tail) + changes_len(&stored.changes),

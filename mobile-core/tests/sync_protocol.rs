@@ -6,7 +6,7 @@ mod common;
 use common::{header, key, verify};
 use taskforce_core::{
     doc::{DocError, Op, Report, Status, TaskField, TaskRef},
-    sync::{Change, Payload, Replica, SyncError, SyncRequest, wire},
+    sync::{Change, EMPTY_CHANGE, Payload, Replica, SyncError, SyncRequest, wire},
 };
 
 fn status(r: &mut Replica, actor: u32, task: u32, s: Status) {
@@ -267,4 +267,41 @@ fn a_bad_change_after_good_ones_refuses_the_whole_request() {
         .respond(&good, verify(fp))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(out.pushed, 2);
+}
+
+#[test]
+fn an_empty_change_is_refused_and_does_not_misnumber_the_next() {
+    let mut server = Replica::new(header(4));
+    let mut phone = Replica::new(header(4));
+    let fp = server.fingerprint();
+    let before = canon(&server);
+    // A signed change without operations, alone or before a real one: refused whole.
+    let empty = Change::sign(fp, 1, 1, Vec::new(), &key(1));
+    status(&mut phone, 1, 0, Status::Done);
+    let good = sealed_request(&mut phone, 1);
+    let mut with_empty = good.clone();
+    with_empty.changes.insert(0, empty.clone());
+    let mut alone = good.clone();
+    alone.changes = vec![empty];
+    for req in [&alone, &with_empty] {
+        match server.respond(req, verify(fp)) {
+            Err(SyncError::Doc(DocError::Invalid(why))) => assert_eq!(why, EMPTY_CHANGE),
+            other => panic!("expected the empty change refused, got {other:?}"),
+        }
+        assert_eq!(canon(&server), before);
+        assert_eq!(server.doc().version().get(&1), 0);
+    }
+    // The real changes are then numbered from 1, and the next from 2.
+    let (resp, out) = server
+        .respond(&good, verify(fp))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.pushed, 1);
+    phone.receive(resp).unwrap_or_else(|e| panic!("{e}"));
+    status(&mut phone, 1, 1, Status::Blocked);
+    let (_, out) = server
+        .respond(&sealed_request(&mut phone, 1), verify(fp))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.pushed, 1);
+    assert_eq!(server.doc().version().get(&1), 2);
+    assert_eq!(canon(&phone), canon(&server));
 }

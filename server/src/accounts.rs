@@ -11,9 +11,9 @@ use crate::{
         Caller, Role, caller_for_token, check_password_strength, hash_password, new_token,
         verify_password,
     },
-    entity::{audit_log, devices, memberships, tokens, units, users},
+    clock::now,
+    db::entity::{audit_log, devices, memberships, tokens, units, users},
     error::{ApiError, ApiResult},
-    state::now,
 };
 
 pub fn check_username(username: &str) -> ApiResult<()> {

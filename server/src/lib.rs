@@ -1,22 +1,29 @@
-//! The taskforce server: accounts and devices, the sync API over mobile-core's protocol, and
-//! persistence through sea-orm on SQLite (embedded default) or PostgreSQL (production).
+//! The taskforce server: accounts and devices, the sync API over mobile-core's protocol, the
+//! Ministry Office's dashboard, and persistence through sea-orm on SQLite (embedded default)
+//! or PostgreSQL (production).
+//!
+//! Modules by layer, each using only those below it (a test holds it):
+//! - the edge: `startup` (the app and its middleware), `routes` (the JSON API and exports),
+//!   `dashboard` (HTML pages), `http` (what those two share);
+//! - `state`: what every handler is given;
+//! - services: `sync` (the write path: group commit, compactor, projections), `accounts`,
+//!   `progress` (the Ministry Office's read models);
+//! - `docstore` (documents: rows, snapshots, change logs, the decoded cache), `auth` (roles,
+//!   passwords, tokens);
+//! - foundations: `db` (connection, entities, seed), `telemetry`, `config`, `clock`, `error`.
 
 pub mod accounts;
-pub mod api;
-pub mod app;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod dashboard;
+pub mod db;
 pub mod docstore;
-pub mod entity;
 pub mod error;
-pub mod exports;
-pub mod memory;
-pub mod metrics;
-pub mod openapi;
+pub mod http;
 pub mod progress;
-pub mod progress_api;
-pub mod seed;
+pub mod routes;
+pub mod startup;
 pub mod state;
-pub mod sync_api;
-pub mod writer;
+pub mod sync;
+pub mod telemetry;

@@ -1,9 +1,6 @@
 //! The `taskforce` command: the server and the Ministry Office's tools.
 
 mod cli;
-mod directive_cmd;
-mod loadgen;
-mod serve_cmd;
 
 use std::process::ExitCode;
 

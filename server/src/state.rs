@@ -1,8 +1,8 @@
 //! What every request handler shares: the database, the configuration, the catalogue, the
-//! decoded documents, the sync writer, the login limiter, the
-//! token and device cache and the metrics.
+//! decoded documents, the sync writer, the login limiter, the token and device cache and the
+//! metrics.
 
-use std::sync::Arc;
+use std::sync::{Arc, atomic::AtomicI64};
 
 use sea_orm::{DatabaseBackend, DatabaseConnection};
 use taskforce_core::directive::Catalogue;
@@ -11,8 +11,8 @@ use crate::{
     auth::{AuthCache, LoginLimiter},
     config::Config,
     docstore::DocCache,
-    metrics::Metrics,
-    writer::GroupWriter,
+    sync::{GroupWriter, WriteContext},
+    telemetry::metrics::Metrics,
 };
 
 #[derive(Clone, Debug)]
@@ -27,18 +27,51 @@ pub struct AppState {
     pub auth: Arc<AuthCache>,
     pub metrics: Arc<Metrics>,
     /// When this process last recorded the progress history (Unix seconds).
-    pub history_recorded: Arc<std::sync::atomic::AtomicI64>,
-    /// The task that writes syncs in groups (`writer`); none only in that task's own copy.
-    pub writer: Option<GroupWriter>,
+    pub history_recorded: Arc<AtomicI64>,
+    /// The task that writes syncs in groups.
+    pub writer: GroupWriter,
 }
 
 impl AppState {
+    /// The state of a server on `db`: its writer task starts on the current runtime.
+    pub fn new(db: DatabaseConnection, config: Config, catalogue: Catalogue) -> Self {
+        let docs = Arc::new(DocCache::new(
+            config.doc_cache_entries,
+            config.doc_cache_mb.saturating_mul(1 << 20),
+            config.doc_whole_kb.saturating_mul(1 << 10),
+        ));
+        let metrics = Arc::new(Metrics::default());
+        let history_recorded = Arc::new(AtomicI64::new(0));
+        let writer = GroupWriter::spawn(WriteContext {
+            db: db.clone(),
+            docs: docs.clone(),
+            metrics: metrics.clone(),
+            history_recorded: history_recorded.clone(),
+        });
+        Self {
+            db,
+            config: Arc::new(config),
+            catalogue: Arc::new(catalogue),
+            docs,
+            limiter: Arc::new(LoginLimiter::default()),
+            auth: Arc::new(AuthCache::default()),
+            metrics,
+            history_recorded,
+            writer,
+        }
+    }
+
     pub fn backend(&self) -> DatabaseBackend {
         self.db.get_database_backend()
     }
-}
 
-/// Unix seconds now.
-pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    /// What the sync writer works with (tests write batches directly through it).
+    pub fn write_context(&self) -> WriteContext {
+        WriteContext {
+            db: self.db.clone(),
+            docs: self.docs.clone(),
+            metrics: self.metrics.clone(),
+            history_recorded: self.history_recorded.clone(),
+        }
+    }
 }

@@ -11,7 +11,7 @@ use chrono::NaiveDate;
 use common::{DIRECTIVE, Http, PASSWORD, TestApp, TestDb, spawn_app};
 use serde_json::{Value, json};
 use taskforce_core::doc::{Confirmation, Day, Op, Report, Status};
-use taskforce_server::{app::API_ROUTES, auth::Role};
+use taskforce_server::{auth::Role, routes::API_ROUTES};
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 

@@ -316,14 +316,7 @@ fn many_phones_sync_concurrently(db: TestDb) {
 }
 
 fn metric(app: &TestApp, name: &str) -> u64 {
-    let text = Http::agent()
-        .get(&format!("{}/metrics", app.http.base))
-        .call()
-        .and_then(|mut r| r.body_mut().read_to_string())
-        .unwrap_or_else(|e| panic!("/metrics: {e}"));
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in /metrics"))
+    app.metric(name)
 }
 
 /// `name` once it reaches `at_least`, waiting up to ten seconds (background work).

@@ -11,11 +11,11 @@ use taskforce_core::{
     sync::DocKey,
 };
 use taskforce_server::{
-    app::build_state,
     config::Config,
     error::ApiError,
+    startup::build_state,
     state::AppState,
-    writer::{WriteJob, write_batch},
+    sync::{WriteJob, write_batch},
 };
 
 fn setup(db: TestDb) -> TestApp {
@@ -66,7 +66,7 @@ fn count(app: &TestApp, sql: &str) -> i64 {
     let sql = sql.to_string();
     std::thread::spawn(move || {
         common::runtime().block_on(async move {
-            let db = taskforce_server::app::connect(&url)
+            let db = taskforce_server::db::connect(&url)
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
             let backend = db.get_database_backend();
@@ -110,7 +110,7 @@ fn a_refused_sync_leaves_the_rest_of_its_batch_stored(db: TestDb) {
     let jobs = vec![job(&mut a), gap, job(&mut b), unknown, job(&mut v), stale];
     let (a_actor, b_actor) = (a.actor, b.actor);
     let results = with_state(&app, async move |state| {
-        let results = write_batch(&state, jobs).await;
+        let results = write_batch(&state.write_context(), jobs).await;
         let batches = state
             .metrics
             .write_batches
@@ -185,7 +185,7 @@ fn a_failed_transaction_stores_nothing(db: TestDb) {
             .execute_raw(rename("tasks", "tasks_away"))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let results = write_batch(&state, jobs).await;
+        let results = write_batch(&state.write_context(), jobs).await;
         state
             .db
             .execute_raw(rename("tasks_away", "tasks"))

@@ -1,10 +1,13 @@
-//! The sync protocol: signed changes, the binary wire format, and replicas that exchange
+//! The sync protocol: signed changes, the binary wire format, the rule deciding whether
+//! changes may be applied ([`check_changes`], [`apply_changes`]), and replicas that exchange
 //! them in one round trip.
 
+mod accept;
 mod change;
 mod replica;
 pub mod wire;
 
+pub use accept::{Applied, ChangeTarget, EMPTY_CHANGE, apply_changes, check_changes};
 pub use change::{Change, signing_key};
 pub use replica::{
     Replica, SyncError, SyncOutcome, changes_len, choose_payload, snapshot_worth_pricing,

@@ -17,6 +17,7 @@ use ed25519_dalek::SigningKey;
 use thiserror::Error;
 
 use super::{
+    accept::apply_changes,
     change::Change,
     wire::{DocKey, Payload, SyncRequest, SyncResponse, change_len, encode_snapshot},
 };
@@ -92,9 +93,7 @@ impl Replica {
     ) -> Result<Self, DocError> {
         let mut replica = Self::new(state.header().clone());
         replica.doc = state;
-        for c in &own_changes {
-            replica.doc.apply_ops(c.actor, c.start, &c.ops)?;
-        }
+        apply_changes(&mut replica.doc, &own_changes, |_, _| {})?;
         for c in own_changes {
             replica.log.entry(c.actor).or_default().push(c);
         }
@@ -202,36 +201,28 @@ impl Replica {
         }
     }
 
-    /// Check and apply incoming changes, all or nothing; log those `log` keeps.
+    /// Check and apply incoming changes, all or nothing ([`apply_changes`]); log those `log`
+    /// keeps. `kept`, when given, receives the changes that brought new operations, in order.
     fn take_changes(
         &mut self,
         changes: &[Change],
         log: impl Fn(&Change) -> bool,
+        mut kept: Option<&mut Vec<Change>>,
     ) -> Result<usize, DocError> {
-        // Check them all first (in order, as applying them would advance each actor), so a
-        // refused change leaves the document as it was without copying it.
-        let mut have: BTreeMap<ActorId, u64> = BTreeMap::new();
-        for c in changes {
-            let h = *have
-                .entry(c.actor)
-                .or_insert_with(|| self.doc.version().get(&c.actor));
-            self.doc.check_ops(h, c.actor, c.start, &c.ops)?;
-            if !c.ops.is_empty() {
-                have.insert(c.actor, h.max(c.end()));
+        let logged = &mut self.log;
+        apply_changes(&mut self.doc, changes, |c, applied| {
+            if applied.applied > 0
+                && let Some(kept) = kept.as_deref_mut()
+            {
+                kept.push(c.clone());
             }
-        }
-        let mut applied = 0;
-        for c in changes {
-            applied += self.doc.apply_ops(c.actor, c.start, &c.ops)?;
-        }
-        for c in changes.iter().filter(|c| log(c)) {
-            let log = self.log.entry(c.actor).or_default();
-            let known = log.last().map_or(0, Change::end);
-            if c.end() > known {
-                log.push(c.clone());
+            if log(c) {
+                let actor_log = logged.entry(c.actor).or_default();
+                if c.end() > actor_log.last().map_or(0, Change::end) {
+                    actor_log.push(c.clone());
+                }
             }
-        }
-        Ok(applied)
+        })
     }
 
     /// The responder's side. `authorise` checks each change (signature, that its actor is
@@ -251,7 +242,7 @@ impl Replica {
             );
         }
         req.changes.iter().try_for_each(&authorise)?;
-        let pushed = self.take_changes(&req.changes, |_| true)?;
+        let pushed = self.take_changes(&req.changes, |_| true, None)?;
         let theirs = VersionVector {
             dots: req.vv.clone(),
         };
@@ -297,12 +288,12 @@ impl Replica {
         let mut kept = None;
         match resp.payload {
             Payload::Changes(changes) => {
-                let version = self.doc.version();
-                let new: Vec<Change> = changes
-                    .into_iter()
-                    .filter(|c| c.end() > version.get(&c.actor))
-                    .collect();
-                outcome.pulled = self.take_changes(&new, |c| c.end() > theirs.get(&c.actor))?;
+                let mut new = Vec::new();
+                outcome.pulled = self.take_changes(
+                    &changes,
+                    |c| c.end() > theirs.get(&c.actor),
+                    Some(&mut new),
+                )?;
                 kept = Some(new);
             }
             Payload::Snapshot(snap) => {

@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use crate::entity::progress_history::Model;
+use crate::db::entity::progress_history::Model;
 
 /// Done and in-progress shares of the assigned tasks, day by day.
 pub fn progress_chart(history: &[Model], label_done: &str, label_in_progress: &str) -> Markup {

@@ -24,12 +24,12 @@ use serde::Deserialize;
 use crate::{
     accounts,
     auth::{Caller, caller_for_token, token_hash},
-    entity::tokens,
+    db::entity::tokens,
     error::ApiError,
+    http::TOKEN_COOKIE,
     state::AppState,
 };
 
-pub const TOKEN_COOKIE: &str = "tf_token";
 pub const LANG_COOKIE: &str = "tf_lang";
 
 /// The language of a request: `?lang=` first, then the cookie, then Vietnamese.

@@ -14,10 +14,12 @@ use super::{
     layout, page,
 };
 use crate::{
-    entity::{confirmations, reports},
+    db::entity::{confirmations, reports},
     error::ApiError,
-    progress::{ClauseRow, DirectiveProgress, STALE_DAYS, history, role_label},
-    progress_api::{DEFAULT_DIRECTIVE, visible_progress},
+    progress::{
+        ClauseRow, DEFAULT_DIRECTIVE, DirectiveProgress, STALE_DAYS, history, role_label,
+        visible_progress,
+    },
     state::AppState,
 };
 
@@ -76,7 +78,7 @@ fn clause_label(c: &ClauseRow) -> String {
 }
 
 async fn load(state: &AppState, v: &Viewer) -> Result<DirectiveProgress, ApiError> {
-    visible_progress(state, &v.caller, DEFAULT_DIRECTIVE).await
+    visible_progress(&state.db, &state.catalogue, &v.caller, DEFAULT_DIRECTIVE).await
 }
 
 pub async fn overview(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> PageResult {
@@ -316,7 +318,7 @@ pub async fn unit(
             @for r in &reps {
                 tr {
                     td { (r.period) } td { (r.text) }
-                    td { @for f in crate::progress_api::figures_of(&r.figures) { (f.name) ": " (f.value) br; } }
+                    td { @for f in crate::progress::figures_of(&r.figures) { (f.name) ": " (f.value) br; } }
                 }
             }
         }

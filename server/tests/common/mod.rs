@@ -1,155 +1,31 @@
 //! The test harness: a real server on a loopback port over a fresh database (an SQLite file,
 //! or a PostgreSQL database made for the test and dropped after), and phones that sync with
-//! it over real HTTP using mobile-core's replicas.
+//! it over real HTTP using mobile-core's replicas. The databases and `on_every_store!` are in
+//! `test_db.rs`.
 #![allow(dead_code)]
 
-use std::{
-    sync::atomic::{AtomicU32, Ordering},
-    time::Duration,
-};
+mod test_db;
+
+use std::{sync::atomic::Ordering, time::Duration};
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use ed25519_dalek::SigningKey;
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::ConnectionTrait;
 use taskforce_core::{
     doc::{DocHeader, Op, Status, TaskField, TaskRef},
     sync::{Replica, SyncOutcome, SyncResponse, signing_key, wire},
 };
 use taskforce_server::{
     accounts,
-    app::{build_state, connect, start},
     auth::Role,
     config::Config,
+    db::connect,
+    startup::{build_state, start},
 };
 
+pub use test_db::*;
+
 pub const DIRECTIVE: &str = "5-ct-btttt";
-
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::SeqCst)
-    )
-}
-
-/// The PostgreSQL server the tests use: `TASKFORCE_TEST_PG` (an admin URL) when set, else
-/// one the harness starts with `ops/pg.sh`. Unavailable in CI is a failure; elsewhere the
-/// test says it skips.
-pub fn pg_admin_url() -> Option<String> {
-    static URL: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
-    let url = URL.get_or_init(|| match std::env::var("TASKFORCE_TEST_PG") {
-        Ok(url) if !url.is_empty() => Ok(url),
-        _ => {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/pg.sh");
-            let dir = std::env::temp_dir().join("taskforce-test-pg");
-            std::process::Command::new("bash")
-                .args([script, "start", &dir.to_string_lossy(), "55433"])
-                .output()
-                .map_err(|e| e.to_string())
-                .and_then(|o| {
-                    if o.status.success() {
-                        Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
-                    } else {
-                        Err(String::from_utf8_lossy(&o.stderr).trim().to_string())
-                    }
-                })
-        }
-    });
-    match url {
-        Ok(url) => Some(url.clone()),
-        Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("CI=true and no PostgreSQL: {why}")
-        }
-        Err(why) => {
-            eprintln!(
-                "SKIPPED (PostgreSQL unavailable: {why}); set TASKFORCE_TEST_PG=postgres://…"
-            );
-            None
-        }
-    }
-}
-
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap_or_else(|e| panic!("runtime: {e}"))
-}
-
-/// A database for one test, removed when dropped.
-pub enum TestDb {
-    Sqlite {
-        dir: std::path::PathBuf,
-        url: String,
-    },
-    Postgres {
-        admin: String,
-        name: String,
-        url: String,
-    },
-}
-
-impl TestDb {
-    pub fn sqlite() -> Self {
-        let dir = std::env::temp_dir().join(unique("taskforce-test"));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        let url = format!("sqlite://{}?mode=rwc", dir.join("taskforce.db").display());
-        TestDb::Sqlite { dir, url }
-    }
-
-    pub fn postgres() -> Option<Self> {
-        let admin = pg_admin_url()?;
-        let name = unique("tf_test");
-        runtime().block_on(async {
-            let db = Database::connect(&admin)
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL at {admin}: {e}"));
-            db.execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
-        });
-        let base = admin
-            .rsplit_once('/')
-            .map_or(admin.as_str(), |(b, _)| b)
-            .to_string();
-        let url = format!("{base}/{name}");
-        Some(TestDb::Postgres { admin, name, url })
-    }
-
-    pub fn url(&self) -> &str {
-        match self {
-            TestDb::Sqlite { url, .. } | TestDb::Postgres { url, .. } => url,
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        match self {
-            TestDb::Sqlite { dir, .. } => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            TestDb::Postgres { admin, name, .. } => {
-                let (admin, name) = (admin.clone(), name.clone());
-                let _ = std::thread::spawn(move || {
-                    runtime().block_on(async {
-                        if let Ok(db) = Database::connect(&admin).await {
-                            let _ = db
-                                .execute_unprepared(&format!(
-                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                                ))
-                                .await;
-                        }
-                    })
-                })
-                .join();
-            }
-        }
-    }
-}
 
 /// A running server.
 pub struct TestApp {
@@ -286,6 +162,18 @@ impl Http {
         let (status, body) = self.login(username, PASSWORD);
         assert_eq!(status, 200, "login {username}: {body}");
         body["token"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// A counter or gauge of `/metrics`.
+    pub fn metric(&self, name: &str) -> u64 {
+        let text = Self::agent()
+            .get(&format!("{}/metrics", self.base))
+            .call()
+            .and_then(|mut r| r.body_mut().read_to_string())
+            .unwrap_or_else(|e| panic!("/metrics: {e}"));
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics"))
     }
 
     pub fn get(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
@@ -425,17 +313,4 @@ impl Phone {
     pub fn canonical(&self) -> Vec<u8> {
         postcard::to_stdvec(&self.replica.doc().to_canonical()).unwrap_or_default()
     }
-}
-
-/// Generate one test per store from a scenario taking a `TestDb`.
-#[macro_export]
-macro_rules! on_every_store {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[test] fn $name() { super::$name(super::common::TestDb::sqlite()); } )*
-        }
-        mod postgres {
-            $( #[test] fn $name() { if let Some(db) = super::common::TestDb::postgres() { super::$name(db); } } )*
-        }
-    };
 }

@@ -1,0 +1,597 @@
+//! Whether sync changes may be applied to a document, and applying them: the rule written
+//! once, for a phone's [`Replica`](super::Replica) (both of its sides) and the server's
+//! writer alike.
+//!
+//! # The rule
+//!
+//! Changes are checked in the order given, each against the document as applying the ones
+//! before it would leave it. For each actor, `have` is the highest sequence number of its
+//! operations the document holds (its entry in the version vector), then advanced by each
+//! change of the batch that passes.
+//!
+//! 1. **No empty change.** A change carries at least one operation. An empty one is refused
+//!    (`DocError::Invalid`, [`EMPTY_CHANGE`]) and moves nothing: it never advances `have`, so
+//!    the change after it can neither be misnumbered nor fail later with a gap.
+//! 2. **Sequence numbers start at 1.** A change from 0 is refused (`DocError::Invalid`).
+//! 3. **The next sequence number per actor.** A change from `start` may apply when
+//!    `start <= have + 1`. A later start is a gap, refused with the missing range:
+//!    `DocError::Gap { actor, have, from: start }`, operations `have + 1 ..= start - 1` are
+//!    missing, and the sender resends from `have + 1`.
+//! 4. **Held operations are skipped.** Operations numbered `<= have` are held already. A
+//!    change held whole is accepted and applies nothing (an idempotent resend); a change
+//!    that overlaps what is held is accepted and only its new suffix, from `have + 1`, is
+//!    applied. The held prefix is not compared with the operations held (a later issue
+//!    tightens this).
+//! 5. **Every operation well-formed**, the held prefix included: [`Op::validate`] through
+//!    the document's `check_ops`: tasks the header gives or ad-hoc tasks made earlier by the
+//!    same actor, confirmations changed only after they were made, progress 0 to 100, dates
+//!    in range, text within [`limits::SHORT_TEXT`] and [`limits::LONG_TEXT`], at most
+//!    [`limits::FIGURES`] figures in a report.
+//! 6. **Causal contexts** (of `Op::Set` and `Op::SetConfirmation`), as `Op::validate` checks
+//!    them today: at most [`limits::CONTEXT`] entries, actors strictly increasing, no counter
+//!    0, and none naming an operation of the same actor at or after the one it is the context
+//!    of. A context is *not* yet bounded by what the document holds (it may name other
+//!    actors' operations this replica has not seen); that is left for the next issue.
+//! 7. **All or nothing.** [`apply_changes`] checks the whole batch first; when the check
+//!    refuses, the document is left as it was.
+//!
+//! Not part of the rule, and left to the callers: signatures, whether the actor may write
+//! the document, and whether both sides hold the same document (its fingerprint).
+//!
+//! [`limits::SHORT_TEXT`]: crate::doc::limits::SHORT_TEXT
+//! [`limits::LONG_TEXT`]: crate::doc::limits::LONG_TEXT
+//! [`limits::FIGURES`]: crate::doc::limits::FIGURES
+//! [`limits::CONTEXT`]: crate::doc::limits::CONTEXT
+
+use std::collections::BTreeMap;
+
+use super::change::Change;
+use crate::doc::{ActorId, BoundedDocument, DocError, Op, UnitDocument, VersionVector};
+
+/// Why an empty change is refused (the message of its `DocError::Invalid`).
+pub const EMPTY_CHANGE: &str = "a change must carry at least one operation";
+
+/// A document changes can be checked against and applied to: UnitDocument and BoundedDocument.
+pub trait ChangeTarget {
+    /// The highest sequence number held per actor.
+    fn version(&self) -> &VersionVector;
+    /// Whether `apply_ops(actor, start, ops)` would succeed once `actor`'s operations up to
+    /// `have` are held ([`UnitDocument::check_ops`]).
+    fn check_ops(&self, have: u64, actor: ActorId, start: u64, ops: &[Op]) -> Result<(), DocError>;
+    /// Apply operations `start, start + 1, …` of `actor`, skipping those held; how many were
+    /// new ([`UnitDocument::apply_ops`]).
+    fn apply_ops(&mut self, actor: ActorId, start: u64, ops: &[Op]) -> Result<usize, DocError>;
+}
+
+impl ChangeTarget for UnitDocument {
+    fn version(&self) -> &VersionVector {
+        UnitDocument::version(self)
+    }
+
+    fn check_ops(&self, have: u64, actor: ActorId, start: u64, ops: &[Op]) -> Result<(), DocError> {
+        UnitDocument::check_ops(self, have, actor, start, ops)
+    }
+
+    fn apply_ops(&mut self, actor: ActorId, start: u64, ops: &[Op]) -> Result<usize, DocError> {
+        UnitDocument::apply_ops(self, actor, start, ops)
+    }
+}
+
+impl ChangeTarget for BoundedDocument {
+    fn version(&self) -> &VersionVector {
+        BoundedDocument::version(self)
+    }
+
+    fn check_ops(&self, have: u64, actor: ActorId, start: u64, ops: &[Op]) -> Result<(), DocError> {
+        BoundedDocument::check_ops(self, have, actor, start, ops)
+    }
+
+    fn apply_ops(&mut self, actor: ActorId, start: u64, ops: &[Op]) -> Result<usize, DocError> {
+        BoundedDocument::apply_ops(self, actor, start, ops)
+    }
+}
+
+/// Check every change against `doc` in order, as applying them one after the other would,
+/// without changing anything. Refuses: an empty change (DocError::Invalid with a clear message),
+/// start 0, a gap (DocError::Gap), any invalid operation (Op::validate via check_ops).
+/// A change whose operations are all already held is accepted (idempotent resend); one that
+/// overlaps what is held is accepted and only its new suffix will apply (keep today's
+/// behaviour for overlap; a later issue tightens it).
+pub fn check_changes<D: ChangeTarget + ?Sized>(
+    doc: &D,
+    changes: &[Change],
+) -> Result<(), DocError> {
+    let mut have: BTreeMap<ActorId, u64> = BTreeMap::new();
+    for c in changes {
+        let held = have
+            .entry(c.actor)
+            .or_insert_with(|| doc.version().get(&c.actor));
+        if c.ops.is_empty() {
+            return Err(DocError::Invalid(EMPTY_CHANGE));
+        }
+        doc.check_ops(*held, c.actor, c.start, &c.ops)?;
+        // Passed: `start <= held + 1`, so its last sequence number cannot overflow.
+        *held = (*held).max(c.end());
+    }
+    Ok(())
+}
+
+/// What applying one change did: the actor's held sequence number before it, and how many of
+/// its operations were new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    pub before: u64,
+    pub applied: usize,
+}
+
+/// check_changes, then apply them all in order; `each(change, Applied)` is called for every
+/// change after it is applied (the server uses it to log rows and touch projections).
+/// All or nothing: when the check refuses, the document is unchanged and `each` never called.
+/// An error from apply after a passed check is a bug; return it (DocError) rather than panic.
+///
+/// Returns how many operations were new in all.
+pub fn apply_changes<D: ChangeTarget + ?Sized>(
+    doc: &mut D,
+    changes: &[Change],
+    mut each: impl FnMut(&Change, Applied),
+) -> Result<usize, DocError> {
+    check_changes(doc, changes)?;
+    let mut total = 0usize;
+    for c in changes {
+        let before = doc.version().get(&c.actor);
+        let applied = doc.apply_ops(c.actor, c.start, &c.ops)?;
+        total = total.saturating_add(applied);
+        each(c, Applied { before, applied });
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        directive::Role,
+        doc::{CanonicalDoc, DocHeader, HeaderTask, Status, TaskField, TaskRef},
+    };
+
+    fn header() -> DocHeader {
+        DocHeader {
+            directive: "5-ct-btttt".into(),
+            unit: "cuc-vt".into(),
+            tasks: vec![
+                HeaderTask {
+                    clause: "2.a".into(),
+                    role: Role::Lead,
+                },
+                HeaderTask {
+                    clause: "2.b".into(),
+                    role: Role::Coordinating,
+                },
+            ],
+        }
+    }
+
+    fn progress(p: u8) -> Op {
+        Op::Set {
+            task: TaskRef::Assigned(0),
+            value: TaskField::Progress(p),
+            ctx: Vec::new(),
+        }
+    }
+
+    fn comment(text: &str) -> Op {
+        Op::Comment {
+            task: TaskRef::Assigned(1),
+            text: text.into(),
+            at: 1,
+        }
+    }
+
+    /// The rule ignores signatures: an unsigned change will do.
+    fn change(actor: ActorId, start: u64, ops: Vec<Op>) -> Change {
+        Change {
+            actor,
+            start,
+            ops,
+            signature: ([0; 32], [0; 32]),
+        }
+    }
+
+    /// A document under test, with its state to compare.
+    trait Probe: ChangeTarget {
+        fn kind(&self) -> &'static str;
+        fn state(&self) -> CanonicalDoc;
+    }
+
+    impl Probe for UnitDocument {
+        fn kind(&self) -> &'static str {
+            "UnitDocument"
+        }
+        fn state(&self) -> CanonicalDoc {
+            self.to_canonical()
+        }
+    }
+
+    impl Probe for BoundedDocument {
+        fn kind(&self) -> &'static str {
+            "shed BoundedDocument"
+        }
+        fn state(&self) -> CanonicalDoc {
+            self.registers().to_canonical()
+        }
+    }
+
+    fn shed() -> BoundedDocument {
+        let mut d = BoundedDocument::new(UnitDocument::new(header()));
+        d.shed_bodies();
+        d
+    }
+
+    /// Run `test` on a UnitDocument and on a shed BoundedDocument.
+    fn on_both(test: impl Fn(&mut dyn Probe) -> Result<(), DocError>) -> Result<(), DocError> {
+        test(&mut UnitDocument::new(header()))?;
+        test(&mut shed())
+    }
+
+    /// What `each` was called with: the change's actor and start, and what it did.
+    type Calls = Vec<(ActorId, u64, Applied)>;
+
+    /// `apply_changes`, recording what `each` was called with.
+    fn apply_logged(doc: &mut dyn Probe, changes: &[Change]) -> (Result<usize, DocError>, Calls) {
+        let mut calls = Vec::new();
+        let r = apply_changes(doc, changes, |c, a| calls.push((c.actor, c.start, a)));
+        (r, calls)
+    }
+
+    #[test]
+    fn an_empty_change_is_refused_and_the_document_unchanged() -> Result<(), DocError> {
+        on_both(|doc| {
+            apply_changes(doc, &[change(1, 1, vec![progress(10)])], |_, _| {})?;
+            let before = doc.state();
+            for batch in [
+                vec![change(1, 2, Vec::new())],
+                vec![change(2, 1, Vec::new())],
+                // Even where it would be held whole, or start at 0.
+                vec![change(1, 1, Vec::new())],
+                vec![change(1, 0, Vec::new())],
+                vec![change(2, 1, vec![progress(20)]), change(1, 2, Vec::new())],
+            ] {
+                assert_eq!(
+                    check_changes(doc, &batch),
+                    Err(DocError::Invalid(EMPTY_CHANGE)),
+                    "{}",
+                    doc.kind()
+                );
+                let (r, calls) = apply_logged(doc, &batch);
+                assert_eq!(r, Err(DocError::Invalid(EMPTY_CHANGE)), "{}", doc.kind());
+                assert!(calls.is_empty(), "{}", doc.kind());
+                assert!(doc.state() == before, "{}", doc.kind());
+            }
+            assert_eq!(doc.version().get(&1), 1);
+            assert_eq!(doc.version().get(&2), 0);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn a_change_after_a_refused_empty_one_is_not_misnumbered() -> Result<(), DocError> {
+        on_both(|doc| {
+            // The empty change from 1 is refused; it does not make 1 held.
+            assert_eq!(
+                apply_changes(doc, &[change(1, 1, Vec::new())], |_, _| {}),
+                Err(DocError::Invalid(EMPTY_CHANGE))
+            );
+            // In one batch, the change after it is not checked as if 1 were held (it would
+            // then pass the check and fail with a gap when applied).
+            let after = change(1, 2, vec![progress(10)]);
+            assert_eq!(
+                check_changes(doc, &[change(1, 1, Vec::new()), after.clone()]),
+                Err(DocError::Invalid(EMPTY_CHANGE))
+            );
+            assert_eq!(
+                check_changes(doc, std::slice::from_ref(&after)),
+                Err(DocError::Gap {
+                    actor: 1,
+                    have: 0,
+                    from: 2
+                })
+            );
+            // The real first change is numbered from 1 and applies whole.
+            let first = change(1, 1, vec![progress(10), progress(20)]);
+            let (r, calls) = apply_logged(doc, &[first]);
+            assert_eq!(r, Ok(2), "{}", doc.kind());
+            assert_eq!(
+                calls,
+                vec![(
+                    1,
+                    1,
+                    Applied {
+                        before: 0,
+                        applied: 2
+                    }
+                )]
+            );
+            assert_eq!(doc.version().get(&1), 2);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn an_overlapping_change_applies_only_its_suffix() -> Result<(), DocError> {
+        on_both(|doc| {
+            apply_changes(
+                doc,
+                &[change(1, 1, vec![progress(10), progress(20)])],
+                |_, _| {},
+            )?;
+            // 1..=2 held; 2..=4 sent: only 3 and 4 are new.
+            let overlap = change(1, 2, vec![progress(20), progress(30), progress(40)]);
+            let (r, calls) = apply_logged(doc, &[overlap]);
+            assert_eq!(r, Ok(2), "{}", doc.kind());
+            assert_eq!(
+                calls,
+                vec![(
+                    1,
+                    2,
+                    Applied {
+                        before: 2,
+                        applied: 2
+                    }
+                )]
+            );
+            assert_eq!(doc.version().get(&1), 4);
+            // Within one batch too: the second change overlaps the first.
+            let batch = [
+                change(2, 1, vec![progress(50), progress(60)]),
+                change(2, 2, vec![progress(60), progress(70)]),
+            ];
+            let (r, calls) = apply_logged(doc, &batch);
+            assert_eq!(r, Ok(3));
+            assert_eq!(
+                calls,
+                vec![
+                    (
+                        2,
+                        1,
+                        Applied {
+                            before: 0,
+                            applied: 2
+                        }
+                    ),
+                    (
+                        2,
+                        2,
+                        Applied {
+                            before: 2,
+                            applied: 1
+                        }
+                    ),
+                ]
+            );
+            assert_eq!(doc.version().get(&2), 3);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn an_exact_resend_applies_nothing() -> Result<(), DocError> {
+        on_both(|doc| {
+            let batch = [
+                change(1, 1, vec![progress(10), comment("Đã gửi.")]),
+                change(2, 1, vec![progress(30)]),
+            ];
+            assert_eq!(apply_changes(doc, &batch, |_, _| {})?, 3);
+            let before = doc.state();
+            for _ in 0..2 {
+                assert_eq!(check_changes(doc, &batch), Ok(()));
+                let (r, calls) = apply_logged(doc, &batch);
+                assert_eq!(r, Ok(0), "{}", doc.kind());
+                assert_eq!(
+                    calls,
+                    vec![
+                        (
+                            1,
+                            1,
+                            Applied {
+                                before: 2,
+                                applied: 0
+                            }
+                        ),
+                        (
+                            2,
+                            1,
+                            Applied {
+                                before: 1,
+                                applied: 0
+                            }
+                        ),
+                    ]
+                );
+                assert!(doc.state() == before, "{}", doc.kind());
+            }
+            // A held prefix alone (a resend of part of what is held) applies nothing either.
+            assert_eq!(
+                apply_changes(doc, &[change(1, 1, vec![progress(10)])], |_, _| {}),
+                Ok(0)
+            );
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn a_gap_is_refused_with_the_missing_range() -> Result<(), DocError> {
+        on_both(|doc| {
+            apply_changes(doc, &[change(1, 1, vec![progress(10)])], |_, _| {})?;
+            let before = doc.state();
+            // Held up to 1, sent from 4: 2 and 3 are missing.
+            let gap = DocError::Gap {
+                actor: 1,
+                have: 1,
+                from: 4,
+            };
+            let batch = [change(1, 4, vec![progress(40)])];
+            assert_eq!(check_changes(doc, &batch), Err(gap.clone()));
+            let (r, calls) = apply_logged(doc, &batch);
+            assert_eq!(r, Err(gap), "{}", doc.kind());
+            assert!(calls.is_empty());
+            // Counted from what the batch's earlier changes bring.
+            let batch = [
+                change(1, 2, vec![progress(20)]),
+                change(1, 5, vec![progress(50)]),
+            ];
+            assert_eq!(
+                apply_changes(doc, &batch, |_, _| {}),
+                Err(DocError::Gap {
+                    actor: 1,
+                    have: 2,
+                    from: 5
+                })
+            );
+            // An actor never seen: from 1 only.
+            assert_eq!(
+                check_changes(doc, &[change(3, 2, vec![progress(1)])]),
+                Err(DocError::Gap {
+                    actor: 3,
+                    have: 0,
+                    from: 2
+                })
+            );
+            assert!(doc.state() == before, "{}", doc.kind());
+            assert_eq!(doc.version().get(&1), 1);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn a_change_from_zero_is_refused() -> Result<(), DocError> {
+        on_both(|doc| {
+            assert_eq!(
+                apply_changes(doc, &[change(1, 0, vec![progress(10)])], |_, _| {}),
+                Err(DocError::Invalid("sequence numbers start at 1"))
+            );
+            assert_eq!(doc.version().get(&1), 0);
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn a_batch_whose_second_change_is_bad_leaves_the_document_unchanged_and_each_uncalled()
+    -> Result<(), DocError> {
+        on_both(|doc| {
+            apply_changes(doc, &[change(1, 1, vec![progress(10)])], |_, _| {})?;
+            let before = doc.state();
+            let good = change(1, 2, vec![progress(20), comment("Báo cáo tuần.")]);
+            let bad_seconds = [
+                // An invalid operation (progress over 100), after a valid one.
+                (
+                    change(2, 1, vec![progress(30), progress(101)]),
+                    DocError::Invalid("progress is a percentage, 0 to 100"),
+                ),
+                // A task the header does not give.
+                (
+                    change(
+                        2,
+                        1,
+                        vec![Op::Set {
+                            task: TaskRef::Assigned(9),
+                            value: TaskField::Status(Status::Done),
+                            ctx: Vec::new(),
+                        }],
+                    ),
+                    DocError::UnknownTask(TaskRef::Assigned(9)),
+                ),
+                // A gap after the first change's operations.
+                (
+                    change(1, 5, vec![progress(50)]),
+                    DocError::Gap {
+                        actor: 1,
+                        have: 3,
+                        from: 5,
+                    },
+                ),
+                (change(2, 1, Vec::new()), DocError::Invalid(EMPTY_CHANGE)),
+                (
+                    change(2, 0, vec![progress(1)]),
+                    DocError::Invalid("sequence numbers start at 1"),
+                ),
+            ];
+            for (bad, refusal) in bad_seconds {
+                let batch = [good.clone(), bad, change(3, 1, vec![progress(70)])];
+                assert_eq!(check_changes(doc, &batch), Err(refusal.clone()));
+                let (r, calls) = apply_logged(doc, &batch);
+                assert_eq!(r, Err(refusal), "{}", doc.kind());
+                assert!(calls.is_empty(), "{}", doc.kind());
+                assert!(doc.state() == before, "{}", doc.kind());
+                assert_eq!(doc.version().get(&1), 1);
+            }
+            // The good change alone applies.
+            assert_eq!(apply_changes(doc, &[good], |_, _| {}), Ok(2));
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn a_unit_document_and_a_shed_bounded_document_give_the_same_results() {
+        let batches = [
+            vec![change(
+                1,
+                1,
+                vec![progress(10), comment("Đã gửi tin nhắn.")],
+            )],
+            vec![change(1, 1, Vec::new())],
+            vec![change(1, 4, vec![progress(30)])],
+            vec![
+                change(2, 1, vec![progress(20)]),
+                change(1, 2, vec![comment("Lần 2"), progress(25)]),
+            ],
+            vec![change(
+                1,
+                2,
+                vec![comment("Lần 2"), progress(25), progress(40)],
+            )],
+            vec![change(1, 1, vec![progress(10)]), change(2, 2, Vec::new())],
+            vec![change(2, 1, vec![progress(20), progress(101)])],
+            vec![
+                change(2, 1, vec![progress(20)]),
+                change(2, 2, vec![progress(60)]),
+            ],
+            vec![change(1, 0, vec![progress(1)])],
+        ];
+        let mut unit = UnitDocument::new(header());
+        let mut lean = shed();
+        let mut whole = BoundedDocument::new(UnitDocument::new(header()));
+        for batch in &batches {
+            let (u, u_calls) = apply_logged(&mut unit, batch);
+            let (l, l_calls) = apply_logged(&mut lean, batch);
+            let (w, w_calls) = apply_logged(&mut whole, batch);
+            assert_eq!(u, l, "{batch:?}");
+            assert_eq!(u, w, "{batch:?}");
+            assert_eq!(u_calls, l_calls, "{batch:?}");
+            assert_eq!(u_calls, w_calls, "{batch:?}");
+            assert_eq!(unit.version(), lean.version());
+            assert_eq!(
+                unit.statuses(TaskRef::Assigned(0)),
+                lean.registers().statuses(TaskRef::Assigned(0))
+            );
+            assert_eq!(
+                unit.progresses(TaskRef::Assigned(0)),
+                lean.registers().progresses(TaskRef::Assigned(0))
+            );
+            assert!(whole.whole().is_some_and(|d| d.state() == unit.state()));
+        }
+        assert_eq!(unit.version().get(&1), 4);
+        assert_eq!(unit.version().get(&2), 2);
+        // The two actors' last writes, concurrent (their contexts are empty): both kept.
+        assert_eq!(unit.progresses(TaskRef::Assigned(0)), vec![40, 60]);
+        // Shed, the comment is gone; whole, it is kept (the later ones were held prefixes).
+        assert!(
+            lean.registers()
+                .task(TaskRef::Assigned(1))
+                .is_some_and(|t| t.comments.is_empty())
+        );
+        assert!(
+            unit.task(TaskRef::Assigned(1))
+                .is_some_and(|t| t.comments.len() == 1)
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! The command line: the flags `taskforce loadgen` had, plus where the `taskforce` binary is.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StoreKind {
+    /// Each phone keeps its document in memory.
+    Memory,
+    /// Each phone has its own SQLite file (as on a phone).
+    Disk,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mix {
+    /// Status 40%, progress 40%, notes 5%, assignee 4%, comments 4%, reports 4%,
+    /// hotline confirmations 3%.
+    Realistic,
+    /// peers-bench's: status 45%, progress 45%, assignee 5%, due date 5%.
+    Fields,
+}
+
+/// Simulate many phones editing offline and syncing at once; print the figures.
+///
+/// N phones — each a real mobile-core `Client` with its own store — spread over K units make
+/// M offline edits each, then all sync over HTTP at once (at most C at a time), in rounds,
+/// with a server of its own (a child `taskforce serve`) or a running one (`--server`).
+#[derive(Debug, Parser)]
+#[command(name = "taskforce-loadgen", version, about, long_about)]
+pub struct LoadgenArgs {
+    /// Phones.
+    #[arg(long, default_value_t = 1000)]
+    pub devices: usize,
+    /// Units the phones are spread over (phone i is in unit i mod K).
+    #[arg(long, default_value_t = 50)]
+    pub units: usize,
+    /// Offline edits per phone per round.
+    #[arg(long, default_value_t = 50)]
+    pub edits: usize,
+    /// Rounds of edit-then-sync.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
+    /// Keep running rounds until this many seconds have passed (memory over time).
+    #[arg(long)]
+    pub duration_secs: Option<u64>,
+    /// Phones syncing at the same moment.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    #[arg(long, value_enum, default_value_t = StoreKind::Memory)]
+    pub store: StoreKind,
+    #[arg(long, value_enum, default_value_t = Mix::Realistic)]
+    pub mix: Mix,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Put the server of its own on this database (e.g. PostgreSQL) instead of a temporary
+    /// SQLite file.
+    #[arg(long, conflicts_with = "server")]
+    pub db: Option<String>,
+    /// Drive a running server instead (needs --admin-user and TASKFORCE_ADMIN_PASSWORD).
+    #[arg(long)]
+    pub server: Option<String>,
+    #[arg(long, requires = "server")]
+    pub admin_user: Option<String>,
+    #[arg(long, env = "TASKFORCE_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// HTTP workers of the server of its own [default: one per core].
+    #[arg(long)]
+    pub server_workers: Option<usize>,
+    /// The `taskforce` binary that runs the server of its own [default: the `taskforce` next
+    /// to this program (the same cargo target directory), else `taskforce` on PATH].
+    #[arg(long, env = "TASKFORCE_BIN")]
+    pub taskforce_bin: Option<PathBuf>,
+    /// Print one JSON object on stdout at the end.
+    #[arg(long)]
+    pub json: bool,
+}

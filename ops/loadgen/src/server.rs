@@ -1,0 +1,170 @@
+//! The server of its own: a child `taskforce serve` on a temporary SQLite file (or on `--db`),
+//! started from the `taskforce` binary, with the load generator's admin created before it.
+//! The load generator talks to it only as any client would: its command line and its HTTP API.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+};
+
+use anyhow::{Context, bail};
+
+use crate::args::LoadgenArgs;
+
+/// A child `taskforce serve`, killed on drop.
+#[derive(Debug)]
+pub struct OwnServer {
+    pub child: Child,
+    pub base: String,
+    pub db: String,
+    pub dir: Option<TempDir>,
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(what: &str) -> anyhow::Result<Self> {
+        let mut n = [0u8; 8];
+        getrandom::fill(&mut n).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let dir = std::env::temp_dir().join(format!(
+            "taskforce-{what}-{}-{:x}",
+            std::process::id(),
+            u64::from_le_bytes(n)
+        ));
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The `taskforce` binary: `--taskforce-bin` (or `TASKFORCE_BIN`) when given, else the one
+/// next to this program (cargo puts both in the same target directory), else the first on
+/// `PATH`.
+pub fn taskforce_bin(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let name = format!("taskforce{}", std::env::consts::EXE_SUFFIX);
+    if let Some(path) = given {
+        if is_executable(path) {
+            return Ok(path.to_path_buf());
+        }
+        bail!(
+            "--taskforce-bin (or TASKFORCE_BIN) {}: no such executable",
+            path.display()
+        );
+    }
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(&name)));
+    if let Some(path) = beside.as_ref().filter(|p| is_executable(p)) {
+        return Ok(path.clone());
+    }
+    let path_var = std::env::var_os("PATH").unwrap_or_default();
+    if let Some(path) = std::env::split_paths(&path_var)
+        .map(|dir| dir.join(&name))
+        .find(|p| is_executable(p))
+    {
+        return Ok(path);
+    }
+    bail!(
+        "cannot find the taskforce binary: none at {} and none on PATH; build it with the \
+         same profile (`cargo build [--release] -p taskforce-server`) or pass \
+         --taskforce-bin PATH (or set TASKFORCE_BIN)",
+        beside.map_or_else(
+            || "the load generator's own directory".to_string(),
+            |p| p.display().to_string()
+        )
+    )
+}
+
+fn is_executable(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        path.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        path.is_file()
+    }
+}
+
+pub fn start_own_server(
+    args: &LoadgenArgs,
+    admin: &str,
+    admin_password: &str,
+) -> anyhow::Result<OwnServer> {
+    let exe = taskforce_bin(args.taskforce_bin.as_deref())?;
+    eprintln!("taskforce-loadgen: server binary {}", exe.display());
+    let (db, dir) = match &args.db {
+        Some(db) => (db.clone(), None),
+        None => {
+            let dir = TempDir::new("loadgen")?;
+            let db = format!("sqlite://{}?mode=rwc", dir.0.join("taskforce.db").display());
+            (db, Some(dir))
+        }
+    };
+    // The admin, before the server starts (migrations first: `user add` runs them).
+    let status = Command::new(&exe)
+        .args(["user", "add", "--db", &db, admin, "--role", "admin"])
+        .env("TASKFORCE_PASSWORD", admin_password)
+        .stdout(Stdio::null())
+        .status()
+        .with_context(|| format!("{} user add", exe.display()))?;
+    if !status.success() {
+        bail!("could not create the load generator's admin on {db}");
+    }
+    let mut cmd = Command::new(&exe);
+    cmd.args(["serve", "--db", &db, "--bind", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(w) = args.server_workers {
+        cmd.args(["--workers", &w.to_string()]);
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("start {} serve", exe.display()))?;
+    let stdout = child.stdout.take().context("no stdout from the server")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let base = loop {
+        match lines.next() {
+            Some(Ok(line)) => {
+                if let Some(rest) = line.strip_prefix("taskforce listening on ") {
+                    break rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                }
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("the server stopped before listening");
+            }
+        }
+    };
+    // Keep draining its stdout so it never blocks.
+    std::thread::spawn(move || for _ in lines {});
+    Ok(OwnServer {
+        child,
+        base,
+        db,
+        dir,
+    })
+}

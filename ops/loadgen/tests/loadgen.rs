@@ -1,0 +1,164 @@
+//! `taskforce-loadgen` as a user runs it — the real binary, starting the real `taskforce`
+//! binary of the same target directory as its own server, on SQLite and on PostgreSQL
+//! (`--db`), phones in memory and on disk — and the figures it prints. That `taskforce` is built
+//! by `cargo test --workspace` (the server's tests need it); alone, run
+//! `cargo build -p taskforce-server` first, or the loadgen finds none (or an older one).
+
+// The test databases of the server's tests (SQLite and PostgreSQL, `on_every_store!`): that
+// file alone, without the server's in-process harness.
+#[path = "../../../server/tests/common/test_db.rs"]
+mod common;
+
+use std::process::Command;
+
+use common::TestDb;
+
+fn loadgen_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_taskforce-loadgen"))
+}
+
+fn loadgen(extra: &[&str]) -> serde_json::Value {
+    let out = loadgen_cmd()
+        .args([
+            "--devices",
+            "12",
+            "--units",
+            "3",
+            "--edits",
+            "8",
+            "--rounds",
+            "2",
+            "--concurrency",
+            "4",
+            "--json",
+        ])
+        .args(extra)
+        .output()
+        .unwrap_or_else(|e| panic!("run taskforce-loadgen: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "loadgen failed: {stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "one JSON line: {stdout}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
+
+fn check(f: &serde_json::Value) {
+    for key in [
+        "devices",
+        "units",
+        "edits_per_device",
+        "ops_total",
+        "ops_per_sec",
+        "bytes_up",
+        "bytes_down",
+        "bytes_per_op",
+        "sync_p50_ms",
+        "sync_p99_ms",
+        "errors",
+        "server_rss_mb",
+        "converged",
+    ] {
+        assert!(f.get(key).is_some(), "no {key} in {f}");
+    }
+    assert_eq!(f["devices"], 12);
+    assert_eq!(f["units"], 3);
+    assert_eq!(f["edits_per_device"], 8);
+    assert_eq!(f["ops_total"], 12 * 8 * 2);
+    assert_eq!(f["syncs"], 24);
+    assert_eq!(f["errors"], 0);
+    assert_eq!(f["converged"], true);
+    assert_eq!(f["requests_per_sync"], 1.0, "one round trip per sync");
+    assert!(f["bytes_up"].as_u64().unwrap_or(0) > 0, "{f}");
+    assert!(f["ops_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{f}");
+    assert!(f["server_rss_mb"].as_f64().unwrap_or(0.0) > 0.0, "{f}");
+    assert_eq!(
+        f["server_rss_by_round_mb"].as_array().map(Vec::len),
+        Some(2)
+    );
+    assert!(
+        f["yardstick_rows_per_sec"].as_f64().unwrap_or(0.0) > 0.0,
+        "the plain-insert yardstick ran: {f}"
+    );
+    assert!(
+        f["fraction_of_yardstick"].as_f64().unwrap_or(0.0) > 0.0,
+        "{f}"
+    );
+    assert!(
+        f["sync_p50_ms"].as_f64() <= f["sync_p99_ms"].as_f64(),
+        "{f}"
+    );
+}
+
+fn loadgen_converges(db: TestDb) {
+    // The phones' stores on disk, with the realistic mix; then the field mix in memory on the
+    // same database: a second run adds to what the first left.
+    let f = loadgen(&["--db", db.url(), "--store", "disk"]);
+    check(&f);
+    assert_eq!(f["storage"], "disk");
+    let f = loadgen(&["--db", db.url(), "--mix", "fields"]);
+    check(&f);
+    assert_eq!(f["mix"], "fields");
+    assert!(
+        f["conflicts_kept"].as_u64().unwrap_or(0) > 0,
+        "four phones per unit on a few tasks: concurrent values are kept: {f}"
+    );
+}
+
+#[test]
+fn loadgen_on_its_own_temporary_sqlite() {
+    let f = loadgen(&[]);
+    check(&f);
+    assert_eq!(f["database"], "sqlite (temporary)");
+}
+
+#[test]
+fn loadgen_refuses_nonsense() {
+    let out = loadgen_cmd()
+        .args(["--devices", "0"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("at least 1"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn loadgen_runs_the_taskforce_binary_it_is_given() {
+    let beside = std::path::Path::new(env!("CARGO_BIN_EXE_taskforce-loadgen"))
+        .with_file_name(format!("taskforce{}", std::env::consts::EXE_SUFFIX));
+    let out = loadgen_cmd()
+        .args(["--devices", "2", "--units", "1", "--edits", "3", "--json"])
+        .env("TASKFORCE_BIN", &beside)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("server binary {}", beside.display())),
+        "{stderr}"
+    );
+    let f: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e})"));
+    assert_eq!(f["converged"], true, "{f}");
+    assert_eq!(f["ops_total"], 6, "{f}");
+}
+
+#[test]
+fn loadgen_says_when_the_taskforce_binary_is_missing() {
+    let out = loadgen_cmd()
+        .args(["--devices", "2", "--units", "1", "--edits", "1"])
+        .args(["--taskforce-bin", "/nonexistent/taskforce"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("/nonexistent/taskforce: no such executable"),
+        "{stderr}"
+    );
+}
+
+on_every_store!(loadgen_converges);

@@ -1,0 +1,100 @@
+//! Who is calling and what they may do: roles and their rules, argon2id passwords, bearer
+//! tokens stored hashed, a short-lived cache of checked tokens and device keys, and a limiter
+//! for failed logins. No HTTP here: the extractor that reads a request's token is in
+//! `crate::http`.
+
+mod cache;
+mod limiter;
+mod password;
+mod token;
+
+pub use cache::{AuthCache, CALLER_TTL, DEVICE_TTL};
+pub use limiter::LoginLimiter;
+pub use password::{check_password_strength, hash_password, verify_password};
+pub use token::{caller_for_token, new_token, token_hash};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult};
+
+/// A user's role across the ministry. Unit members and leads are `member` with memberships.
+#[derive(utoipa::ToSchema)]
+#[schema(as = UserRole)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// A task-force member of one or more units (a membership may make them its lead).
+    Member,
+    /// Văn phòng Bộ: reads everything, manages the directive and the units.
+    MinistryOffice,
+    /// The Minister: reads everything.
+    Minister,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Member => "member",
+            Role::MinistryOffice => "ministry_office",
+            Role::Minister => "minister",
+            Role::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            Role::Member,
+            Role::MinistryOffice,
+            Role::Minister,
+            Role::Admin,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// The authenticated user of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: i64,
+    pub username: String,
+    pub display_name: String,
+    pub role: Role,
+    /// (unit id, lead) for each membership.
+    pub units: Vec<(String, bool)>,
+}
+
+impl Caller {
+    pub fn reads_everything(&self) -> bool {
+        matches!(
+            self.role,
+            Role::MinistryOffice | Role::Minister | Role::Admin
+        )
+    }
+    pub fn is_member_of(&self, unit: &str) -> bool {
+        self.units.iter().any(|(u, _)| u == unit)
+    }
+    pub fn leads(&self, unit: &str) -> bool {
+        self.units.iter().any(|(u, lead)| u == unit && *lead)
+    }
+    pub fn may_read_unit(&self, unit: &str) -> bool {
+        self.reads_everything() || self.is_member_of(unit)
+    }
+    /// Only the unit's own members write its document.
+    pub fn may_write_unit(&self, unit: &str) -> bool {
+        self.is_member_of(unit)
+    }
+    pub fn may_manage_members(&self, unit: &str) -> bool {
+        matches!(self.role, Role::MinistryOffice | Role::Admin) || self.leads(unit)
+    }
+    pub fn require(&self, allowed: bool, what: &str) -> ApiResult<()> {
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "{} may not {what}",
+                self.username
+            )))
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The command line: one file per command, each with its own options.
+
+mod catalogue;
+mod directive;
+mod migrate;
+mod serve;
+mod user;
+
+use clap::{Args, Parser, Subcommand};
+
+/// taskforce: track a directive's tasks, clause by clause and unit by unit.
+///
+/// taskforce: theo dõi việc thực hiện chỉ thị theo từng điều khoản và từng đơn vị.
+#[derive(Debug, Parser)]
+#[command(name = "taskforce", version, about, long_about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server: migrations and the bundled directive on first start, then the API.
+    Serve(serve::ServeArgs),
+    /// Accounts: create users, reset passwords.
+    #[command(subcommand)]
+    User(user::UserCommand),
+    /// Run the database migrations (up, or down to nothing) and exit.
+    Migrate {
+        #[command(flatten)]
+        db: DbArg,
+        /// Undo every migration instead.
+        #[arg(long)]
+        down: bool,
+    },
+    /// Read directives (chỉ thị): parse a text into clauses, units and assignments.
+    #[command(subcommand)]
+    Directive(directive::DirectiveCommand),
+    /// The unit catalogue: list it, or check an edited file.
+    #[command(subcommand)]
+    Catalogue(catalogue::CatalogueCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DbArg {
+    /// `sqlite://PATH?mode=rwc` or `postgres://USER@HOST:PORT/DB`.
+    #[arg(
+        long,
+        env = "TASKFORCE_DB",
+        default_value = "sqlite://taskforce.db?mode=rwc"
+    )]
+    pub db: String,
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve::serve(args),
+        Command::User(cmd) => user::user(cmd),
+        Command::Migrate { db, down } => migrate::migrate(&db.db, down),
+        Command::Directive(cmd) => directive::run(cmd),
+        Command::Catalogue(cmd) => catalogue::run(cmd),
+    }
+}

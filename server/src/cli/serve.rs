@@ -1,0 +1,140 @@
+//! `taskforce serve`: the server.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use taskforce_server::{
+    accounts,
+    auth::Role,
+    config::Config,
+    db,
+    startup::{build_state, start},
+    telemetry::{self, memory},
+};
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// A TOML config file (keys as in `Config`: db, bind, sync_body_limit, …).
+    #[arg(long, env = "TASKFORCE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL [default: sqlite://taskforce.db?mode=rwc].
+    #[arg(long, env = "TASKFORCE_DB")]
+    pub db: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "TASKFORCE_BIND")]
+    pub bind: Option<String>,
+    /// HTTP worker threads [default: one per core].
+    #[arg(long, env = "TASKFORCE_WORKERS")]
+    pub workers: Option<usize>,
+    /// A unit catalogue instead of the bundled one.
+    #[arg(long, env = "TASKFORCE_CATALOGUE")]
+    pub catalogue: Option<PathBuf>,
+    /// The most memory, in MiB, decoded documents may take [default: 512].
+    #[arg(long, env = "TASKFORCE_DOC_CACHE_MB")]
+    pub doc_cache_mb: Option<usize>,
+    /// Also create demo accounts (one per role, for a few units) and print their passwords.
+    #[arg(long)]
+    pub demo: bool,
+}
+
+fn config(args: &ServeArgs) -> anyhow::Result<Config> {
+    let mut c = match &args.config {
+        Some(p) => Config::from_file(p)?,
+        None => Config::default(),
+    };
+    if let Some(db) = &args.db {
+        c.db.clone_from(db);
+    }
+    if let Some(bind) = &args.bind {
+        c.bind.clone_from(bind);
+    }
+    if args.workers.is_some() {
+        c.workers = args.workers;
+    }
+    if let Some(mb) = args.doc_cache_mb {
+        c.doc_cache_mb = mb;
+    }
+    if args.catalogue.is_some() {
+        c.catalogue.clone_from(&args.catalogue);
+    }
+    Ok(c)
+}
+
+pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // Before any thread starts (decisions 25, 26).
+    memory::limit_arenas();
+    telemetry::init_tracing();
+    let config = config(&args)?;
+    memory::trim_periodically().context("starting the memory-trim thread")?;
+    memory::purge_in_background();
+    actix_web::rt::System::new().block_on(async move {
+        let state = build_state(config).await?;
+        if args.demo {
+            demo_accounts(&state.db).await?;
+        }
+        let db_url = db::redact(&state.config.db);
+        let (server, addr) = start(state)?;
+        tracing::info!(%addr, db = %db_url, "taskforce is listening");
+        println!("taskforce listening on http://{addr} (database {db_url})");
+        server.await.context("server stopped")
+    })
+}
+
+/// One account per role, for a few units; passwords are random and printed once.
+async fn demo_accounts(db: &sea_orm::DatabaseConnection) -> anyhow::Result<()> {
+    /// Username, display name, role, memberships (unit, lead).
+    type Demo = (
+        &'static str,
+        &'static str,
+        Role,
+        &'static [(&'static str, bool)],
+    );
+    let people: [Demo; 7] = [
+        ("vanphong", "Văn phòng Bộ", Role::MinistryOffice, &[]),
+        ("botruong", "Bộ trưởng", Role::Minister, &[]),
+        ("admin", "Quản trị", Role::Admin, &[]),
+        (
+            "cucvt.lead",
+            "Trưởng nhóm Cục Viễn thông",
+            Role::Member,
+            &[("cuc-vt", true)],
+        ),
+        (
+            "cucvt.a",
+            "Cán bộ Cục Viễn thông A",
+            Role::Member,
+            &[("cuc-vt", false)],
+        ),
+        (
+            "cucvt.b",
+            "Cán bộ Cục Viễn thông B",
+            Role::Member,
+            &[("cuc-vt", false)],
+        ),
+        (
+            "viettel.a",
+            "Đầu mối Viettel",
+            Role::Member,
+            &[("viettel", false)],
+        ),
+    ];
+    println!("Demo accounts (tài khoản thử nghiệm):");
+    for (username, name, role, units) in people {
+        let mut bytes = [0u8; 9];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+        let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let units: Vec<(String, bool)> =
+            units.iter().map(|(u, l)| ((*u).to_string(), *l)).collect();
+        match accounts::create_user(db, username, name, &password, role, &units, None).await {
+            Ok(_) => println!("  {username:<12} {password}  ({})", role.as_str()),
+            Err(taskforce_server::error::ApiError::Conflict(_)) => {
+                println!(
+                    "  {username:<12} (exists; `taskforce user passwd {username}` sets a new password)"
+                );
+            }
+            Err(e) => return Err(anyhow::anyhow!("demo account {username}: {e}")),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,27 @@
+//! The `documents` table.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "documents")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub directive_id: String,
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub unit_id: String,
+    pub fingerprint: i64,
+    #[sea_orm(column_type = "Blob")]
+    pub state: Vec<u8>,
+    pub ops: i64,
+    pub updated_at: i64,
+    /// The operations folded into `state`; those past it are in `changes`.
+    pub state_ops: i64,
+    /// The document's whole version vector (`wire::encode_version`), when `state` lags.
+    #[sea_orm(column_type = "Blob", nullable)]
+    pub head: Option<Vec<u8>>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,174 @@
+//! Each unit's figures from the projections the writer keeps (decision 8): the task rows and
+//! the latest report per unit, never the CRDT documents, so a read costs in proportion to the
+//! directive's tasks, not to any document's history, and one unreadable document cannot take
+//! the reads of the others down.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use taskforce_core::{
+    directive::Role,
+    doc::{Status, TaskRef},
+    progress::{TaskProgress, UnitProgress},
+};
+
+use crate::{
+    db::entity::{documents, reports, tasks},
+    error::ApiResult,
+};
+
+/// A task row's columns that progress reads.
+type TaskRow = (
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    i32,
+    Option<String>,
+    bool,
+);
+
+/// The projected role's column value back to the role (`db::seed::role_str`'s inverse).
+fn role_of(s: &str) -> Option<Role> {
+    match s {
+        "lead" => Some(Role::Lead),
+        "coordinating" => Some(Role::Coordinating),
+        _ => None,
+    }
+}
+
+/// A projected task as mobile-core's progress rules take it; `None` for a row whose task id
+/// does not read (never written by this server), which is left out and logged.
+fn task_of(row: &TaskRow, today: NaiveDate) -> Option<TaskProgress> {
+    let (unit, task_ref, clause, role, status, progress, due, conflicted) = row;
+    let Ok(task) = task_ref.parse::<TaskRef>() else {
+        tracing::warn!(%unit, %task_ref, "a task projection with an unreadable id is left out");
+        return None;
+    };
+    Some(TaskProgress::new(
+        task,
+        clause.clone(),
+        role.as_deref().and_then(role_of),
+        Status::parse(status).unwrap_or(Status::Todo),
+        u8::try_from((*progress).clamp(0, 100)).unwrap_or(0),
+        due.as_deref().and_then(|d| d.parse::<NaiveDate>().ok()),
+        *conflicted,
+        today,
+    ))
+}
+
+/// The progress of every unit of `directive` that has a document (or of `only` that unit), in
+/// unit order, each with its tasks in task order.
+pub async fn units_progress(
+    db: &impl ConnectionTrait,
+    directive: &str,
+    only: Option<&str>,
+    today: NaiveDate,
+) -> ApiResult<Vec<UnitProgress>> {
+    let mut units = documents::Entity::find()
+        .select_only()
+        .column(documents::Column::UnitId)
+        .filter(documents::Column::DirectiveId.eq(directive))
+        .order_by_asc(documents::Column::UnitId);
+    let mut rows = tasks::Entity::find()
+        .select_only()
+        .columns([
+            tasks::Column::UnitId,
+            tasks::Column::TaskRef,
+            tasks::Column::ClauseId,
+            tasks::Column::Role,
+            tasks::Column::Status,
+            tasks::Column::Progress,
+            tasks::Column::Due,
+            tasks::Column::Conflicted,
+        ])
+        .filter(tasks::Column::DirectiveId.eq(directive));
+    let mut latest = reports::Entity::find()
+        .select_only()
+        .column(reports::Column::UnitId)
+        .column_as(reports::Column::At.max(), "at")
+        .filter(reports::Column::DirectiveId.eq(directive))
+        .group_by(reports::Column::UnitId);
+    if let Some(unit) = only {
+        units = units.filter(documents::Column::UnitId.eq(unit));
+        rows = rows.filter(tasks::Column::UnitId.eq(unit));
+        latest = latest.filter(reports::Column::UnitId.eq(unit));
+    }
+    let units: Vec<String> = units.into_tuple().all(db).await?;
+    let rows: Vec<TaskRow> = rows.into_tuple().all(db).await?;
+    let latest: BTreeMap<String, Option<i64>> = latest
+        .into_tuple::<(String, Option<i64>)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let mut tasks_of: BTreeMap<&str, Vec<TaskProgress>> = BTreeMap::new();
+    for row in &rows {
+        if let Some(t) = task_of(row, today) {
+            tasks_of.entry(row.0.as_str()).or_default().push(t);
+        }
+    }
+    Ok(units
+        .iter()
+        .map(|unit| {
+            let mut tasks = tasks_of.remove(unit.as_str()).unwrap_or_default();
+            tasks.sort_by_key(|t| t.task);
+            let last_report_at = latest.get(unit).copied().flatten();
+            UnitProgress::from_tasks(unit.clone(), tasks, last_report_at, today)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_projected_row_reads_as_the_task_it_stands_for() {
+        let today = NaiveDate::from_ymd_opt(2020, 2, 10).unwrap_or_default();
+        let row: TaskRow = (
+            "cuc-vt".into(),
+            "a3".into(),
+            Some("II.1".into()),
+            Some("lead".into()),
+            "in_progress".into(),
+            40,
+            Some("2020-02-05".into()),
+            true,
+        );
+        let t = task_of(&row, today);
+        assert_eq!(
+            t,
+            Some(TaskProgress::new(
+                TaskRef::Assigned(3),
+                Some("II.1".into()),
+                Some(Role::Lead),
+                Status::InProgress,
+                40,
+                NaiveDate::from_ymd_opt(2020, 2, 5),
+                true,
+                today,
+            ))
+        );
+        assert!(t.is_some_and(|t| t.overdue));
+        let mut unreadable = row.clone();
+        unreadable.1 = "zz".into();
+        assert_eq!(task_of(&unreadable, today), None);
+        let mut odd = row;
+        odd.5 = 1_000;
+        odd.4 = "done".into();
+        assert_eq!(
+            task_of(&odd, today).map(|t| (t.progress, t.overdue)),
+            Some((100, false))
+        );
+    }
+
+    #[test]
+    fn every_role_reads_back() {
+        for r in [Role::Lead, Role::Coordinating] {
+            assert_eq!(role_of(crate::db::seed::role_str(r)), Some(r));
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! Exports of the clause × unit matrix and the task list, as CSV (UTF-8 with a byte-order
+//! mark, so spreadsheet programs read the diacritics) and XLSX (rust_xlsxwriter; dates as
+//! dates). Headers in Vietnamese, as the Ministry Office files them.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::{
+    auth::{Caller, caller_for_token},
+    db::entity::tasks,
+    error::{ApiError, ApiResult},
+    http::bearer_or_cookie,
+    progress::DirectiveProgress,
+    progress::{DEFAULT_DIRECTIVE, visible_progress},
+    state::AppState,
+};
+
+/// A cell: text, a number, or a date (`YYYY-MM-DD`).
+#[derive(Debug, Clone)]
+pub enum Cell {
+    Text(String),
+    Number(f64),
+    Date(Option<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub sheet: &'static str,
+    pub headers: Vec<&'static str>,
+    pub rows: Vec<Vec<Cell>>,
+}
+
+fn status_vi(s: &str) -> &'static str {
+    match s {
+        "done" => "Hoàn thành",
+        "in_progress" => "Đang thực hiện",
+        "blocked" => "Vướng mắc",
+        _ => "Chưa thực hiện",
+    }
+}
+
+pub fn matrix_table(p: &DirectiveProgress) -> Table {
+    let mut headers = vec![
+        "Điều khoản",
+        "Nội dung",
+        "Số đơn vị được giao",
+        "Hoàn thành",
+        "Đang thực hiện",
+        "Vướng mắc",
+        "Quá hạn",
+        "Tỷ lệ hoàn thành (%)",
+    ];
+    let unit_names: Vec<&'static str> = p
+        .units
+        .iter()
+        .map(|u| &*Box::leak(u.name.clone().into_boxed_str()))
+        .collect();
+    headers.extend(unit_names.iter().copied());
+    let rows = p
+        .clauses
+        .iter()
+        .map(|c| {
+            let mut row = vec![
+                Cell::Text(c.clause.clone()),
+                Cell::Text(c.heading.clone().unwrap_or_else(|| c.text.clone())),
+                Cell::Number(f64::from(c.counts.assigned)),
+                Cell::Number(f64::from(c.counts.done)),
+                Cell::Number(f64::from(c.counts.in_progress)),
+                Cell::Number(f64::from(c.counts.blocked)),
+                Cell::Number(f64::from(c.counts.overdue)),
+                Cell::Number(f64::from(c.percent_done)),
+            ];
+            for u in &p.units {
+                let text = c
+                    .units
+                    .iter()
+                    .find(|x| x.unit == u.unit)
+                    .map_or(String::new(), |x| {
+                        format!(
+                            "{}{}",
+                            status_vi(x.status.as_str()),
+                            if x.overdue { " (quá hạn)" } else { "" }
+                        )
+                    });
+                row.push(Cell::Text(text));
+            }
+            row
+        })
+        .collect();
+    Table {
+        sheet: "Ma trận",
+        headers,
+        rows,
+    }
+}
+
+pub async fn tasks_table(state: &AppState, caller: &Caller) -> ApiResult<Table> {
+    let mut find = tasks::Entity::find().filter(tasks::Column::DirectiveId.eq(DEFAULT_DIRECTIVE));
+    if !caller.reads_everything() {
+        find = find.filter(
+            tasks::Column::UnitId.is_in(
+                caller
+                    .units
+                    .iter()
+                    .map(|(u, _)| u.clone())
+                    .collect::<Vec<_>>(),
+            ),
+        );
+    }
+    let rows = find
+        .order_by_asc(tasks::Column::UnitId)
+        .order_by_asc(tasks::Column::TaskRef)
+        .all(&state.db)
+        .await?;
+    let rows = rows
+        .into_iter()
+        .map(|t| {
+            let name = state
+                .catalogue
+                .get(&t.unit_id)
+                .map_or_else(|| t.unit_id.clone(), |u| u.name.clone());
+            vec![
+                Cell::Text(t.unit_id),
+                Cell::Text(name),
+                Cell::Text(t.clause_id.unwrap_or_default()),
+                Cell::Text(
+                    match t.role.as_deref() {
+                        Some("lead") => "Chủ trì",
+                        Some("coordinating") => "Phối hợp",
+                        _ => "",
+                    }
+                    .into(),
+                ),
+                Cell::Text(t.title.unwrap_or_default()),
+                Cell::Text(status_vi(&t.status).into()),
+                Cell::Number(f64::from(t.progress)),
+                Cell::Text(t.assignee.unwrap_or_default()),
+                Cell::Date(t.due),
+                Cell::Text(if t.conflicted { "Có" } else { "" }.into()),
+            ]
+        })
+        .collect();
+    Ok(Table {
+        sheet: "Nhiệm vụ",
+        headers: vec![
+            "Mã đơn vị",
+            "Đơn vị",
+            "Điều khoản",
+            "Vai trò",
+            "Tên nhiệm vụ",
+            "Trạng thái",
+            "Tiến độ (%)",
+            "Người thực hiện",
+            "Hạn",
+            "Xung đột",
+        ],
+        rows,
+    })
+}
+
+pub fn to_csv(t: &Table) -> anyhow::Result<Vec<u8>> {
+    let mut out = "\u{feff}".as_bytes().to_vec();
+    {
+        let mut w = csv::Writer::from_writer(&mut out);
+        w.write_record(&t.headers)?;
+        for row in &t.rows {
+            w.write_record(row.iter().map(|c| match c {
+                Cell::Text(s) => s.clone(),
+                Cell::Number(n) => n.to_string(),
+                Cell::Date(d) => d.clone().unwrap_or_default(),
+            }))?;
+        }
+        w.flush()?;
+    }
+    Ok(out)
+}
+
+pub fn to_xlsx(t: &Table) -> anyhow::Result<Vec<u8>> {
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let date = Format::new().set_num_format("dd/mm/yyyy");
+    let ws = wb.add_worksheet();
+    ws.set_name(t.sheet)?;
+    for (c, h) in t.headers.iter().enumerate() {
+        ws.write_string_with_format(0, u16::try_from(c)?, *h, &bold)?;
+    }
+    for (r, row) in t.rows.iter().enumerate() {
+        let r = u32::try_from(r + 1)?;
+        for (c, cell) in row.iter().enumerate() {
+            let c = u16::try_from(c)?;
+            match cell {
+                Cell::Text(s) => {
+                    ws.write_string(r, c, s)?;
+                }
+                Cell::Number(n) => {
+                    ws.write_number(r, c, *n)?;
+                }
+                Cell::Date(Some(d)) => {
+                    let dt = ExcelDateTime::parse_from_str(d)?;
+                    ws.write_datetime_with_format(r, c, &dt, &date)?;
+                }
+                Cell::Date(None) => {}
+            }
+        }
+    }
+    ws.set_freeze_panes(1, 0)?;
+    Ok(wb.save_to_buffer()?)
+}
+
+/// `GET /exports/{matrix|tasks}.{csv|xlsx}`: for the signed-in page user or a bearer token.
+#[utoipa::path(get, path = "/exports/{name}", tag = "exports", security(("bearer" = []), ("cookie" = [])),
+    params(("name" = String, Path, description = "`matrix.csv`, `matrix.xlsx`, `tasks.csv` or `tasks.xlsx`")),
+    responses(
+        (status = 200, description = "the clause × unit matrix or the task list; Vietnamese headers, dates as dates",
+            content(
+                (String = "text/csv; charset=utf-8"),
+                (super::Binary = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 401, body = crate::error::ErrorBody), (status = 404, body = crate::error::ErrorBody)))]
+pub async fn download(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let token = bearer_or_cookie(&req).ok_or(ApiError::Unauthorized)?;
+    let caller = caller_for_token(&state.db, &token).await?;
+    let name = path.into_inner();
+    let (what, ext) = name
+        .rsplit_once('.')
+        .ok_or_else(|| ApiError::NotFound(name.clone()))?;
+    let table = match what {
+        "matrix" => matrix_table(
+            &visible_progress(&state.db, &state.catalogue, &caller, DEFAULT_DIRECTIVE).await?,
+        ),
+        "tasks" => tasks_table(&state, &caller).await?,
+        _ => return Err(ApiError::NotFound(name)),
+    };
+    let (bytes, mime) = match ext {
+        "csv" => (to_csv(&table)?, "text/csv; charset=utf-8"),
+        "xlsx" => (
+            to_xlsx(&table)?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+        _ => return Err(ApiError::NotFound(name)),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(mime)
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(bytes))
+}

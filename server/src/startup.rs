@@ -1,0 +1,124 @@
+//! The server's start-up: its state, the app (every route, request limits, middleware) and
+//! the listener.
+
+use actix_web::{
+    App, HttpResponse, HttpServer,
+    dev::{Server, ServiceResponse},
+    error::JsonPayloadError,
+    middleware::{Compress, Next, from_fn},
+    web,
+};
+use anyhow::Context;
+use taskforce_core::directive::Catalogue;
+use tracing_actix_web::TracingLogger;
+
+use crate::{
+    config::Config,
+    db::{self, connect},
+    error::ApiError,
+    state::AppState,
+    telemetry::metrics::Metrics,
+};
+
+pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
+    let catalogue = match &config.catalogue {
+        None => Catalogue::bundled()?,
+        Some(p) => Catalogue::from_toml(
+            &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
+        )?,
+    };
+    let db = connect(&config.db).await?;
+    let directive = db::seed::seed(&db, &catalogue).await?;
+    crate::progress::record_history(&db, &directive.slug(), chrono::Utc::now().date_naive())
+        .await
+        .map_err(|e| anyhow::anyhow!("recording the progress history: {e}"))?;
+    Ok(AppState::new(db, config, catalogue))
+}
+
+/// Counts requests and error responses for `/metrics`. The request's log line and its id are
+/// `tracing-actix-web`'s (the span `TracingLogger` opens around this, see [`start`]).
+async fn count_requests(
+    req: actix_web::dev::ServiceRequest,
+    next: Next<impl actix_web::body::MessageBody>,
+) -> Result<ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+    let res = next.call(req).await?;
+    let status = res.status();
+    if let Some(m) = metrics {
+        Metrics::add(&m.http_requests, 1);
+        if status.is_client_error() || status.is_server_error() {
+            Metrics::add(&m.http_errors, 1);
+        }
+    }
+    Ok(res)
+}
+
+/// Every route: the API's table, then the dashboard's pages.
+pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
+    let json = web::JsonConfig::default()
+        .limit(config.json_body_limit)
+        .error_handler(|e, _| {
+            match e {
+                JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::TooLarge {
+                    size: length,
+                    limit,
+                },
+                JsonPayloadError::Overflow { limit } => ApiError::TooLarge {
+                    size: limit + 1,
+                    limit,
+                },
+                other => ApiError::BadRequest(format!("invalid JSON body: {other}")),
+            }
+            .into()
+        });
+    let query = web::QueryConfig::default()
+        .error_handler(|e, _| ApiError::BadRequest(format!("invalid query: {e}")).into());
+    let path = web::PathConfig::default()
+        .error_handler(|e, _| ApiError::BadRequest(format!("invalid path: {e}")).into());
+    cfg.app_data(json)
+        .app_data(query)
+        .app_data(path)
+        .configure(crate::routes::api)
+        .configure(crate::dashboard::routes)
+        .default_service(web::to(|| async {
+            ApiError::NotFound("this route".into()).into_response()
+        }));
+}
+
+trait IntoResponse {
+    fn into_response(self) -> HttpResponse;
+}
+impl IntoResponse for ApiError {
+    fn into_response(self) -> HttpResponse {
+        actix_web::ResponseError::error_response(&self)
+    }
+}
+
+/// Bind and start the server; returns it with the address it listens on.
+pub fn start(state: AppState) -> anyhow::Result<(Server, std::net::SocketAddr)> {
+    let config = state.config.clone();
+    let data = web::Data::new(state);
+    let cfg = config.clone();
+    let mut server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .wrap(from_fn(count_requests))
+            .wrap(Compress::default())
+            // Outermost: every request's span, with its request id, covers all of the above.
+            .wrap(TracingLogger::default())
+            .configure(|c| routes(c, &cfg))
+    })
+    .bind(&config.bind)
+    .with_context(|| format!("cannot listen on {}", config.bind))?;
+    if let Some(w) = config.workers {
+        server = server.workers(w);
+    }
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .context("no listening address")?;
+    Ok((server.run(), addr))
+}

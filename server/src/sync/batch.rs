@@ -1,0 +1,319 @@
+//! One transaction for a batch of syncs: open each document (locked on PostgreSQL), check
+//! and apply each sync's changes through mobile-core's one rule, store the op-log rows, the
+//! documents' heads and snapshots, and the projections.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
+
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
+    TransactionTrait, sea_query::Expr,
+};
+use taskforce_core::sync::{DocKey, apply_changes, check_changes, wire};
+
+use super::{
+    WriteContext, WriteJob, Written,
+    projections::{
+        Touched, confirmation_rows_of, store_confirmation_states, store_rows, task_rows_of, touch,
+    },
+};
+use crate::{
+    clock::now,
+    db::entity::{changes, documents},
+    docstore::{self, Cached, DocMeta, SnapshotMeasure},
+    error::{ApiError, ApiResult},
+    telemetry::metrics::Metrics,
+};
+
+/// A document the batch writes to, decoded, with what the batch did to it.
+struct Slot {
+    meta: DocMeta,
+    entry: Cached,
+    applied: usize,
+    rows: Vec<changes::ActiveModel>,
+    touched: Touched,
+}
+
+/// Write `jobs` in one transaction; one result per job, in order. Only the writer task calls
+/// it in a server (tests call it directly): it is the process's one writer.
+pub async fn write_batch(ctx: &WriteContext, jobs: Vec<WriteJob>) -> Vec<ApiResult<Written>> {
+    write_batch_due(ctx, jobs, Vec::new()).await.0
+}
+
+/// A rewritten snapshot to store: document, encoded ctx, the op count it holds.
+pub(super) type NewSnapshot = (DocKey, Vec<u8>, i64);
+
+/// [`write_batch`] with rewritten snapshots to store in the same transaction; also returns
+/// the documents whose snapshot is now due to be rewritten.
+pub(super) async fn write_batch_due(
+    ctx: &WriteContext,
+    jobs: Vec<WriteJob>,
+    snapshots: Vec<NewSnapshot>,
+) -> (Vec<ApiResult<Written>>, Vec<DocKey>) {
+    let n = jobs.len();
+    match try_batch(ctx, &jobs, snapshots).await {
+        Ok(done) => done,
+        Err(e) => {
+            tracing::error!(error = %e, syncs = n, "a sync write failed; nothing of it was stored");
+            let message = e.to_string();
+            let failed = (0..n)
+                .map(|_| {
+                    Err(ApiError::internal(anyhow::anyhow!(
+                        "the write failed: {message}"
+                    )))
+                })
+                .collect();
+            (failed, Vec::new())
+        }
+    }
+}
+
+type Done = (Vec<ApiResult<Written>>, Vec<DocKey>);
+
+async fn try_batch(
+    ctx: &WriteContext,
+    jobs: &[WriteJob],
+    snapshots: Vec<NewSnapshot>,
+) -> ApiResult<Done> {
+    let lock_rows = ctx.backend() == DatabaseBackend::Postgres;
+    let txn = ctx.db.begin().await?;
+    let mut slots: BTreeMap<DocKey, Result<Slot, Unwritable>> = BTreeMap::new();
+    let mut outcomes: Vec<ApiResult<()>> = Vec::with_capacity(jobs.len());
+    // Rows are locked in key order, so two server processes' batches never wait on each other
+    // in a circle: the rows of the documents written and of the snapshots stored.
+    let written: BTreeSet<&DocKey> = jobs.iter().map(|j| &j.key).collect();
+    let keys: BTreeSet<&DocKey> = written
+        .iter()
+        .copied()
+        .chain(snapshots.iter().map(|(k, _, _)| k))
+        .collect();
+    for key in keys {
+        if written.contains(key) {
+            let slot = open_slot(ctx, &txn, key, lock_rows).await?;
+            slots.insert(key.clone(), slot);
+        } else if lock_rows {
+            docstore::meta(&txn, key, true).await?;
+        }
+    }
+    for job in jobs {
+        outcomes.push(match slots.get_mut(&job.key) {
+            Some(Ok(slot)) => apply_job(slot, job)?,
+            Some(Err(Unwritable::Missing)) | None => Err(ApiError::NotFound(format!(
+                "document {}/{}",
+                job.key.directive, job.key.unit
+            ))),
+            Some(Err(Unwritable::Broken(why))) => Err(ApiError::internal(anyhow::anyhow!(
+                "document {}/{} cannot be loaded: {why}",
+                job.key.directive,
+                job.key.unit
+            ))),
+        });
+    }
+
+    let t = now();
+    let today = chrono::Utc::now().date_naive();
+    let mut change_rows = Vec::new();
+    let mut task_rows = Vec::new();
+    let mut report_rows = Vec::new();
+    let mut confirmation_rows = Vec::new();
+    let mut confirmation_states = Vec::new();
+    let mut due = Vec::new();
+    for (key, slot) in slots.iter_mut() {
+        let Some(slot) = slot.as_mut().ok().filter(|s| s.applied > 0) else {
+            continue;
+        };
+        let ops = slot.meta.ops + i64::try_from(slot.applied).unwrap_or(0);
+        let doc = &slot.entry.doc;
+        let mut update = documents::Entity::update_many()
+            .col_expr(documents::Column::Ops, Expr::value(ops))
+            .col_expr(documents::Column::UpdatedAt, Expr::value(t))
+            .col_expr(
+                documents::Column::Head,
+                Expr::value(wire::encode_version(&doc.version().dots)),
+            );
+        if docstore::snapshot_due(ops, slot.meta.state_ops) {
+            match slot.entry.doc.whole() {
+                // Small enough to be kept whole: its snapshot is encoded here, as it is.
+                Some(whole) => {
+                    let snapshot = wire::encode_snapshot(&whole.to_canonical());
+                    slot.entry.snapshot = SnapshotMeasure {
+                        len: snapshot.len(),
+                        at: ops,
+                    };
+                    Metrics::add(&ctx.metrics.snapshots_stored, 1);
+                    update = update
+                        .col_expr(documents::Column::State, Expr::value(snapshot))
+                        .col_expr(documents::Column::StateOps, Expr::value(ops));
+                }
+                None => due.push(key.clone()),
+            }
+        }
+        update
+            .filter(documents::Column::DirectiveId.eq(key.directive.as_str()))
+            .filter(documents::Column::UnitId.eq(key.unit.as_str()))
+            .exec(&txn)
+            .await?;
+        Metrics::add(&ctx.metrics.ops_applied, slot.applied as u64);
+        Metrics::add(&ctx.metrics.changes_stored, slot.rows.len() as u64);
+        change_rows.append(&mut slot.rows);
+        task_rows.extend(task_rows_of(doc, key, &slot.touched.tasks, today, t));
+        let (rows, states) = confirmation_rows_of(doc, key, &slot.touched.confirmations);
+        confirmation_rows.extend(rows);
+        confirmation_states.extend(states);
+        report_rows.append(&mut slot.touched.reports);
+        slot.entry.ops = ops;
+        slot.entry.shed_if_large(ctx.docs.whole_limit());
+    }
+    store_rows(&txn, change_rows, task_rows, report_rows, confirmation_rows).await?;
+    store_confirmation_states(&txn, confirmation_states).await?;
+    let mut stored = Vec::new();
+    for (key, snapshot, ops) in snapshots {
+        let len = snapshot.len();
+        if docstore::store_snapshot(&txn, &key, snapshot, ops).await? {
+            stored.push((key, SnapshotMeasure { len, at: ops }));
+        }
+    }
+    txn.commit().await?;
+    for (key, measure) in stored {
+        Metrics::add(&ctx.metrics.snapshots_stored, 1);
+        ctx.docs.measured(&key, measure.at, measure.len);
+    }
+    Metrics::add(&ctx.metrics.write_batches, 1);
+
+    let results = jobs
+        .iter()
+        .zip(outcomes)
+        .map(|(job, outcome)| {
+            outcome?;
+            let slot = slots
+                .get(&job.key)
+                .and_then(|s| s.as_ref().ok())
+                .ok_or_else(|| {
+                    ApiError::internal(anyhow::anyhow!("a written document went missing"))
+                })?;
+            let entry = &slot.entry;
+            let missing = entry.log.past(&job.vv);
+            let may_snapshot = entry.doc.is_whole()
+                && missing.as_ref().is_none_or(|m| {
+                    entry
+                        .snapshot
+                        .worth_pricing(entry.ops, docstore::changes_len(m))
+                });
+            Ok(Written {
+                version: entry.doc.version().dots.clone(),
+                doc: may_snapshot.then(|| entry.doc.clone()),
+                ops: entry.ops,
+                measure: entry.snapshot,
+                missing,
+            })
+        })
+        .collect();
+    let mut directives = BTreeSet::new();
+    for (key, slot) in slots {
+        let Ok(slot) = slot else { continue };
+        if slot.applied > 0 {
+            directives.insert(key.directive.clone());
+        }
+        ctx.docs.put(key, slot.entry);
+    }
+    for directive in directives {
+        // Still under the write lock: on SQLite it is what keeps writers apart.
+        crate::progress::maybe_record_history(&ctx.db, &ctx.history_recorded, &directive).await;
+    }
+    Ok((results, due))
+}
+
+/// Why a batch's document cannot be written.
+enum Unwritable {
+    Missing,
+    /// Its row does not decode: the syncs to it are refused, the rest of the batch goes on.
+    Broken(String),
+}
+
+/// Read a document's row (locked on PostgreSQL) and take its decoded document. `Err` only
+/// when the database fails, which fails the batch.
+async fn open_slot(
+    ctx: &WriteContext,
+    txn: &impl ConnectionTrait,
+    key: &DocKey,
+    lock_rows: bool,
+) -> ApiResult<Result<Slot, Unwritable>> {
+    let Some(meta) = docstore::meta(txn, key, lock_rows).await? else {
+        return Ok(Err(Unwritable::Missing));
+    };
+    let (entry, hit) = match docstore::take_or_load(txn, &ctx.docs, key, &meta).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::error!(directive = %key.directive, unit = %key.unit, error = ?e,
+                "a stored document cannot be loaded");
+            return Ok(Err(Unwritable::Broken(format!("{e:?}"))));
+        }
+    };
+    Metrics::add(
+        if hit {
+            &ctx.metrics.doc_cache_hits
+        } else {
+            &ctx.metrics.doc_cache_misses
+        },
+        1,
+    );
+    Ok(Ok(Slot {
+        meta,
+        entry,
+        applied: 0,
+        rows: Vec::new(),
+        touched: Touched::default(),
+    }))
+}
+
+/// Check every change of a job against the document, then apply them all; a refused job
+/// leaves the document as it was (`Ok(Err(…))`). `Err` only if a checked change then fails to
+/// apply, which fails the whole batch rather than leave a half-applied document.
+fn apply_job(slot: &mut Slot, job: &WriteJob) -> ApiResult<ApiResult<()>> {
+    if u64::from_ne_bytes(slot.meta.fingerprint.to_ne_bytes()) != job.fingerprint {
+        return Ok(Err(ApiError::Conflict(
+            "the device's copy of the directive differs from the server's: download it again"
+                .into(),
+        )));
+    }
+    // mobile-core's one rule (`sync::accept`): checked on the shared copy, so a refused
+    // sync copies nothing; then applied, each change noted for the projections and the log.
+    if let Err(e) = check_changes(&*slot.entry.doc, &job.changes) {
+        return Ok(Err(e.into()));
+    }
+    let (directive, unit) = (&job.key.directive, &job.key.unit);
+    let t = now();
+    let Slot {
+        entry,
+        applied: total,
+        rows,
+        touched,
+        ..
+    } = slot;
+    let doc = Arc::make_mut(&mut entry.doc);
+    let log = &mut entry.log;
+    apply_changes(doc, &job.changes, |c, applied| {
+        touch(touched, directive, unit, c, applied.before);
+        if applied.applied == 0 {
+            return;
+        }
+        *total += applied.applied;
+        let body = wire::encode_change(c);
+        log.push(c.actor, c.end(), body.as_slice().into());
+        rows.push(changes::ActiveModel {
+            directive_id: Set(directive.clone()),
+            unit_id: Set(unit.clone()),
+            actor_id: Set(i32::try_from(c.actor).unwrap_or(i32::MAX)),
+            start_seq: Set(i64::try_from(c.start).unwrap_or(i64::MAX)),
+            end_seq: Set(i64::try_from(c.end()).unwrap_or(i64::MAX)),
+            body: Set(body),
+            received_at: Set(t),
+        });
+    })
+    // Checked above: a failure here is a bug, and fails the batch rather than store a
+    // half-applied document.
+    .map_err(ApiError::internal)?;
+    Ok(Ok(()))
+}

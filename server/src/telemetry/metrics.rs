@@ -1,0 +1,328 @@
+//! Counters and gauges exported at `/metrics`, kept in a `prometheus-client` registry and written
+//! in the OpenMetrics text format ([`CONTENT_TYPE`]), which Prometheus reads.
+//!
+//! Names are those the tests, the load generator and the operators' dashboards read: a counter
+//! is registered without its `_total`, which the encoder appends (`http_requests` is exported as
+//! `taskforce_http_requests_total`).
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use prometheus_client::{
+    collector::Collector,
+    encoding::{DescriptorEncoder, EncodeMetric},
+    metrics::{counter::Counter, gauge::ConstGauge, gauge::Gauge},
+    registry::{Registry, Unit},
+};
+
+/// The content type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What the document cache holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheUse {
+    pub entries: usize,
+    pub bytes: usize,
+    pub evicted: u64,
+}
+
+/// A counter of the registry. It reads as the atomic it is (`load`), and is added to with
+/// [`Metrics::add`] or [`Count::inc_by`].
+#[derive(Debug, Clone, Default)]
+pub struct Count(Counter<u64, AtomicU64>);
+
+impl Count {
+    pub fn inc_by(&self, n: u64) {
+        self.0.inc_by(n);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+impl std::ops::Deref for Count {
+    type Target = AtomicU64;
+    fn deref(&self) -> &AtomicU64 {
+        self.0.inner()
+    }
+}
+
+type U64Gauge = Gauge<u64, AtomicU64>;
+
+#[derive(Debug)]
+pub struct Metrics {
+    pub http_requests: Count,
+    pub http_errors: Count,
+    pub sync_requests: Count,
+    pub sync_rejected: Count,
+    pub ops_applied: Count,
+    pub changes_stored: Count,
+    pub write_batches: Count,
+    pub bytes_in: Count,
+    pub bytes_out: Count,
+    pub snapshots_sent: Count,
+    pub snapshots_stored: Count,
+    pub doc_cache_hits: Count,
+    pub doc_cache_misses: Count,
+    pub logins: Count,
+    pub login_failures: Count,
+    /// The document cache's figures, set from [`CacheUse`] when rendered.
+    doc_cache_entries: U64Gauge,
+    doc_cache_bytes: U64Gauge,
+    doc_cache_evictions: Counter<u64, AtomicU64>,
+    registry: Registry,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let m = Self {
+            http_requests: Count::default(),
+            http_errors: Count::default(),
+            sync_requests: Count::default(),
+            sync_rejected: Count::default(),
+            ops_applied: Count::default(),
+            changes_stored: Count::default(),
+            write_batches: Count::default(),
+            bytes_in: Count::default(),
+            bytes_out: Count::default(),
+            snapshots_sent: Count::default(),
+            snapshots_stored: Count::default(),
+            doc_cache_hits: Count::default(),
+            doc_cache_misses: Count::default(),
+            logins: Count::default(),
+            login_failures: Count::default(),
+            doc_cache_entries: U64Gauge::default(),
+            doc_cache_bytes: U64Gauge::default(),
+            doc_cache_evictions: Counter::default(),
+            registry: Registry::with_prefix("taskforce"),
+        };
+        m.registered()
+    }
+}
+
+impl Metrics {
+    pub fn add(counter: &Count, n: u64) {
+        counter.inc_by(n);
+    }
+
+    /// Registers every metric once (the registry holds clones sharing their values).
+    fn registered(mut self) -> Self {
+        let counters: [(&str, &str, &Count); 15] = [
+            ("http_requests", "HTTP requests served", &self.http_requests),
+            (
+                "http_errors",
+                "HTTP responses with status 4xx or 5xx",
+                &self.http_errors,
+            ),
+            (
+                "sync_requests",
+                "Sync requests received",
+                &self.sync_requests,
+            ),
+            (
+                "sync_rejected",
+                "Sync requests refused",
+                &self.sync_rejected,
+            ),
+            (
+                "ops_applied",
+                "Operations applied to documents",
+                &self.ops_applied,
+            ),
+            (
+                "changes_stored",
+                "Signed changes stored in the op log",
+                &self.changes_stored,
+            ),
+            (
+                "sync_write_transactions",
+                "Transactions that wrote syncs (several syncs share one on SQLite)",
+                &self.write_batches,
+            ),
+            (
+                "sync_bytes_in",
+                "Sync request bytes received",
+                &self.bytes_in,
+            ),
+            (
+                "sync_bytes_out",
+                "Sync response bytes sent",
+                &self.bytes_out,
+            ),
+            (
+                "snapshots_sent",
+                "Sync responses sent as snapshots",
+                &self.snapshots_sent,
+            ),
+            (
+                "snapshots_stored",
+                "Document snapshots rewritten (the op-log tail past them grew long)",
+                &self.snapshots_stored,
+            ),
+            (
+                "doc_cache_hits",
+                "Syncs that found their document decoded in memory",
+                &self.doc_cache_hits,
+            ),
+            (
+                "doc_cache_misses",
+                "Syncs that decoded their document from the database",
+                &self.doc_cache_misses,
+            ),
+            ("logins", "Successful logins", &self.logins),
+            ("login_failures", "Refused logins", &self.login_failures),
+        ];
+        let counters: Vec<_> = counters
+            .into_iter()
+            .map(|(name, help, c)| (name, help, c.0.clone()))
+            .collect();
+        let r = &mut self.registry;
+        for (name, help, counter) in counters {
+            r.register(name, help, counter);
+        }
+        r.register(
+            "doc_cache_entries",
+            "Decoded documents kept in memory between syncs (a batch being written holds its \
+             documents outside the cache)",
+            self.doc_cache_entries.clone(),
+        );
+        r.register_with_unit(
+            "doc_cache",
+            "Estimated memory of the documents kept between syncs (bounded by doc_cache_mb)",
+            Unit::Bytes,
+            self.doc_cache_bytes.clone(),
+        );
+        r.register(
+            "doc_cache_evictions",
+            "Documents dropped from memory to stay within the cache's limits",
+            self.doc_cache_evictions.clone(),
+        );
+        r.register_collector(Box::new(HeapCollector));
+        self
+    }
+
+    /// Every metric, in the OpenMetrics text format ([`CONTENT_TYPE`]); the document cache's
+    /// figures are `cache`'s.
+    pub fn render(&self, cache: CacheUse) -> String {
+        self.doc_cache_entries.set(cache.entries as u64);
+        self.doc_cache_bytes.set(cache.bytes as u64);
+        // The cache counts its evictions itself: the counter shows its figure.
+        self.doc_cache_evictions
+            .inner()
+            .store(cache.evicted, Relaxed);
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding the metrics");
+        }
+        out
+    }
+}
+
+/// jemalloc's figures, read when the metrics are rendered; none when they cannot be read.
+#[derive(Debug)]
+struct HeapCollector;
+
+impl Collector for HeapCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let Some(heap) = super::memory::heap_stats() else {
+            return Ok(());
+        };
+        let gauges = [
+            (
+                "heap_allocated",
+                "Bytes the server's Rust code holds through jemalloc",
+                heap.allocated,
+            ),
+            (
+                "heap_resident",
+                "Bytes of jemalloc's pages resident in memory (allocated, slack and metadata; \
+                 SQLite's own memory not included)",
+                heap.resident,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            let metric = encoder.encode_descriptor(
+                name,
+                &format!("{help}."),
+                Some(&Unit::Bytes),
+                gauge.metric_type(),
+            )?;
+            gauge.encode(metric)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str, name: &str) -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn the_names_are_those_read_before() {
+        let m = Metrics::default();
+        Metrics::add(&m.http_requests, 3);
+        Metrics::add(&m.write_batches, 2);
+        m.bytes_in.inc_by(10);
+        assert_eq!(m.write_batches.load(Relaxed), 2);
+        assert_eq!(m.bytes_in.get(), 10);
+        let text = m.render(CacheUse {
+            entries: 4,
+            bytes: 1234,
+            evicted: 7,
+        });
+        let expected = [
+            ("taskforce_http_requests_total", 3),
+            ("taskforce_http_errors_total", 0),
+            ("taskforce_sync_requests_total", 0),
+            ("taskforce_sync_rejected_total", 0),
+            ("taskforce_ops_applied_total", 0),
+            ("taskforce_changes_stored_total", 0),
+            ("taskforce_sync_write_transactions_total", 2),
+            ("taskforce_sync_bytes_in_total", 10),
+            ("taskforce_sync_bytes_out_total", 0),
+            ("taskforce_snapshots_sent_total", 0),
+            ("taskforce_snapshots_stored_total", 0),
+            ("taskforce_doc_cache_hits_total", 0),
+            ("taskforce_doc_cache_misses_total", 0),
+            ("taskforce_logins_total", 0),
+            ("taskforce_login_failures_total", 0),
+            ("taskforce_doc_cache_entries", 4),
+            ("taskforce_doc_cache_bytes", 1234),
+            ("taskforce_doc_cache_evictions_total", 7),
+        ];
+        for (name, v) in expected {
+            assert_eq!(value(&text, name), Some(v), "{name} in\n{text}");
+        }
+        assert!(value(&text, "taskforce_heap_resident_bytes").is_some_and(|b| b > 0));
+        assert!(value(&text, "taskforce_heap_allocated_bytes").is_some());
+        // Each sample once, with its HELP and TYPE; OpenMetrics ends with EOF.
+        let samples = text.lines().filter(|l| !l.starts_with('#')).count();
+        assert_eq!(samples, expected.len() + 2, "{text}");
+        assert!(
+            text.contains("# TYPE taskforce_http_requests counter\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE taskforce_doc_cache_bytes gauge\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        // Rendering again shows the cache's new figures, not a second copy.
+        let again = m.render(CacheUse {
+            entries: 1,
+            bytes: 2,
+            evicted: 9,
+        });
+        assert_eq!(value(&again, "taskforce_doc_cache_entries"), Some(1));
+        assert_eq!(
+            value(&again, "taskforce_doc_cache_evictions_total"),
+            Some(9)
+        );
+        assert_eq!(again.lines().count(), text.lines().count());
+    }
+}

@@ -1,0 +1,302 @@
+//! What operators and the load generator read, after issue 17 moved it onto crates: `/metrics`
+//! in the OpenMetrics text format under the names read before (prometheus-client), the login
+//! limit (governor), a logout dropping the cached caller (moka), and every request's log line
+//! carrying a request id (tracing-actix-web).
+
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::{Http, PASSWORD, TestApp, TestDb, spawn_app};
+use taskforce_server::auth::Role;
+
+fn metrics(app: &TestApp) -> (String, String) {
+    let mut resp = Http::agent()
+        .get(&format!("{}/metrics", app.base))
+        .call()
+        .unwrap_or_else(|e| panic!("/metrics: {e}"));
+    assert_eq!(resp.status(), 200);
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let text = resp
+        .body_mut()
+        .read_to_string()
+        .unwrap_or_else(|e| panic!("{e}"));
+    (content_type, text)
+}
+
+/// Every sample of the exposition, checked against the text format's rules as it goes.
+fn samples(text: &str) -> BTreeMap<String, u64> {
+    assert!(
+        text.ends_with("# EOF\n"),
+        "OpenMetrics ends with EOF:\n{text}"
+    );
+    let mut typed = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (family, kind) = rest.split_once(' ').unwrap_or_else(|| panic!("{line}"));
+            assert!(
+                typed.insert(family.to_string(), kind.to_string()).is_none(),
+                "{family} typed twice"
+            );
+            continue;
+        }
+        if line.starts_with("# HELP ") || line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let (name, value) = line.split_once(' ').unwrap_or_else(|| panic!("{line}"));
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
+        let family = name
+            .strip_suffix("_total")
+            .filter(|f| typed.get(*f).is_some_and(|k| k == "counter"));
+        let family = family.unwrap_or(name);
+        assert!(typed.contains_key(family), "{name} has no TYPE before it");
+        let value = value.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
+        assert!(
+            out.insert(name.to_string(), value).is_none(),
+            "{name} twice"
+        );
+    }
+    out
+}
+
+/// Every name a test, the load generator or the documentation reads, and its kind.
+const NAMES: [&str; 20] = [
+    "taskforce_http_requests_total",
+    "taskforce_http_errors_total",
+    "taskforce_sync_requests_total",
+    "taskforce_sync_rejected_total",
+    "taskforce_ops_applied_total",
+    "taskforce_changes_stored_total",
+    "taskforce_sync_write_transactions_total",
+    "taskforce_sync_bytes_in_total",
+    "taskforce_sync_bytes_out_total",
+    "taskforce_snapshots_sent_total",
+    "taskforce_snapshots_stored_total",
+    "taskforce_doc_cache_hits_total",
+    "taskforce_doc_cache_misses_total",
+    "taskforce_logins_total",
+    "taskforce_login_failures_total",
+    "taskforce_doc_cache_entries",
+    "taskforce_doc_cache_bytes",
+    "taskforce_doc_cache_evictions_total",
+    "taskforce_heap_allocated_bytes",
+    "taskforce_heap_resident_bytes",
+];
+
+#[test]
+fn metrics_are_openmetrics_under_the_names_read_before() {
+    let app = spawn_app(TestDb::sqlite());
+    app.create_user("cucvt.a", Role::Member, &[("cuc-vt", false)]);
+    let mut phone = app.phone("cucvt.a", "cuc-vt");
+    phone.status(0, taskforce_core::doc::Status::InProgress);
+    phone.sync(&app.http);
+    assert_eq!(app.login("cucvt.a", "wrong password!").0, 401);
+    let (content_type, text) = metrics(&app);
+    assert!(
+        content_type.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{content_type}"
+    );
+    let got = samples(&text);
+    let names: Vec<&str> = got.keys().map(String::as_str).collect();
+    let mut expected = NAMES.to_vec();
+    expected.sort_unstable();
+    assert_eq!(names, expected, "{text}");
+    let v = |name: &str| got[name];
+    assert!(v("taskforce_http_requests_total") >= 5, "{text}");
+    assert!(v("taskforce_http_errors_total") >= 1, "{text}");
+    assert_eq!(v("taskforce_logins_total"), 1, "the phone's login");
+    assert_eq!(v("taskforce_login_failures_total"), 1);
+    assert_eq!(v("taskforce_sync_requests_total"), 1);
+    assert_eq!(v("taskforce_ops_applied_total"), 1);
+    assert!(v("taskforce_sync_bytes_in_total") > 0 && v("taskforce_sync_bytes_out_total") > 0);
+    assert_eq!(v("taskforce_doc_cache_entries"), 1, "{text}");
+    assert!(v("taskforce_doc_cache_bytes") > 0);
+    assert!(v("taskforce_heap_resident_bytes") > 0);
+}
+
+fn login(app: &TestApp, username: &str, password: &str) -> (u16, Option<String>) {
+    let resp = Http::agent()
+        .post(&format!("{}/api/v1/auth/login", app.base))
+        .send_json(serde_json::json!({ "username": username, "password": password }))
+        .unwrap_or_else(|e| panic!("login: {e}"));
+    let retry = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (resp.status().as_u16(), retry)
+}
+
+#[test]
+fn failed_logins_lock_a_username_whatever_its_case_and_say_when_to_retry() {
+    let app = spawn_app(TestDb::sqlite());
+    app.create_user("viettel.a", Role::Member, &[("viettel", false)]);
+    app.create_user("viettel.b", Role::Member, &[("viettel", false)]);
+    // Successes count for nothing.
+    for _ in 0..8 {
+        assert_eq!(login(&app, "viettel.a", PASSWORD).0, 200);
+    }
+    for name in [
+        "viettel.a",
+        "Viettel.A",
+        " VIETTEL.A",
+        "viettel.A ",
+        "ViEtTeL.a",
+    ] {
+        assert_eq!(
+            login(&app, name, "wrong password!"),
+            (401, None),
+            "{name:?}"
+        );
+    }
+    let (status, retry) = login(&app, "viettel.a", PASSWORD);
+    assert_eq!(status, 429);
+    let retry: u64 = retry
+        .and_then(|r| r.parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After"));
+    assert!((1..=60).contains(&retry), "Retry-After: {retry}");
+    assert_eq!(login(&app, "VIETTEL.a", PASSWORD).0, 429);
+    assert_eq!(login(&app, "viettel.b", PASSWORD).0, 200, "another user");
+}
+
+#[test]
+fn a_logout_refuses_the_token_at_once() {
+    let app = spawn_app(TestDb::sqlite());
+    app.create_user("cucvt.a", Role::Member, &[("cuc-vt", false)]);
+    let token = app.token("cucvt.a");
+    let other = app.token("cucvt.a");
+    // Both callers are now cached.
+    assert_eq!(app.get(&token, "/api/v1/me").0, 200);
+    assert_eq!(app.get(&other, "/api/v1/me").0, 200);
+    let (status, _) = app.post_json(&token, "/api/v1/auth/logout", serde_json::json!({}));
+    assert_eq!(status, 204);
+    assert_eq!(
+        app.get(&token, "/api/v1/me").0,
+        401,
+        "within the cache's 5 s"
+    );
+    assert_eq!(
+        app.get(&other, "/api/v1/me").0,
+        200,
+        "the other token stays"
+    );
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Text without the terminal's colour codes.
+fn plain(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn every_request_is_logged_in_a_span_with_its_request_id() {
+    let dir = std::env::temp_dir().join(format!("taskforce-spans-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let log_path = dir.join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap_or_else(|e| panic!("{e}"));
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bind = format!("127.0.0.1:{port}");
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_taskforce"))
+            .args(["serve", "--bind", &bind])
+            .current_dir(&dir)
+            .env_remove("TASKFORCE_DB")
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn taskforce: {e}")),
+    );
+    let base = format!("http://{bind}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !Http::agent()
+        .get(&format!("{base}/healthz"))
+        .call()
+        .is_ok_and(|r| r.status() == 200)
+    {
+        assert!(Instant::now() < deadline, "taskforce serve did not answer");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for path in ["/metrics", "/api/v1/me"] {
+        let _ = Http::agent().get(&format!("{base}{path}")).call();
+    }
+    // The span closes once the answer is sent: wait for both lines.
+    let lines = loop {
+        let text = plain(&std::fs::read_to_string(&log_path).unwrap_or_default());
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| l.contains("HTTP request{") && l.contains("close"))
+            .map(str::to_string)
+            .collect();
+        let logged = |route: &str| {
+            lines
+                .iter()
+                .any(|l| l.contains(&format!("http.route={route} ")))
+        };
+        if logged("/metrics") && logged("/api/v1/me") {
+            break lines;
+        }
+        assert!(Instant::now() < deadline, "no request lines in:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(server);
+    let ids: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .map(|l| {
+            let id = l
+                .split("request_id=")
+                .nth(1)
+                .unwrap_or_else(|| panic!("no request id: {l}"));
+            id.split([' ', '}']).next().unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(ids.len(), lines.len(), "one id per request: {lines:#?}");
+    assert!(ids.iter().all(|id| id.len() == 36), "uuids: {ids:?}");
+    let me = lines
+        .iter()
+        .find(|l| l.contains("http.route=/api/v1/me "))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(me.contains("http.status_code=401"), "{me}");
+    assert!(me.contains("time.busy="), "how long it took: {me}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
