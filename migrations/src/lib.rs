@@ -14,6 +14,7 @@ mod m20200202_000003_sync;
 mod m20200202_000004_projections;
 mod m20200202_000005_progress_history;
 mod m20200202_000006_document_tail;
+mod m20200202_000007_latest_report_index;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20200202_000004_projections::Migration),
             Box::new(m20200202_000005_progress_history::Migration),
             Box::new(m20200202_000006_document_tail::Migration),
+            Box::new(m20200202_000007_latest_report_index::Migration),
         ]
     }
 }

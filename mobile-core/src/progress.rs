@@ -178,8 +178,12 @@ impl UnitProgress {
         } else {
             u8::try_from(sum / u64::from(counts.assigned)).unwrap_or(100)
         };
-        let days_since_report =
-            last_report_at.map(|at| (day_start(today) - at).div_euclid(86_400).max(0));
+        let days_since_report = last_report_at.map(|at| {
+            day_start(today)
+                .saturating_sub(at)
+                .div_euclid(86_400)
+                .max(0)
+        });
         Self {
             unit,
             counts,
@@ -296,6 +300,15 @@ pub fn clause_progress_of<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_from_any_time_counts_days_without_overflow() {
+        let today = NaiveDate::from_ymd_opt(2020, 2, 10).unwrap_or_default();
+        for at in [i64::MIN, -1, 0, i64::MAX] {
+            let p = UnitProgress::from_tasks("u".into(), Vec::new(), Some(at), today);
+            assert!(p.days_since_report.is_some_and(|d| d >= 0), "{at}: {p:?}");
+        }
+    }
 
     #[test]
     fn conflicts_never_inflate_status() {

@@ -17,11 +17,7 @@ use crate::{
 };
 
 pub fn check_username(username: &str) -> ApiResult<()> {
-    let ok = (2..=64).contains(&username.len())
-        && username
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
-    if ok {
+    if crate::auth::is_possible_username(username) {
         Ok(())
     } else {
         Err(ApiError::BadRequest(
@@ -119,6 +115,10 @@ pub async fn set_password(
     by: Option<i64>,
 ) -> ApiResult<()> {
     check_password_strength(password)?;
+    // No account has such a name: refused before any lookup or password check.
+    if !crate::auth::is_possible_username(username) {
+        return Err(ApiError::BadCredentials);
+    }
     let user = users::Entity::find()
         .filter(users::Column::Username.eq(username))
         .one(db)
@@ -143,6 +143,10 @@ pub async fn login(
     password: &str,
     ttl_hours: i64,
 ) -> ApiResult<(String, i64, Caller)> {
+    // No account has such a name: refused before any lookup or password check.
+    if !crate::auth::is_possible_username(username) {
+        return Err(ApiError::BadCredentials);
+    }
     let user = users::Entity::find()
         .filter(users::Column::Username.eq(username))
         .one(db)

@@ -4,10 +4,12 @@
 //! the module it is written in to the module it names. The test checks that
 //! - the top-level modules form layers, each using only the layers below it (or its own,
 //!   without a circle), as `LAYERS` lists them;
-//! - inside every folder, the files (a folder's `mod.rs` aside: it is the folder's face) use
-//!   each other without a circle.
+//! - inside every folder, its files and subfolders (a folder's `mod.rs` aside: it is the
+//!   folder's face) use each other without a circle, whatever depth the using file is at.
 //!
-//! The binary's own modules (`main.rs`, `cli/`) only use the library from outside.
+//! The binary's own modules (`main.rs`, `cli/`) use the library from outside; the files of
+//! `cli/` are checked among themselves. A path naming `folder::Name` that the folder's
+//! `mod.rs` re-exports from one of its files counts as naming that file.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -64,6 +66,8 @@ fn module_of(src: &Path, file: &Path) -> Module {
 /// The text without `//` comments (doc comments included) and string literals' contents.
 fn code_of(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
+    // A quote as a character literal opens no string.
+    let text = text.replace("'\\\"'", "' '").replace("'\"'", "' '");
     for line in text.lines() {
         let mut in_str = false;
         let mut prev = ' ';
@@ -136,32 +140,72 @@ fn paths_at(s: &[u8], mut i: usize, prefix: &mut Vec<String>, out: &mut Vec<Vec<
     i
 }
 
-/// Every module path a file names, resolved from the crate's root.
-fn references(module: &Module, is_folder_face: bool, code: &str) -> Vec<Module> {
+/// Every module path a file names, resolved from the crate's root: `crate::a::b`, and
+/// `super::…` (as many times as it is written) and `self::…` from the file's own module.
+fn references(module: &Module, code: &str) -> Vec<Module> {
     let bytes = code.as_bytes();
     let mut out = Vec::new();
-    for (needle, relative) in [("crate::", false), ("super::", true)] {
-        let mut from = 0;
-        while let Some(pos) = code[from..].find(needle) {
-            let at = from + pos;
-            from = at + needle.len();
-            // Not part of a longer name (`taskforce_crate::`).
-            if at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_') {
-                continue;
+    let mut from = 0;
+    while from < code.len() {
+        let rest = &code[from..];
+        let Some(pos) = ["crate::", "super::", "self::"]
+            .iter()
+            .filter_map(|n| rest.find(n))
+            .min()
+        else {
+            break;
+        };
+        let mut at = from + pos;
+        // Not part of a longer name (`taskforce_crate::`, `myself::`).
+        if at > 0 && (bytes[at - 1].is_ascii_alphanumeric() || bytes[at - 1] == b'_') {
+            from = at + 1;
+            continue;
+        }
+        let mut base: Vec<String>;
+        if code[at..].starts_with("crate::") {
+            base = Vec::new();
+            at += "crate::".len();
+        } else if code[at..].starts_with("self::") {
+            base = module.clone();
+            at += "self::".len();
+        } else {
+            // `super` of `a/b.rs` (module a::b) is `a`; of `a/mod.rs` (module a), its parent.
+            base = module.clone();
+            while code[at..].starts_with("super::") {
+                base.pop();
+                at += "super::".len();
             }
-            let mut base: Vec<String> = if relative {
-                // `super` of `a/b.rs` (module a::b) is `a`; of `a/mod.rs` (module a), the root
-                // or a's parent.
-                let mut m = module.clone();
-                m.pop();
-                let _ = is_folder_face;
-                m
-            } else {
-                Vec::new()
-            };
+        }
+        let mut found = Vec::new();
+        from = paths_at(bytes, at, &mut base, &mut found).max(at + 1);
+        out.extend(found);
+    }
+    out
+}
+
+/// What each folder's face (`mod.rs`) re-exports from its own children: (folder, name) → the
+/// child that defines it, so that a path naming `folder::Name` counts as naming the child.
+fn re_exports(modules: &[(Module, bool, String, String)]) -> BTreeMap<(Module, String), String> {
+    let mut out = BTreeMap::new();
+    for (module, is_face, code, _) in modules {
+        if !is_face {
+            continue;
+        }
+        let mut from = 0;
+        while let Some(pos) = code[from..].find("pub use ") {
+            let at = from + pos + "pub use ".len();
+            let mut base = Vec::new();
             let mut found = Vec::new();
-            paths_at(bytes, from, &mut base, &mut found);
-            out.extend(found);
+            from = paths_at(code.as_bytes(), at, &mut base, &mut found).max(at);
+            for path in found {
+                // `pub use child::…::Name` (relative) or `pub use self::child::…`.
+                let path: Vec<String> = path.into_iter().skip_while(|p| p == "self").collect();
+                if let (Some(child), Some(name)) = (path.first(), path.last())
+                    && path.len() >= 2
+                {
+                    out.insert((module.clone(), name.clone()), child.clone());
+                }
+            }
         }
     }
     out
@@ -230,46 +274,58 @@ fn graph() -> Graph {
             .unwrap_or(f)
             .to_string_lossy()
             .into_owned();
-        if rel == "main.rs" || rel.starts_with("cli/") || rel.starts_with("cli\\") {
+        if rel == "main.rs" {
             continue;
         }
         let text = std::fs::read_to_string(f).unwrap_or_else(|e| panic!("{rel}: {e}"));
         let is_face = rel.ends_with("mod.rs");
         modules.push((module_of(&src, f), is_face, code_of(&text), rel));
     }
+    let exported = re_exports(&modules);
+    // The binary's command files (`cli/`) are checked among themselves, not as a layer.
     let tops: BTreeSet<String> = modules
         .iter()
         .filter_map(|(m, _, _, _)| m.first().cloned())
+        .filter(|m| m != "cli")
         .collect();
     let all: BTreeSet<Module> = modules.iter().map(|(m, _, _, _)| m.clone()).collect();
     let mut top: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     let mut siblings: BTreeMap<Module, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
-    for (module, is_face, code, rel) in &modules {
+    for (module, _, code, rel) in &modules {
         let Some(own) = module.first() else { continue };
-        for r in references(module, *is_face, code) {
+        for mut r in references(module, code) {
+            // `folder::Name` re-exported by the folder's face from one of its children.
+            if let Some((name, folder)) = r.split_last()
+                && let Some(child) = exported.get(&(folder.to_vec(), name.clone()))
+            {
+                let mut to_child = folder.to_vec();
+                to_child.push(child.clone());
+                r = to_child;
+            }
             let Some(target) = r.first() else { continue };
-            if target != own && tops.contains(target) {
+            if own != "cli" && target != own && tops.contains(target) {
                 top.entry(own.clone())
                     .or_default()
                     .entry(target.clone())
                     .or_insert_with(|| rel.clone());
             }
-            // Siblings: a file `P/a.rs` naming `P::b…` where `P/b` is a module of its own.
-            if *is_face || module.len() < 2 {
-                continue;
-            }
-            let parent = &module[..module.len() - 1];
-            if r.len() > parent.len() && r[..parent.len()] == *parent {
-                let sibling = &r[parent.len()];
-                let mut sib_module = parent.to_vec();
-                sib_module.push(sibling.clone());
-                if sibling != &module[module.len() - 1] && all.contains(&sib_module) {
+            // Inside every folder `P` the file is in (at any depth): the child of `P` holding
+            // the file names another child of `P`.
+            for depth in 1..module.len() {
+                let folder = &module[..depth];
+                if r.len() <= depth || r[..depth] != *folder {
+                    continue;
+                }
+                let (from, to) = (&module[depth], &r[depth]);
+                let mut to_module = folder.to_vec();
+                to_module.push(to.clone());
+                if from != to && all.contains(&to_module) {
                     siblings
-                        .entry(parent.to_vec())
+                        .entry(folder.to_vec())
                         .or_default()
-                        .entry(module[module.len() - 1].clone())
+                        .entry(from.clone())
                         .or_default()
-                        .insert(sibling.clone());
+                        .insert(to.clone());
                 }
             }
         }
@@ -350,7 +406,7 @@ fn the_reader_sees_what_a_path_names() {
     // The parser itself, on the shapes the tests rely on.
     let m: Module = vec!["sync".into(), "batch".into()];
     let code = "use super::{WriteContext, projections::{touch, Touched}};\nuse crate::{db::{entity::changes, insert_chunked}, error::ApiResult};\nlet x = crate::clock::now();\n";
-    let refs = references(&m, false, code);
+    let refs = references(&m, code);
     let has = |p: &[&str]| {
         refs.iter()
             .any(|r| r.iter().map(String::as_str).eq(p.iter().copied()))
@@ -365,11 +421,31 @@ fn the_reader_sees_what_a_path_names() {
     assert!(
         references(
             &m,
-            false,
             &code_of("// crate::routes::x\nlet s = \"crate::routes\";")
         )
         .is_empty()
     );
+    // `super::super`, `self::`, and a quote as a character literal.
+    let deep: Module = vec!["routes".into(), "a".into()];
+    let code = code_of("let q = '\"'; use super::super::state::AppState; use self::inner::X;");
+    let refs = references(&deep, &code);
+    let has = |p: &[&str]| {
+        refs.iter()
+            .any(|r| r.iter().map(String::as_str).eq(p.iter().copied()))
+    };
+    assert!(has(&["state", "AppState"]), "{refs:?}");
+    assert!(has(&["routes", "a", "inner", "X"]), "{refs:?}");
+    // A face's re-exports point at the child that defines them.
+    let faces = vec![(
+        vec!["docstore".to_string()],
+        true,
+        code_of("pub use cache::{Cached, DocCache};\npub use policy::SnapshotMeasure;"),
+        "docstore/mod.rs".to_string(),
+    )];
+    let exported = re_exports(&faces);
+    let child = |name: &str| exported.get(&(vec!["docstore".to_string()], name.to_string()));
+    assert_eq!(child("DocCache"), Some(&"cache".to_string()));
+    assert_eq!(child("SnapshotMeasure"), Some(&"policy".to_string()));
     // A circle is found.
     let nodes: BTreeSet<String> = ["a", "b", "c"].map(String::from).into();
     let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

@@ -60,8 +60,8 @@ fn up_down_up(db: TestDb) {
                 }
             }
         }
-        // One step at a time, too: the last step adds the documents' tail columns, the one
-        // before it the progress history.
+        // One step at a time, too: the last step adds the reports' index by unit and time,
+        // the one before it the documents' tail columns, then the progress history.
         let column = |sql: &'static str| {
             let conn = &conn;
             async move {
@@ -69,6 +69,26 @@ fn up_down_up(db: TestDb) {
                     .await
             }
         };
+        let index = if backend == sea_orm::DatabaseBackend::Postgres {
+            "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'reports_unit_at'"
+        } else {
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'reports_unit_at'"
+        };
+        let indexed = || {
+            let conn = &conn;
+            async move {
+                conn.query_one_raw(Statement::from_string(backend, index.to_string()))
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|r| r.try_get_by_index::<i64>(0).ok())
+            }
+        };
+        assert_eq!(indexed().await, Some(1), "the reports' index");
+        Migrator::down(&conn, Some(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(indexed().await, Some(0), "the reports' index still there");
         let tail = "SELECT state_ops, head FROM documents";
         assert!(column(tail).await.is_ok());
         Migrator::down(&conn, Some(1))
@@ -85,6 +105,7 @@ fn up_down_up(db: TestDb) {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(count("progress_history").await.is_ok());
         assert!(column(tail).await.is_ok());
+        assert_eq!(indexed().await, Some(1));
     });
 }
 

@@ -12,7 +12,7 @@ use common::{Http, Phone, TestApp, TestDb};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::Value;
 use taskforce_core::{
-    doc::{Day, Op, Report, Status, TaskField, TaskRef},
+    doc::{Day, DocHeader, Op, OpId, Report, Status, TaskField, TaskRef, UnitDocument},
     progress::{clause_progress, unit_progress},
 };
 
@@ -26,7 +26,7 @@ fn random_edit(p: &mut Phone, rng: &mut StdRng, today: NaiveDate, adhoc: &mut Ve
     } else {
         TaskRef::Assigned(rng.random_range(0..tasks.max(1)))
     };
-    let op = match rng.random_range(0..10) {
+    let op = match rng.random_range(0..12) {
         0..=3 => p
             .replica
             .doc()
@@ -44,6 +44,18 @@ fn random_edit(p: &mut Phone, rng: &mut StdRng, today: NaiveDate, adhoc: &mut Ve
             parent: None,
             title: format!("Việc phát sinh {}", rng.random_range(0..1000)),
         },
+        // An ad-hoc task removed, or one named that was never made (another device's
+        // operation that is no `AddTask`): neither is listed.
+        9 if !adhoc.is_empty() => p.replica.doc().set_op(
+            adhoc[rng.random_range(0..adhoc.len())],
+            TaskField::Removed(true),
+        ),
+        10 => {
+            let invented = TaskRef::Adhoc(OpId::new(p.actor + 1_000, rng.random_range(1..50)));
+            p.replica
+                .doc()
+                .set_op(invented, TaskField::Status(Status::Done))
+        }
         _ => Op::Report(Report {
             period: format!("2020-02-{:02}", rng.random_range(1..29)),
             text: "Báo cáo tiến độ".into(),
@@ -122,39 +134,100 @@ fn reads_agree_with_the_rules_on_the_phones(db: TestDb) {
         "the edits made no conflict to compare (seed {SEED:#x})"
     );
 
-    // The directive's progress: the unit rows and every clause × unit cell of the two units.
+    // The directive's progress: every unit row (the units without edits from their empty
+    // documents), every clause × unit cell, the clauses' and the directive's totals.
     let progress = get(&app, &token, "/api/v1/progress");
-    let docs = [phones[0].replica.doc(), phones[2].replica.doc()];
-    for doc in docs {
+    let mut docs: Vec<UnitDocument> = vec![
+        phones[0].replica.doc().clone(),
+        phones[2].replica.doc().clone(),
+    ];
+    let edited = [docs[0].header().unit.clone(), docs[1].header().unit.clone()];
+    for row in progress["units"].as_array().into_iter().flatten() {
+        let unit = row["unit"].as_str().unwrap_or_default();
+        if !edited.iter().any(|u| u == unit) {
+            let info = app.document(&token, unit);
+            let header: DocHeader = serde_json::from_value(info["header"].clone())
+                .unwrap_or_else(|e| panic!("header of {unit}: {e}"));
+            docs.push(UnitDocument::new(header));
+        }
+    }
+    docs.sort_by(|a, b| a.header().unit.cmp(&b.header().unit));
+    let refs: Vec<&UnitDocument> = docs.iter().collect();
+    let rows = progress["units"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), docs.len(), "a row per unit document");
+    let mut totals = taskforce_core::progress::Counts::default();
+    for (row, doc) in rows.iter().zip(&docs) {
         let unit = &doc.header().unit;
         let expected = unit_progress(doc, today);
-        let row = progress["units"]
-            .as_array()
-            .and_then(|u| u.iter().find(|r| r["unit"] == unit.as_str()))
-            .unwrap_or_else(|| panic!("no row for {unit}: {progress}"));
-        assert_eq!(
-            row["counts"],
-            serde_json::to_value(&expected.counts).unwrap_or_default(),
-            "{unit}"
-        );
-        assert_eq!(row["mean_progress"], expected.mean_progress, "{unit}");
-        assert_eq!(
-            row["last_report_at"],
-            serde_json::to_value(expected.last_report_at).unwrap_or_default(),
-            "{unit}"
-        );
+        assert_eq!(row["unit"], unit.as_str());
+        for (field, value) in [
+            ("counts", serde_json::to_value(&expected.counts)),
+            (
+                "mean_progress",
+                serde_json::to_value(expected.mean_progress),
+            ),
+            (
+                "last_report_at",
+                serde_json::to_value(expected.last_report_at),
+            ),
+            (
+                "days_since_report",
+                serde_json::to_value(expected.days_since_report),
+            ),
+            (
+                "percent_done",
+                serde_json::to_value(expected.counts.percent_done()),
+            ),
+        ] {
+            assert_eq!(
+                row[field],
+                value.unwrap_or_default(),
+                "{unit}: {field} (seed {SEED:#x})"
+            );
+        }
+        let c = &expected.counts;
+        totals.assigned += c.assigned;
+        totals.todo += c.todo;
+        totals.in_progress += c.in_progress;
+        totals.done += c.done;
+        totals.blocked += c.blocked;
+        totals.overdue += c.overdue;
     }
+    assert_eq!(
+        progress["counts"],
+        serde_json::to_value(&totals).unwrap_or_default()
+    );
+    assert_eq!(progress["percent_done"], totals.percent_done());
     let mut cells = 0;
-    for clause in clause_progress(&docs, today) {
+    let matrix = clause_progress(&refs, today);
+    assert_eq!(
+        progress["clauses"].as_array().map(Vec::len),
+        Some(matrix.len()),
+        "a row per clause with units"
+    );
+    for clause in matrix {
         let row = progress["clauses"]
             .as_array()
             .and_then(|c| c.iter().find(|r| r["clause"] == clause.clause.as_str()))
             .unwrap_or_else(|| panic!("no clause {}: {progress}", clause.clause));
+        assert_eq!(
+            row["counts"],
+            serde_json::to_value(&clause.counts).unwrap_or_default()
+        );
+        assert_eq!(row["percent_done"], clause.counts.percent_done());
         let page = get(
             &app,
             &token,
             &format!("/api/v1/progress/clauses/{}", clause.clause),
         );
+        for read in [row, &page] {
+            assert_eq!(
+                read["units"].as_array().map(Vec::len),
+                Some(clause.units.len()),
+                "clause {}",
+                clause.clause
+            );
+        }
         for cell in &clause.units {
             let expected = serde_json::to_value(cell).unwrap_or_default();
             for read in [row, &page] {

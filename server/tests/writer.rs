@@ -210,7 +210,69 @@ fn a_failed_transaction_stores_nothing(db: TestDb) {
     assert_eq!(ops(&app, "viettel"), 1);
 }
 
+/// Found by reading (issue 18, point 2): a change re-using a stored change's start with more
+/// operations was applied, but its op-log row collided on (actor, start) and was dropped, so
+/// the document's head ran past its log and the unit could no longer be loaded. Now such a
+/// change is refused alone, nothing of it is applied or stored, and the unit loads.
+fn a_change_straddling_a_stored_one_is_refused_alone_and_the_unit_still_loads(db: TestDb) {
+    let app = setup(db);
+    let mut a = app.phone("cucvt.a", "cuc-vt");
+    let mut v = app.phone("viettel.a", "viettel");
+    a.status(0, Status::Done);
+    a.status(1, Status::InProgress);
+    a.sync(&app);
+    let stored = count(
+        &app,
+        "SELECT COUNT(*) FROM changes WHERE unit_id = 'cuc-vt'",
+    );
+    // The same start, one operation more (a restored or hostile device), in a batch with
+    // another unit's honest sync.
+    a.status(2, Status::Blocked);
+    let mut longer = job(&mut a);
+    let extra = longer.changes[0].ops[0].clone();
+    longer.changes = vec![taskforce_core::sync::Change::sign(
+        longer.fingerprint,
+        a.actor,
+        1,
+        vec![
+            a.replica.changes_of(a.actor)[0].ops[0].clone(),
+            a.replica.changes_of(a.actor)[0].ops[1].clone(),
+            extra,
+        ],
+        &a.key,
+    )];
+    v.status(0, Status::Done);
+    let jobs = vec![longer, job(&mut v)];
+    let results = with_state(&app, async move |state| {
+        write_batch(&state.write_context(), jobs).await
+    });
+    let codes: Vec<&str> = results
+        .iter()
+        .map(|r| r.as_ref().map_or_else(ApiError::code, |_| "ok"))
+        .collect();
+    assert_eq!(codes, ["invalid_operation", "ok"]);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT COUNT(*) FROM changes WHERE unit_id = 'cuc-vt'"
+        ),
+        stored,
+        "nothing of the refused change is stored"
+    );
+    assert_eq!(ops(&app, "cuc-vt"), 2, "nothing of it is applied");
+    // A fresh server process (nothing cached) loads the unit from storage and takes the
+    // phone's next change.
+    let mut next = job(&mut a);
+    next.changes.retain(|c| c.start == 3);
+    let results = with_state(&app, async move |state| {
+        write_batch(&state.write_context(), vec![next]).await
+    });
+    assert!(results[0].is_ok(), "{:?}", results[0].as_ref().err());
+    assert_eq!(ops(&app, "cuc-vt"), 3);
+}
+
 on_every_store!(
+    a_change_straddling_a_stored_one_is_refused_alone_and_the_unit_still_loads,
     a_refused_sync_leaves_the_rest_of_its_batch_stored,
     a_failed_transaction_stores_nothing,
 );

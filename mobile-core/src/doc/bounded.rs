@@ -91,6 +91,11 @@ impl BoundedDocument {
         self.doc.confirmation_states(id)
     }
 
+    /// [`UnitDocument::is_listed`].
+    pub fn is_listed(&self, t: TaskRef) -> bool {
+        self.doc.is_listed(t)
+    }
+
     pub fn titles(&self, t: TaskRef) -> Vec<String> {
         self.doc.titles(t)
     }

@@ -381,11 +381,24 @@ impl UnitDocument {
         let assigned = (0..self.header.tasks.len())
             .filter_map(|i| u32::try_from(i).ok())
             .map(TaskRef::Assigned);
-        let adhoc = self.tasks.iter().filter_map(|(r, t)| match r {
-            TaskRef::Adhoc(_) if t.created && !t.removed.values().contains(&true) => Some(*r),
-            _ => None,
-        });
-        assigned.chain(adhoc).collect()
+        let adhoc = self
+            .tasks
+            .keys()
+            .filter(|r| matches!(r, TaskRef::Adhoc(_)) && self.is_listed(**r));
+        assigned.chain(adhoc.copied()).collect()
+    }
+
+    /// Whether `t` is one of [`UnitDocument::task_refs`]: a task the directive gives, or an
+    /// ad-hoc task that was made (its `AddTask` is held) and is not removed. Operations may
+    /// name an ad-hoc task before its `AddTask` arrives, or after it was removed.
+    pub fn is_listed(&self, t: TaskRef) -> bool {
+        match t {
+            TaskRef::Assigned(i) => (i as usize) < self.header.tasks.len(),
+            TaskRef::Adhoc(_) => self
+                .tasks
+                .get(&t)
+                .is_some_and(|s| s.created && !s.removed.values().contains(&true)),
+        }
     }
 
     pub fn statuses(&self, t: TaskRef) -> Vec<Status> {

@@ -17,11 +17,14 @@
 //!    `start <= have + 1`. A later start is a gap, refused with the missing range:
 //!    `DocError::Gap { actor, have, from: start }`, operations `have + 1 ..= start - 1` are
 //!    missing, and the sender resends from `have + 1`.
-//! 4. **Held operations are skipped.** Operations numbered `<= have` are held already. A
-//!    change held whole is accepted and applies nothing (an idempotent resend); a change
-//!    that overlaps what is held is accepted and only its new suffix, from `have + 1`, is
-//!    applied. The held prefix is not compared with the operations held (a later issue
-//!    tightens this).
+//! 4. **Whole changes only.** A change held whole (its last operation `<= have`) is
+//!    accepted and applies nothing: an idempotent resend. A change that starts within what
+//!    is held and ends past it is refused ([`OVERLAPPING_CHANGE`]): an honest device seals
+//!    its operations into changes once and resends them whole, so changes never straddle
+//!    what a replica holds, and a server that applied the new part of such a change would
+//!    store it under an op-log key (actor, start) it already holds. A held change is not
+//!    compared with the operations held (a restored phone re-using sequence numbers: issue
+//!    18).
 //! 5. **Every operation well-formed**, the held prefix included: [`Op::validate`] through
 //!    the document's `check_ops`: tasks the header gives or ad-hoc tasks made earlier by the
 //!    same actor, confirmations changed only after they were made, progress 0 to 100, dates
@@ -50,6 +53,11 @@ use crate::doc::{ActorId, BoundedDocument, DocError, Op, UnitDocument, VersionVe
 
 /// Why an empty change is refused (the message of its `DocError::Invalid`).
 pub const EMPTY_CHANGE: &str = "a change must carry at least one operation";
+
+/// Why a change that straddles what is held is refused (the message of its
+/// `DocError::Invalid`).
+pub const OVERLAPPING_CHANGE: &str =
+    "a change starts within the operations held and ends past them: send changes whole";
 
 /// A document changes can be checked against and applied to: UnitDocument and BoundedDocument.
 pub trait ChangeTarget {
@@ -92,11 +100,10 @@ impl ChangeTarget for BoundedDocument {
 }
 
 /// Check every change against `doc` in order, as applying them one after the other would,
-/// without changing anything. Refuses: an empty change (DocError::Invalid with a clear message),
-/// start 0, a gap (DocError::Gap), any invalid operation (Op::validate via check_ops).
-/// A change whose operations are all already held is accepted (idempotent resend); one that
-/// overlaps what is held is accepted and only its new suffix will apply (keep today's
-/// behaviour for overlap; a later issue tightens it).
+/// without changing anything (the rule above). Refuses: an empty change, start 0, a gap
+/// (`DocError::Gap`), a change straddling what is held, any invalid operation
+/// (`Op::validate` through `check_ops`). A change held whole is accepted (an idempotent
+/// resend).
 pub fn check_changes<D: ChangeTarget + ?Sized>(
     doc: &D,
     changes: &[Change],
@@ -111,6 +118,9 @@ pub fn check_changes<D: ChangeTarget + ?Sized>(
         }
         doc.check_ops(*held, c.actor, c.start, &c.ops)?;
         // Passed: `start <= held + 1`, so its last sequence number cannot overflow.
+        if c.start <= *held && c.end() > *held {
+            return Err(DocError::Invalid(OVERLAPPING_CHANGE));
+        }
         *held = (*held).max(c.end());
     }
     Ok(())
@@ -133,9 +143,21 @@ pub struct Applied {
 pub fn apply_changes<D: ChangeTarget + ?Sized>(
     doc: &mut D,
     changes: &[Change],
-    mut each: impl FnMut(&Change, Applied),
+    each: impl FnMut(&Change, Applied),
 ) -> Result<usize, DocError> {
     check_changes(doc, changes)?;
+    apply_checked(doc, changes, each)
+}
+
+/// [`apply_changes`] for changes [`check_changes`] has just passed on this same document
+/// (the server's writer checks on its shared copy, then applies to its own): the check is not
+/// repeated. Changes that were not checked may be refused half-way, leaving the document
+/// partly changed, so the caller must then drop it.
+pub fn apply_checked<D: ChangeTarget + ?Sized>(
+    doc: &mut D,
+    changes: &[Change],
+    mut each: impl FnMut(&Change, Applied),
+) -> Result<usize, DocError> {
     let mut total = 0usize;
     for c in changes {
         let before = doc.version().get(&c.actor);
@@ -317,50 +339,61 @@ mod tests {
     }
 
     #[test]
-    fn an_overlapping_change_applies_only_its_suffix() -> Result<(), DocError> {
+    fn a_change_straddling_what_is_held_is_refused_and_changes_nothing() -> Result<(), DocError> {
         on_both(|doc| {
             apply_changes(
                 doc,
                 &[change(1, 1, vec![progress(10), progress(20)])],
                 |_, _| {},
             )?;
-            // 1..=2 held; 2..=4 sent: only 3 and 4 are new.
+            let before = doc.state();
+            // 1..=2 held; 2..=4 sent (a restored or hostile device): refused whole.
             let overlap = change(1, 2, vec![progress(20), progress(30), progress(40)]);
             let (r, calls) = apply_logged(doc, &[overlap]);
-            assert_eq!(r, Ok(2), "{}", doc.kind());
             assert_eq!(
-                calls,
-                vec![(
-                    1,
-                    2,
-                    Applied {
-                        before: 2,
-                        applied: 2
-                    }
-                )]
+                r,
+                Err(DocError::Invalid(OVERLAPPING_CHANGE)),
+                "{}",
+                doc.kind()
             );
-            assert_eq!(doc.version().get(&1), 4);
-            // Within one batch too: the second change overlaps the first.
+            assert!(calls.is_empty());
+            // The same start as a held change, longer: what a server would store under a key
+            // it already holds.
+            let longer = change(1, 1, vec![progress(10), progress(20), progress(30)]);
+            assert_eq!(
+                apply_logged(doc, &[longer]).0,
+                Err(DocError::Invalid(OVERLAPPING_CHANGE))
+            );
+            // Within one batch too: the second change straddles the first.
             let batch = [
                 change(2, 1, vec![progress(50), progress(60)]),
                 change(2, 2, vec![progress(60), progress(70)]),
             ];
             let (r, calls) = apply_logged(doc, &batch);
-            assert_eq!(r, Ok(3));
+            assert_eq!(r, Err(DocError::Invalid(OVERLAPPING_CHANGE)));
+            assert!(calls.is_empty());
+            assert_eq!(doc.state(), before, "{}", doc.kind());
+            // A change held whole, then the next one: fine.
+            let batch = [
+                change(1, 1, vec![progress(10), progress(20)]),
+                change(1, 3, vec![progress(30)]),
+            ];
+            let (r, calls) = apply_logged(doc, &batch);
+            assert_eq!(r, Ok(1));
             assert_eq!(
                 calls,
                 vec![
                     (
-                        2,
+                        1,
                         1,
                         Applied {
-                            before: 0,
-                            applied: 2
+                            before: 2,
+                            applied: 0
                         }
                     ),
                     (
-                        2,
-                        2,
+                        1,
+                        3,
                         Applied {
                             before: 2,
                             applied: 1
@@ -368,7 +401,6 @@ mod tests {
                     ),
                 ]
             );
-            assert_eq!(doc.version().get(&2), 3);
             Ok(())
         })
     }
@@ -542,13 +574,10 @@ mod tests {
             vec![change(1, 4, vec![progress(30)])],
             vec![
                 change(2, 1, vec![progress(20)]),
-                change(1, 2, vec![comment("Lần 2"), progress(25)]),
+                change(1, 3, vec![progress(25)]),
             ],
-            vec![change(
-                1,
-                2,
-                vec![comment("Lần 2"), progress(25), progress(40)],
-            )],
+            // Straddles what is held (1..=3): refused on every kind of document.
+            vec![change(1, 3, vec![progress(25), progress(40)])],
             vec![change(1, 1, vec![progress(10)]), change(2, 2, Vec::new())],
             vec![change(2, 1, vec![progress(20), progress(101)])],
             vec![
@@ -579,11 +608,11 @@ mod tests {
             );
             assert!(whole.whole().is_some_and(|d| d.state() == unit.state()));
         }
-        assert_eq!(unit.version().get(&1), 4);
+        assert_eq!(unit.version().get(&1), 3);
         assert_eq!(unit.version().get(&2), 2);
         // The two actors' last writes, concurrent (their contexts are empty): both kept.
-        assert_eq!(unit.progresses(TaskRef::Assigned(0)), vec![40, 60]);
-        // Shed, the comment is gone; whole, it is kept (the later ones were held prefixes).
+        assert_eq!(unit.progresses(TaskRef::Assigned(0)), vec![25, 60]);
+        // Shed, the comment is gone; whole, it is kept.
         assert!(
             lean.registers()
                 .task(TaskRef::Assigned(1))

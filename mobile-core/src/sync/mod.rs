@@ -7,7 +7,10 @@ mod change;
 mod replica;
 pub mod wire;
 
-pub use accept::{Applied, ChangeTarget, EMPTY_CHANGE, apply_changes, check_changes};
+pub use accept::{
+    Applied, ChangeTarget, EMPTY_CHANGE, OVERLAPPING_CHANGE, apply_changes, apply_checked,
+    check_changes,
+};
 pub use change::{Change, signing_key};
 pub use replica::{
     Replica, SyncError, SyncOutcome, changes_len, choose_payload, snapshot_worth_pricing,

@@ -73,18 +73,29 @@ impl LoginLimiter {
             locked: Cache::builder()
                 .name("login-locks")
                 .max_capacity(Self::TRACKED as u64)
+                // Least recently used out, never a new lock refused admission (moka's default
+                // TinyLFU would turn a lock away under pressure: no lock at all).
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .time_to_live(quota.replenish_interval())
                 .build(),
         }
     }
 
-    fn key(username: &str) -> String {
-        username.trim().to_lowercase()
+    /// The name failures are counted under: trimmed and lowercased. `None` for a name no
+    /// account can have (`accounts::check_username`: 2–64 of a-z, 0-9, '.', '_', '-'): such
+    /// logins fail before any password check, so tracking them would only let anyone fill
+    /// the limiter's memory with long names.
+    fn key(username: &str) -> Option<String> {
+        let key = username.trim().to_lowercase();
+        crate::auth::is_possible_username(&key).then_some(key)
     }
 
     /// Refused (429, with the seconds to wait) while the username is locked.
     pub fn check(&self, username: &str) -> ApiResult<()> {
-        if let Some(until) = self.locked.get(&Self::key(username)) {
+        let Some(key) = Self::key(username) else {
+            return Ok(());
+        };
+        if let Some(until) = self.locked.get(&key) {
             let wait = until.saturating_duration_since(Instant::now());
             if !wait.is_zero() {
                 return Err(ApiError::TooManyRequests {
@@ -101,7 +112,9 @@ impl LoginLimiter {
             self.failures.retain_recent();
             self.failures.shrink_to_fit();
         }
-        let key = Self::key(username);
+        let Some(key) = Self::key(username) else {
+            return;
+        };
         let wait = match self.failures.check_key(&key) {
             Ok(state) if state.remaining_burst_capacity() == 0 => {
                 state.quota().replenish_interval()
@@ -112,10 +125,6 @@ impl LoginLimiter {
         };
         self.locked.insert(key, Instant::now() + wait);
     }
-
-    /// A successful login. It forgives no failure (see the type's documentation); kept so that
-    /// the login routes say what happened.
-    pub fn succeeded(&self, _username: &str) {}
 }
 
 #[cfg(test)]
@@ -141,8 +150,20 @@ mod tests {
         assert!(wait.is_some_and(|s| (1..=60).contains(&s)), "{wait:?}");
         // Another username is not locked; a success forgives nothing.
         assert_eq!(refused(&l, "viettel.b"), None);
-        l.succeeded("viettel.a");
         assert!(refused(&l, "viettel.a").is_some());
+    }
+
+    #[test]
+    fn names_no_account_can_have_are_not_tracked() {
+        let l = LoginLimiter::default();
+        let long = "a".repeat(60_000);
+        for name in [long.as_str(), "x", "tên có dấu", "a b"] {
+            for _ in 0..10 {
+                l.failed(name);
+            }
+            assert_eq!(refused(&l, name), None, "{name:.20}");
+        }
+        assert_eq!(l.failures.len(), 0, "{l:?}");
     }
 
     #[test]
@@ -165,26 +186,26 @@ mod tests {
     fn failures_are_forgotten_as_time_passes() {
         // 2 at once, then one per 100 ms.
         let l = LoginLimiter::new(2, Duration::from_millis(200));
-        l.failed("a");
-        assert_eq!(refused(&l, "a"), None);
-        l.failed("a");
-        assert_eq!(refused(&l, "a"), Some(1), "locked, under a second");
+        l.failed("ab");
+        assert_eq!(refused(&l, "ab"), None);
+        l.failed("ab");
+        assert_eq!(refused(&l, "ab"), Some(1), "locked, under a second");
         std::thread::sleep(Duration::from_millis(150));
-        assert_eq!(refused(&l, "a"), None, "one failure forgotten");
-        l.failed("a");
-        assert!(refused(&l, "a").is_some(), "and used again");
+        assert_eq!(refused(&l, "ab"), None, "one failure forgotten");
+        l.failed("ab");
+        assert!(refused(&l, "ab").is_some(), "and used again");
         std::thread::sleep(Duration::from_millis(350));
-        l.failed("a");
-        assert_eq!(refused(&l, "a"), None, "both forgotten");
+        l.failed("ab");
+        assert_eq!(refused(&l, "ab"), None, "both forgotten");
     }
 
     #[test]
     fn failures_past_the_lock_keep_it() {
         let l = LoginLimiter::new(2, Duration::from_secs(60));
         for _ in 0..5 {
-            l.failed("a");
+            l.failed("ab");
         }
-        assert!(refused(&l, "a").is_some_and(|s| s <= 30));
+        assert!(refused(&l, "ab").is_some_and(|s| s <= 30));
     }
 
     #[test]
@@ -195,7 +216,7 @@ mod tests {
         }
         assert!(l.failures.len() > LoginLimiter::TRACKED);
         std::thread::sleep(Duration::from_millis(60));
-        l.failed("one more");
+        l.failed("one.more");
         assert!(l.failures.len() < 10, "{l:?}");
     }
 }

@@ -98,3 +98,12 @@ impl Caller {
         }
     }
 }
+
+/// Whether some account could have this name: 2–64 of a-z, 0-9, '.', '_', '-' (what
+/// `accounts::check_username` lets an account be created with).
+pub fn is_possible_username(name: &str) -> bool {
+    (2..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
+}

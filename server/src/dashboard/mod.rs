@@ -172,19 +172,16 @@ async fn login(
     )
     .await
     {
-        Ok((token, _, _)) => {
-            state.limiter.succeeded(&form.username);
-            HttpResponse::SeeOther()
-                .insert_header((header::LOCATION, "/"))
-                .cookie(
-                    Cookie::build(TOKEN_COOKIE, token)
-                        .path("/")
-                        .http_only(true)
-                        .same_site(SameSite::Strict)
-                        .finish(),
-                )
-                .finish()
-        }
+        Ok((token, _, _)) => HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/"))
+            .cookie(
+                Cookie::build(TOKEN_COOKIE, token)
+                    .path("/")
+                    .http_only(true)
+                    .same_site(SameSite::Strict)
+                    .finish(),
+            )
+            .finish(),
         Err(_) => {
             state.limiter.failed(&form.username);
             HttpResponse::Unauthorized()

@@ -6,7 +6,10 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, ExprTrait, Order, Query, QueryStatementBuilder},
+};
 use taskforce_core::{
     directive::Role,
     doc::{Status, TaskRef},
@@ -67,11 +70,32 @@ pub async fn units_progress(
     only: Option<&str>,
     today: NaiveDate,
 ) -> ApiResult<Vec<UnitProgress>> {
-    let mut units = documents::Entity::find()
-        .select_only()
-        .column(documents::Column::UnitId)
-        .filter(documents::Column::DirectiveId.eq(directive))
-        .order_by_asc(documents::Column::UnitId);
+    // Each unit document with its latest report: one index seek per unit (the reports'
+    // index by unit and time), however many reports it has made.
+    let latest = Query::select()
+        .column((reports::Entity, reports::Column::At))
+        .from(reports::Entity)
+        .and_where(
+            Expr::col((reports::Entity, reports::Column::DirectiveId))
+                .equals((documents::Entity, documents::Column::DirectiveId)),
+        )
+        .and_where(
+            Expr::col((reports::Entity, reports::Column::UnitId))
+                .equals((documents::Entity, documents::Column::UnitId)),
+        )
+        .order_by((reports::Entity, reports::Column::At), Order::Desc)
+        .limit(1)
+        .to_owned();
+    let mut units = Query::select()
+        .column((documents::Entity, documents::Column::UnitId))
+        .expr_as(
+            Expr::SubQuery(None, Box::new(latest.into_sub_query_statement())),
+            "latest_report_at",
+        )
+        .from(documents::Entity)
+        .and_where(Expr::col((documents::Entity, documents::Column::DirectiveId)).eq(directive))
+        .order_by((documents::Entity, documents::Column::UnitId), Order::Asc)
+        .to_owned();
     let mut rows = tasks::Entity::find()
         .select_only()
         .columns([
@@ -85,38 +109,33 @@ pub async fn units_progress(
             tasks::Column::Conflicted,
         ])
         .filter(tasks::Column::DirectiveId.eq(directive));
-    let mut latest = reports::Entity::find()
-        .select_only()
-        .column(reports::Column::UnitId)
-        .column_as(reports::Column::At.max(), "at")
-        .filter(reports::Column::DirectiveId.eq(directive))
-        .group_by(reports::Column::UnitId);
     if let Some(unit) = only {
-        units = units.filter(documents::Column::UnitId.eq(unit));
+        units.and_where(Expr::col((documents::Entity, documents::Column::UnitId)).eq(unit));
         rows = rows.filter(tasks::Column::UnitId.eq(unit));
-        latest = latest.filter(reports::Column::UnitId.eq(unit));
     }
-    let units: Vec<String> = units.into_tuple().all(db).await?;
-    let rows: Vec<TaskRow> = rows.into_tuple().all(db).await?;
-    let latest: BTreeMap<String, Option<i64>> = latest
-        .into_tuple::<(String, Option<i64>)>()
-        .all(db)
+    let mut latest: Vec<(String, Option<i64>)> = Vec::new();
+    for row in db
+        .query_all_raw(db.get_database_backend().build(&units))
         .await?
-        .into_iter()
-        .collect();
+    {
+        latest.push((
+            row.try_get("", "unit_id")?,
+            row.try_get("", "latest_report_at")?,
+        ));
+    }
+    let rows: Vec<TaskRow> = rows.into_tuple().all(db).await?;
     let mut tasks_of: BTreeMap<&str, Vec<TaskProgress>> = BTreeMap::new();
     for row in &rows {
         if let Some(t) = task_of(row, today) {
             tasks_of.entry(row.0.as_str()).or_default().push(t);
         }
     }
-    Ok(units
-        .iter()
-        .map(|unit| {
+    Ok(latest
+        .into_iter()
+        .map(|(unit, last_report_at)| {
             let mut tasks = tasks_of.remove(unit.as_str()).unwrap_or_default();
             tasks.sort_by_key(|t| t.task);
-            let last_report_at = latest.get(unit).copied().flatten();
-            UnitProgress::from_tasks(unit.clone(), tasks, last_report_at, today)
+            UnitProgress::from_tasks(unit, tasks, last_report_at, today)
         })
         .collect())
 }

@@ -84,7 +84,6 @@ pub async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> ApiRes
     .await
     {
         Ok((token, expires_at, caller)) => {
-            state.limiter.succeeded(&body.username);
             Metrics::add(&state.metrics.logins, 1);
             Ok(HttpResponse::Ok().json(LoginReply {
                 token,

@@ -11,12 +11,13 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
     TransactionTrait, sea_query::Expr,
 };
-use taskforce_core::sync::{DocKey, apply_changes, check_changes, wire};
+use taskforce_core::sync::{DocKey, apply_checked, check_changes, wire};
 
 use super::{
     WriteContext, WriteJob, Written,
     projections::{
-        Touched, confirmation_rows_of, store_confirmation_states, store_rows, task_rows_of, touch,
+        Touched, confirmation_rows_of, drop_task_rows, store_confirmation_states, store_rows,
+        task_rows_of, touch,
     },
 };
 use crate::{
@@ -116,6 +117,7 @@ async fn try_batch(
     let today = chrono::Utc::now().date_naive();
     let mut change_rows = Vec::new();
     let mut task_rows = Vec::new();
+    let mut unlisted_tasks = Vec::new();
     let mut report_rows = Vec::new();
     let mut confirmation_rows = Vec::new();
     let mut confirmation_states = Vec::new();
@@ -158,7 +160,9 @@ async fn try_batch(
         Metrics::add(&ctx.metrics.ops_applied, slot.applied as u64);
         Metrics::add(&ctx.metrics.changes_stored, slot.rows.len() as u64);
         change_rows.append(&mut slot.rows);
-        task_rows.extend(task_rows_of(doc, key, &slot.touched.tasks, today, t));
+        let (rows, gone) = task_rows_of(doc, key, &slot.touched.tasks, today, t);
+        task_rows.extend(rows);
+        unlisted_tasks.extend(gone);
         let (rows, states) = confirmation_rows_of(doc, key, &slot.touched.confirmations);
         confirmation_rows.extend(rows);
         confirmation_states.extend(states);
@@ -167,6 +171,7 @@ async fn try_batch(
         slot.entry.shed_if_large(ctx.docs.whole_limit());
     }
     store_rows(&txn, change_rows, task_rows, report_rows, confirmation_rows).await?;
+    drop_task_rows(&txn, unlisted_tasks).await?;
     store_confirmation_states(&txn, confirmation_states).await?;
     let mut stored = Vec::new();
     for (key, snapshot, ops) in snapshots {
@@ -294,7 +299,7 @@ fn apply_job(slot: &mut Slot, job: &WriteJob) -> ApiResult<ApiResult<()>> {
     } = slot;
     let doc = Arc::make_mut(&mut entry.doc);
     let log = &mut entry.log;
-    apply_changes(doc, &job.changes, |c, applied| {
+    apply_checked(doc, &job.changes, |c, applied| {
         touch(touched, directive, unit, c, applied.before);
         if applied.applied == 0 {
             return;

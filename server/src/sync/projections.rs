@@ -73,17 +73,21 @@ pub(super) fn touch(touched: &mut Touched, directive: &str, unit: &str, c: &Chan
     }
 }
 
-/// The projection rows of the touched tasks, as the document now has them.
+/// The projection rows of the touched tasks, as the document now has them, and the touched
+/// tasks it does not list (an ad-hoc task removed, or named before it was made): their rows
+/// go, so the reads list exactly the document's tasks.
 pub(super) fn task_rows_of(
     doc: &BoundedDocument,
     key: &DocKey,
     touched: &BTreeSet<TaskRef>,
     today: chrono::NaiveDate,
     t: i64,
-) -> Vec<tasks::ActiveModel> {
-    touched
-        .iter()
-        .map(|&r| {
+) -> (Vec<tasks::ActiveModel>, Vec<(DocKey, TaskRef)>) {
+    let (listed, unlisted): (Vec<TaskRef>, Vec<TaskRef>) =
+        touched.iter().partition(|&&r| doc.is_listed(r));
+    let rows = listed
+        .into_iter()
+        .map(|r| {
             let p = bounded_task_progress(doc, r, today);
             tasks::ActiveModel {
                 directive_id: Set(key.directive.clone()),
@@ -100,7 +104,30 @@ pub(super) fn task_rows_of(
                 updated_at: Set(t),
             }
         })
-        .collect()
+        .collect();
+    let gone = unlisted.into_iter().map(|r| (key.clone(), r)).collect();
+    (rows, gone)
+}
+
+/// Drop the projection rows of tasks the documents no longer list, one statement per
+/// document (rare: an ad-hoc task removed).
+pub(super) async fn drop_task_rows(
+    db: &impl ConnectionTrait,
+    gone: Vec<(DocKey, TaskRef)>,
+) -> ApiResult<()> {
+    let mut by_doc: BTreeMap<DocKey, Vec<String>> = BTreeMap::new();
+    for (key, r) in gone {
+        by_doc.entry(key).or_default().push(r.to_string());
+    }
+    for (key, refs) in by_doc {
+        tasks::Entity::delete_many()
+            .filter(tasks::Column::DirectiveId.eq(key.directive.as_str()))
+            .filter(tasks::Column::UnitId.eq(key.unit.as_str()))
+            .filter(tasks::Column::TaskRef.is_in(refs))
+            .exec(db)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The projection of the touched confirmations: rows to insert for those this batch made

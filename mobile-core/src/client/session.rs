@@ -1,0 +1,181 @@
+//! The session: sign-in with device registration (the device key is made here, once), sign-out,
+//! and who is signed in.
+
+use super::{
+    Client, ClientError, ClientResult, Session, TransportError, error,
+    parse::{base64_encode, clause_index},
+};
+use crate::{
+    doc::{ActorId, DocHeader},
+    store::{load_replica, save_replica},
+    sync::{DocKey, Replica, signing_key},
+};
+
+impl Client {
+    pub fn is_logged_in(&self) -> bool {
+        self.lock().session.is_some()
+    }
+
+    /// The signed-in user's unit.
+    pub fn unit(&self) -> Option<String> {
+        self.lock().session.as_ref().map(|s| s.unit.clone())
+    }
+
+    pub fn actor(&self) -> Option<ActorId> {
+        self.lock().session.as_ref().map(|s| s.actor)
+    }
+
+    /// Sign in, register this device (its key pair is made here, once), and fetch the
+    /// directive and the unit's document. `unit`: which of the user's units (the first when
+    /// `None`). Needs the network; everything after works offline.
+    pub fn login(
+        &self,
+        server: &str,
+        username: &str,
+        password: &str,
+        device_name: &str,
+        unit: Option<&str>,
+    ) -> ClientResult<()> {
+        let transport = (self.make_transport)(server);
+        let net = |e: TransportError| ClientError::Network(e.0);
+        let reply = transport
+            .post_json(
+                "/api/v1/auth/login",
+                None,
+                &serde_json::json!({ "username": username, "password": password }),
+            )
+            .map_err(net)?;
+        let body = reply.json();
+        if reply.status != 200 {
+            return Err(error::from_reply(reply.status, &body));
+        }
+        let token = body["token"].as_str().unwrap_or_default().to_string();
+        let units: Vec<String> = body["user"]["units"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u["unit"].as_str().map(str::to_string))
+            .collect();
+        let unit = match unit {
+            Some(u) if units.iter().any(|x| x == u) => u.to_string(),
+            Some(u) => {
+                return Err(ClientError::Forbidden(format!(
+                    "{username} is not a member of {u}"
+                )));
+            }
+            None => units
+                .first()
+                .cloned()
+                .ok_or_else(|| ClientError::Forbidden(format!("{username} belongs to no unit")))?,
+        };
+
+        let mut inner = self.lock();
+        let key = match &inner.key {
+            Some(k) => k.clone(),
+            None => {
+                let mut secret = [0u8; 32];
+                getrandom::fill(&mut secret)
+                    .map_err(|e| ClientError::Storage(format!("no randomness for a key: {e}")))?;
+                inner.store.set_meta("secret", &secret)?;
+                signing_key(&secret)
+            }
+        };
+        use base64_encode as b64;
+        let reply = transport
+            .post_json(
+                "/api/v1/devices",
+                Some(&token),
+                &serde_json::json!({ "name": device_name, "public_key": b64(&key.verifying_key().to_bytes()) }),
+            )
+            .map_err(net)?;
+        if reply.status != 201 {
+            return Err(error::from_reply(reply.status, &reply.json()));
+        }
+        let actor = ActorId::try_from(reply.json()["actor_id"].as_u64().unwrap_or_default())
+            .map_err(|_| ClientError::Network("the server sent an invalid actor id".into()))?;
+
+        let directive = "5-ct-btttt".to_string();
+        let reply = transport
+            .get(&format!("/api/v1/directives/{directive}"), Some(&token))
+            .map_err(net)?;
+        if reply.status != 200 {
+            return Err(error::from_reply(reply.status, &reply.json()));
+        }
+        let directive_json = String::from_utf8_lossy(&reply.body).into_owned();
+        let reply = transport
+            .get(
+                &format!("/api/v1/units/{unit}/document?directive={directive}"),
+                Some(&token),
+            )
+            .map_err(net)?;
+        if reply.status != 200 {
+            return Err(error::from_reply(reply.status, &reply.json()));
+        }
+        let header: DocHeader =
+            serde_json::from_value(reply.json()["header"].clone()).map_err(|e| {
+                ClientError::Network(format!("the server sent an invalid document header: {e}"))
+            })?;
+
+        let doc_key = DocKey {
+            directive: directive.clone(),
+            unit: unit.clone(),
+        };
+        let (replica, saved) = match load_replica(inner.store.as_ref(), &doc_key, actor)? {
+            Some((r, saved)) if r.doc().header() == &header => (r, saved),
+            Some(_) => {
+                return Err(ClientError::Conflict(
+                    "the directive on the server changed; this store holds the old one".into(),
+                ));
+            }
+            None => {
+                let r = Replica::new(header);
+                let saved = save_replica(inner.store.as_mut(), &r, actor)?;
+                (r, saved)
+            }
+        };
+        for (k, v) in [
+            ("server", server),
+            ("token", token.as_str()),
+            ("username", username),
+            ("actor", &actor.to_string()),
+            ("unit", unit.as_str()),
+            ("directive", directive.as_str()),
+            ("directive_json", directive_json.as_str()),
+        ] {
+            inner.store.set_meta(k, v.as_bytes())?;
+        }
+        inner.clauses = clause_index(&serde_json::from_str(&directive_json).unwrap_or_default());
+        inner.key = Some(key);
+        inner.transport = Some(transport);
+        inner.replica = Some(replica);
+        inner.saved = saved;
+        inner.session = Some(Session {
+            token,
+            username: username.to_string(),
+            actor,
+            unit,
+            directive,
+        });
+        drop(inner);
+        self.notify("login");
+        Ok(())
+    }
+
+    /// Forget the session (the device key and the queued edits stay).
+    pub fn logout(&self) -> ClientResult<()> {
+        let mut inner = self.lock();
+        inner.store.set_meta("token", b"")?;
+        inner.session = None;
+        Ok(())
+    }
+
+    /// The directive the document belongs to (its slug).
+    pub fn directive(&self) -> Option<String> {
+        self.lock().session.as_ref().map(|s| s.directive.clone())
+    }
+
+    /// Who is signed in.
+    pub fn username(&self) -> Option<String> {
+        self.lock().session.as_ref().map(|s| s.username.clone())
+    }
+}
