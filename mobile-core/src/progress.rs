@@ -102,6 +102,16 @@ impl Counts {
         }
     }
 
+    /// Add another set of counts to these (a directive's totals, a group's members).
+    pub fn absorb(&mut self, other: &Counts) {
+        self.assigned += other.assigned;
+        self.todo += other.todo;
+        self.in_progress += other.in_progress;
+        self.done += other.done;
+        self.blocked += other.blocked;
+        self.overdue += other.overdue;
+    }
+
     /// Done over assigned, in percent (0 when nothing is assigned).
     pub fn percent_done(&self) -> u8 {
         if self.assigned == 0 {

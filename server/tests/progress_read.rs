@@ -185,13 +185,7 @@ fn reads_agree_with_the_rules_on_the_phones(db: TestDb) {
                 "{unit}: {field} (seed {SEED:#x})"
             );
         }
-        let c = &expected.counts;
-        totals.assigned += c.assigned;
-        totals.todo += c.todo;
-        totals.in_progress += c.in_progress;
-        totals.done += c.done;
-        totals.blocked += c.blocked;
-        totals.overdue += c.overdue;
+        totals.absorb(&expected.counts);
     }
     assert_eq!(
         progress["counts"],

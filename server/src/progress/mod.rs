@@ -68,15 +68,6 @@ pub struct DirectiveProgress {
     pub groups: Vec<GroupRow>,
 }
 
-fn add(into: &mut Counts, c: &Counts) {
-    into.assigned += c.assigned;
-    into.todo += c.todo;
-    into.in_progress += c.in_progress;
-    into.done += c.done;
-    into.blocked += c.blocked;
-    into.overdue += c.overdue;
-}
-
 mod history;
 mod units;
 
@@ -131,7 +122,7 @@ pub async fn directive_progress(
     let mut totals = Counts::default();
     let mut units = Vec::new();
     for p in &progress {
-        add(&mut totals, &p.counts);
+        totals.absorb(&p.counts);
         let u = catalogue.get(&p.unit);
         units.push(UnitRow {
             unit: p.unit.clone(),
@@ -161,7 +152,7 @@ pub async fn directive_progress(
         }
         let mut counts = Counts::default();
         for m in &members {
-            add(&mut counts, &m.counts);
+            counts.absorb(&m.counts);
         }
         let not_reporting = members
             .iter()
