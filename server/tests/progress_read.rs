@@ -240,6 +240,38 @@ fn reads_agree_with_the_rules_on_the_phones(db: TestDb) {
     }
     assert!(cells > 0, "no clause cell compared");
 
+    // A member sees their own unit only, and no figure counts another unit's tasks: the
+    // directive's and the clauses' totals are theirs alone.
+    let member = app.token("cucvt.a");
+    let own = get(&app, &member, "/api/v1/progress");
+    let expected = unit_progress(phones[0].replica.doc(), today);
+    let units: Vec<&str> = own["units"]
+        .as_array()
+        .map(|u| u.iter().filter_map(|r| r["unit"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(units, ["cuc-vt"]);
+    assert_eq!(
+        own["counts"],
+        serde_json::to_value(&expected.counts).unwrap_or_default()
+    );
+    let own_refs = [phones[0].replica.doc()];
+    let own_matrix = clause_progress(&own_refs, today);
+    assert_eq!(
+        own["clauses"].as_array().map(Vec::len),
+        Some(own_matrix.len())
+    );
+    for clause in own_matrix {
+        let row = own["clauses"]
+            .as_array()
+            .and_then(|c| c.iter().find(|r| r["clause"] == clause.clause.as_str()))
+            .unwrap_or_else(|| panic!("no clause {}: {own}", clause.clause));
+        assert_eq!(
+            row["counts"],
+            serde_json::to_value(&clause.counts).unwrap_or_default()
+        );
+        assert_eq!(row["percent_done"], clause.counts.percent_done());
+    }
+
     // None of these reads touched a document: the document cache saw no lookup.
     let after = app.metric("taskforce_doc_cache_hits_total")
         + app.metric("taskforce_doc_cache_misses_total");

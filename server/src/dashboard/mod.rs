@@ -196,6 +196,8 @@ async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
         let _ = tokens::Entity::delete_by_id(token_hash(c.value()))
             .exec(&state.db)
             .await;
+        // The token stops working for the API at once too, not when its cached caller expires.
+        state.auth.forget_callers();
     }
     let mut gone = Cookie::build(TOKEN_COOKIE, "").path("/").finish();
     gone.make_removal();

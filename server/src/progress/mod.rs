@@ -182,12 +182,26 @@ pub async fn directive_progress(
 }
 
 /// Keep the only units a caller may see: the clause rows' cells and the unit rows.
+/// The figures are counted again over those units alone: a member learns nothing of the
+/// other units, not even through a clause's or the directive's totals.
 pub fn restrict(p: &mut DirectiveProgress, units: &[String]) {
     for c in &mut p.clauses {
         c.units.retain(|u| units.contains(&u.unit));
+        let mut counts = Counts::default();
+        for cell in &c.units {
+            counts.count(cell.status, cell.overdue);
+        }
+        c.percent_done = counts.percent_done();
+        c.counts = counts;
     }
     p.clauses.retain(|c| !c.units.is_empty());
     p.units.retain(|u| units.contains(&u.unit));
+    let mut totals = Counts::default();
+    for u in &p.units {
+        totals.absorb(&u.counts);
+    }
+    p.percent_done = totals.percent_done();
+    p.counts = totals;
     p.groups.clear();
 }
 
