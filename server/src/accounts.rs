@@ -195,8 +195,14 @@ pub async fn register_device(
     let key: [u8; 32] = public_key
         .try_into()
         .map_err(|_| ApiError::BadRequest("an ed25519 public key is 32 bytes".into()))?;
-    ed25519_dalek::VerifyingKey::from_bytes(&key)
+    let verifying = ed25519_dalek::VerifyingKey::from_bytes(&key)
         .map_err(|_| ApiError::BadRequest("that is not a valid ed25519 public key".into()))?;
+    // A small-order key "verifies" signatures nobody made with it.
+    if verifying.is_weak() {
+        return Err(ApiError::BadRequest(
+            "that ed25519 public key is weak (of small order): make a new key pair".into(),
+        ));
+    }
     if name.chars().count() > 100 {
         return Err(ApiError::BadRequest(
             "a device name is at most 100 characters".into(),

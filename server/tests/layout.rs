@@ -458,3 +458,24 @@ fn the_reader_sees_what_a_path_names() {
         Some(["a", "b", "c", "a"].map(String::from).to_vec())
     );
 }
+
+/// Memory kept on purpose grows with requests (a leaked string per export, found in issue
+/// 18): no `Box::leak`, `.leak()` or `mem::forget` in the server or the core.
+#[test]
+fn nothing_is_leaked_on_purpose() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for dir in ["server/src", "mobile-core/src", "bindings/src"] {
+        source_files(&root.join(dir), &mut files);
+    }
+    let mut found = Vec::new();
+    for f in &files {
+        let code = code_of(&std::fs::read_to_string(f).unwrap_or_default());
+        for needle in ["Box::leak(", ".leak()", "mem::forget("] {
+            if code.contains(needle) {
+                found.push(format!("{} ({needle})", f.display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}

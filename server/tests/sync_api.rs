@@ -536,7 +536,24 @@ fn the_document_cache_reports_its_estimated_bytes(db: TestDb) {
     cache_within_budget(db, 512);
 }
 
+/// A small-order ed25519 key "verifies" signatures nobody made: refused at registration.
+fn a_weak_device_key_is_refused(db: TestDb) {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let app = setup(db);
+    let token = app.token("cucvt.a");
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let (status, body) = app.post_json(
+        &token,
+        "/api/v1/devices",
+        serde_json::json!({ "name": "weak", "public_key": STANDARD.encode(identity) }),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "bad_request", "{body}");
+}
+
 on_every_store!(
+    a_weak_device_key_is_refused,
     a_zero_byte_budget_keeps_no_document_and_loses_nothing,
     the_document_cache_reports_its_estimated_bytes,
     long_histories_load_from_snapshot_and_tail,

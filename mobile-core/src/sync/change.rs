@@ -4,7 +4,7 @@
 //! sequence number and the operations, so the server and any auditor can check who wrote
 //! every operation, and a change cannot be replayed into another document.
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::doc::{ActorId, Op};
@@ -63,7 +63,8 @@ impl Change {
         bytes[..32].copy_from_slice(&self.signature.0);
         bytes[32..].copy_from_slice(&self.signature.1);
         let sig = Signature::from_bytes(&bytes);
-        key.verify(&message(doc, self.actor, self.start, &self.ops), &sig)
+        // Strict: no small-order key, no non-canonical signature (RFC 8032's malleable forms).
+        key.verify_strict(&message(doc, self.actor, self.start, &self.ops), &sig)
             .is_ok()
     }
 
@@ -76,4 +77,36 @@ impl Change {
 /// A device key pair from 32 secret bytes (made on the device from the OS's randomness).
 pub fn signing_key(secret: &[u8; 32]) -> SigningKey {
     SigningKey::from_bytes(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by reading (issue 18, point 11): with a small-order key (here the identity
+    /// point) and the signature (R = identity, S = 0), `verify` accepts any message: a device
+    /// registered with such a key could pass off anything as signed.
+    #[test]
+    fn a_small_order_key_verifies_nothing() {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let Ok(key) = VerifyingKey::from_bytes(&identity) else {
+            panic!("the identity point decodes");
+        };
+        let change = Change {
+            actor: 7,
+            start: 1,
+            ops: Vec::new(),
+            signature: (identity, [0u8; 32]),
+        };
+        assert!(!change.verify(42, &key));
+    }
+
+    #[test]
+    fn an_honest_signature_verifies_and_binds_the_document() {
+        let key = signing_key(&[9u8; 32]);
+        let change = Change::sign(42, 7, 1, Vec::new(), &key);
+        assert!(change.verify(42, &key.verifying_key()));
+        assert!(!change.verify(43, &key.verifying_key()));
+    }
 }

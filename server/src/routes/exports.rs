@@ -27,7 +27,7 @@ pub enum Cell {
 #[derive(Debug, Clone)]
 pub struct Table {
     pub sheet: &'static str,
-    pub headers: Vec<&'static str>,
+    pub headers: Vec<String>,
     pub rows: Vec<Vec<Cell>>,
 }
 
@@ -41,7 +41,7 @@ fn status_vi(s: &str) -> &'static str {
 }
 
 pub fn matrix_table(p: &DirectiveProgress) -> Table {
-    let mut headers = vec![
+    let mut headers: Vec<String> = [
         "Điều khoản",
         "Nội dung",
         "Số đơn vị được giao",
@@ -50,13 +50,10 @@ pub fn matrix_table(p: &DirectiveProgress) -> Table {
         "Vướng mắc",
         "Quá hạn",
         "Tỷ lệ hoàn thành (%)",
-    ];
-    let unit_names: Vec<&'static str> = p
-        .units
-        .iter()
-        .map(|u| &*Box::leak(u.name.clone().into_boxed_str()))
-        .collect();
-    headers.extend(unit_names.iter().copied());
+    ]
+    .map(String::from)
+    .into();
+    headers.extend(p.units.iter().map(|u| u.name.clone()));
     let rows = p
         .clauses
         .iter()
@@ -143,7 +140,7 @@ pub async fn tasks_table(state: &AppState, caller: &Caller) -> ApiResult<Table> 
         .collect();
     Ok(Table {
         sheet: "Nhiệm vụ",
-        headers: vec![
+        headers: [
             "Mã đơn vị",
             "Đơn vị",
             "Điều khoản",
@@ -154,7 +151,9 @@ pub async fn tasks_table(state: &AppState, caller: &Caller) -> ApiResult<Table> 
             "Người thực hiện",
             "Hạn",
             "Xung đột",
-        ],
+        ]
+        .map(String::from)
+        .into(),
         rows,
     })
 }
@@ -183,7 +182,7 @@ pub fn to_xlsx(t: &Table) -> anyhow::Result<Vec<u8>> {
     let ws = wb.add_worksheet();
     ws.set_name(t.sheet)?;
     for (c, h) in t.headers.iter().enumerate() {
-        ws.write_string_with_format(0, u16::try_from(c)?, *h, &bold)?;
+        ws.write_string_with_format(0, u16::try_from(c)?, h, &bold)?;
     }
     for (r, row) in t.rows.iter().enumerate() {
         let r = u32::try_from(r + 1)?;
@@ -196,10 +195,16 @@ pub fn to_xlsx(t: &Table) -> anyhow::Result<Vec<u8>> {
                 Cell::Number(n) => {
                     ws.write_number(r, c, *n)?;
                 }
-                Cell::Date(Some(d)) => {
-                    let dt = ExcelDateTime::parse_from_str(d)?;
-                    ws.write_datetime_with_format(r, c, &dt, &date)?;
-                }
+                // A date Excel cannot hold (before 1900, or not a date: stored before the
+                // operations' limits said so) is written as its text, never failing the export.
+                Cell::Date(Some(d)) => match ExcelDateTime::parse_from_str(d) {
+                    Ok(dt) => {
+                        ws.write_datetime_with_format(r, c, &dt, &date)?;
+                    }
+                    Err(_) => {
+                        ws.write_string(r, c, d)?;
+                    }
+                },
                 Cell::Date(None) => {}
             }
         }
@@ -250,4 +255,30 @@ pub async fn download(
             format!("attachment; filename=\"{name}\""),
         ))
         .body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_date_excel_cannot_hold_is_exported_as_text() {
+        let table = Table {
+            sheet: "Nhiệm vụ",
+            headers: vec!["Hạn".into()],
+            rows: vec![
+                vec![Cell::Date(Some("1800-01-01".into()))],
+                vec![Cell::Date(Some("không phải ngày".into()))],
+                vec![Cell::Date(Some("2020-02-15".into()))],
+            ],
+        };
+        let xlsx = to_xlsx(&table);
+        assert!(
+            xlsx.as_ref().is_ok_and(|b| b.starts_with(b"PK")),
+            "{:?}",
+            xlsx.err()
+        );
+        let csv = to_csv(&table).unwrap_or_default();
+        assert!(String::from_utf8_lossy(&csv).contains("1800-01-01"));
+    }
 }
