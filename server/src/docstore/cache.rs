@@ -404,4 +404,42 @@ mod tests {
             Some((4_000, 400))
         );
     }
+
+    /// What the hand-written cache costs a sync (decision 30): a take and a put of a cached
+    /// document among 1,024, and a put that must evict the least recently used (the scan over
+    /// every entry). Run in release:
+    /// `cargo test --release -p taskforce-server --lib docstore::cache::tests::measure -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement: run in release with --ignored --nocapture"]
+    fn measure() {
+        use std::{hint::black_box, time::Instant};
+        const ENTRIES: usize = 1_024;
+        const ROUNDS: usize = 200_000;
+        let cache = DocCache::new(ENTRIES, usize::MAX, usize::MAX);
+        let keys: Vec<DocKey> = (0..ENTRIES).map(|i| key(&format!("u{i}"))).collect();
+        for k in &keys {
+            cache.put(k.clone(), cached(1));
+        }
+        let started = Instant::now();
+        for r in 0..ROUNDS {
+            let k = &keys[r.wrapping_mul(7919) % ENTRIES];
+            let Some(c) = black_box(cache.take(k, 1, 7)) else {
+                panic!("a miss");
+            };
+            cache.put(k.clone(), c);
+        }
+        let hit = started.elapsed().as_nanos() as f64 / ROUNDS as f64;
+        // Full: every put of a new document evicts one, scanning all entries.
+        let started = Instant::now();
+        let evicting = 20_000;
+        for r in 0..evicting {
+            cache.put(key(&format!("new{r}")), cached(1));
+        }
+        let evict = started.elapsed().as_nanos() as f64 / f64::from(evicting);
+        assert_eq!(cache.len(), ENTRIES);
+        println!(
+            "DocCache, {ENTRIES} entries: take + put (hit) {hit:.0} ns; a put evicting the least \
+             recently used {evict:.0} ns"
+        );
+    }
 }
