@@ -536,6 +536,36 @@ fn the_document_cache_reports_its_estimated_bytes(db: TestDb) {
     cache_within_budget(db, 512);
 }
 
+/// Found by reading (issue 18, point 3): a `Set` whose causal context names another device
+/// far ahead dominated every write that device would ever make to the field. Refused now,
+/// nothing stored, and the other device's writes keep counting.
+fn a_forged_causal_context_is_refused(db: TestDb) {
+    let app = setup(db);
+    let mut a = app.phone("cucvt.a", "cuc-vt");
+    let mut b = app.phone("cucvt.b", "cuc-vt");
+    b.status(0, Status::InProgress);
+    b.sync(&app);
+    let before = server_state(&app, "cuc-vt");
+    a.edit(Op::Set {
+        task: TaskRef::Assigned(0),
+        value: TaskField::Status(Status::Done),
+        ctx: vec![(b.actor, 1_000_000)],
+    });
+    let (status, body) = a.try_sync(&app).err().unwrap_or_default();
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "invalid_operation", "{body}");
+    assert_eq!(server_state(&app, "cuc-vt"), before, "nothing stored");
+    b.status(0, Status::Blocked);
+    b.sync(&app);
+    let mut observer = app.phone("cucvt.b", "cuc-vt");
+    observer.sync(&app);
+    assert_eq!(
+        observer.replica.doc().statuses(TaskRef::Assigned(0)),
+        [Status::Blocked],
+        "the other device's write is the field's value"
+    );
+}
+
 /// A small-order ed25519 key "verifies" signatures nobody made: refused at registration.
 fn a_weak_device_key_is_refused(db: TestDb) {
     use base64::{Engine, engine::general_purpose::STANDARD};
@@ -553,6 +583,7 @@ fn a_weak_device_key_is_refused(db: TestDb) {
 }
 
 on_every_store!(
+    a_forged_causal_context_is_refused,
     a_weak_device_key_is_refused,
     a_zero_byte_budget_keeps_no_document_and_loses_nothing,
     the_document_cache_reports_its_estimated_bytes,

@@ -31,11 +31,17 @@
 //!    in range, text within [`limits::SHORT_TEXT`] and [`limits::LONG_TEXT`], at most
 //!    [`limits::FIGURES`] figures in a report.
 //! 6. **Causal contexts** (of `Op::Set` and `Op::SetConfirmation`), as `Op::validate` checks
-//!    them today: at most [`limits::CONTEXT`] entries, actors strictly increasing, no counter
-//!    0, and none naming an operation of the same actor at or after the one it is the context
-//!    of. A context is *not* yet bounded by what the document holds (it may name other
-//!    actors' operations this replica has not seen); that is left for the next issue.
-//! 7. **All or nothing.** [`apply_changes`] checks the whole batch first; when the check
+//!    them: at most [`limits::CONTEXT`] entries, actors strictly increasing, no counter 0,
+//!    and none naming an operation of the same actor at or after the one it is the context
+//!    of.
+//! 7. **Only operations the replica holds are named** ([`UNKNOWN_OPERATION`]): every entry
+//!    of a causal context, the confirmation a `SetConfirmation` changes and the ad-hoc task
+//!    an operation names, when they are another actor's, must be within what the document
+//!    holds once the batch is applied. An honest device can only have seen what its server
+//!    has; a context naming another actor far ahead would dominate every write that actor
+//!    ever makes to the register (found by reading, issue 18), and a made-up task or
+//!    confirmation would show in the projections.
+//! 8. **All or nothing.** [`apply_changes`] checks the whole batch first; when the check
 //!    refuses, the document is left as it was.
 //!
 //! Not part of the rule, and left to the callers: signatures, whether the actor may write
@@ -49,10 +55,14 @@
 use std::collections::BTreeMap;
 
 use super::change::Change;
-use crate::doc::{ActorId, BoundedDocument, DocError, Op, UnitDocument, VersionVector};
+use crate::doc::{ActorId, BoundedDocument, DocError, Op, TaskRef, UnitDocument, VersionVector};
 
 /// Why an empty change is refused (the message of its `DocError::Invalid`).
 pub const EMPTY_CHANGE: &str = "a change must carry at least one operation";
+
+/// Why an operation naming another actor's operation the replica does not hold is refused.
+pub const UNKNOWN_OPERATION: &str =
+    "an operation names another device's operation this replica does not hold";
 
 /// Why a change that straddles what is held is refused (the message of its
 /// `DocError::Invalid`).
@@ -123,7 +133,39 @@ pub fn check_changes<D: ChangeTarget + ?Sized>(
         }
         *held = (*held).max(c.end());
     }
+    // What the document holds once the batch is applied: every operation named must be in it.
+    let reach = |actor: ActorId| {
+        have.get(&actor)
+            .copied()
+            .unwrap_or_else(|| doc.version().get(&actor))
+    };
+    for c in changes {
+        for op in &c.ops {
+            let known = |(actor, seq): (ActorId, u64)| actor == c.actor || seq <= reach(actor);
+            if !named_operations(op).all(known) {
+                return Err(DocError::Invalid(UNKNOWN_OPERATION));
+            }
+        }
+    }
     Ok(())
+}
+
+/// The operations `op` names: its causal context's entries, the confirmation it changes, the
+/// ad-hoc tasks it refers to.
+fn named_operations(op: &Op) -> impl Iterator<Item = (ActorId, u64)> + '_ {
+    let adhoc = |t: &TaskRef| match t {
+        TaskRef::Adhoc(id) => Some((id.actor, id.seq)),
+        TaskRef::Assigned(_) => None,
+    };
+    let none: &[(ActorId, u64)] = &[];
+    let (ctx, other) = match op {
+        Op::Set { task, ctx, .. } => (ctx.as_slice(), adhoc(task)),
+        Op::SetConfirmation { id, ctx, .. } => (ctx.as_slice(), Some((id.actor, id.seq))),
+        Op::AddTask { parent, .. } => (none, parent.as_ref().and_then(adhoc)),
+        Op::Comment { task, .. } | Op::AddEvidence { task, .. } => (none, adhoc(task)),
+        Op::Confirm(_) | Op::Report(_) => (none, None),
+    };
+    ctx.iter().copied().chain(other)
 }
 
 /// What applying one change did: the actor's held sequence number before it, and how many of
@@ -401,6 +443,60 @@ mod tests {
                     ),
                 ]
             );
+            Ok(())
+        })
+    }
+
+    #[test]
+    fn an_operation_naming_what_the_replica_does_not_hold_is_refused() -> Result<(), DocError> {
+        use crate::doc::{ConfirmationState, OpId};
+        on_both(|doc| {
+            // Actor 2 holds 1 operation; actor 1 writes with a context naming 2's first: fine.
+            apply_changes(doc, &[change(2, 1, vec![progress(10)])], |_, _| {})?;
+            let honest = Op::Set {
+                task: TaskRef::Assigned(0),
+                value: TaskField::Progress(20),
+                ctx: vec![(2, 1)],
+            };
+            assert_eq!(apply_logged(doc, &[change(1, 1, vec![honest])]).0, Ok(1));
+            let before = doc.state();
+            // A context naming actor 2 far ahead (it would dominate 2's later writes).
+            let forged = Op::Set {
+                task: TaskRef::Assigned(0),
+                value: TaskField::Progress(30),
+                ctx: vec![(2, 1_000_000)],
+            };
+            // Another actor's confirmation, and ad-hoc task, that do not exist.
+            let ghost_confirmation = Op::SetConfirmation {
+                id: OpId::new(2, 50),
+                state: ConfirmationState::Withdrawn,
+                ctx: Vec::new(),
+            };
+            let ghost_task = Op::Set {
+                task: TaskRef::Adhoc(OpId::new(3, 7)),
+                value: TaskField::Progress(30),
+                ctx: Vec::new(),
+            };
+            for op in [forged, ghost_confirmation, ghost_task] {
+                let (r, calls) = apply_logged(doc, &[change(1, 2, vec![op])]);
+                assert_eq!(
+                    r,
+                    Err(DocError::Invalid(UNKNOWN_OPERATION)),
+                    "{}",
+                    doc.kind()
+                );
+                assert!(calls.is_empty());
+            }
+            assert_eq!(doc.state(), before);
+            // Named operations arriving in the same batch (a phone receiving a server's
+            // answer, ordered by actor) are held once it is applied.
+            let later = Op::Set {
+                task: TaskRef::Assigned(0),
+                value: TaskField::Progress(40),
+                ctx: vec![(2, 2)],
+            };
+            let batch = [change(1, 2, vec![later]), change(2, 2, vec![progress(50)])];
+            assert_eq!(apply_logged(doc, &batch).0, Ok(2));
             Ok(())
         })
     }

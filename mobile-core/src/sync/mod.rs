@@ -8,8 +8,8 @@ mod replica;
 pub mod wire;
 
 pub use accept::{
-    Applied, ChangeTarget, EMPTY_CHANGE, OVERLAPPING_CHANGE, apply_changes, apply_checked,
-    check_changes,
+    Applied, ChangeTarget, EMPTY_CHANGE, OVERLAPPING_CHANGE, UNKNOWN_OPERATION, apply_changes,
+    apply_checked, check_changes,
 };
 pub use change::{Change, signing_key};
 pub use replica::{
