@@ -90,19 +90,14 @@ pub struct Counts {
 
 impl Counts {
     fn add(&mut self, t: &TaskProgress) {
-        self.count(t.status, t.overdue);
-    }
-
-    /// Count one task of this status.
-    pub fn count(&mut self, status: Status, overdue: bool) {
         self.assigned += 1;
-        match status {
+        match t.status {
             Status::Todo => self.todo += 1,
             Status::InProgress => self.in_progress += 1,
             Status::Done => self.done += 1,
             Status::Blocked => self.blocked += 1,
         }
-        if overdue {
+        if t.overdue {
             self.overdue += 1;
         }
     }

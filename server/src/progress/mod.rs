@@ -80,17 +80,20 @@ pub const DEFAULT_DIRECTIVE: &str = "5-ct-btttt";
 /// Days after which a unit that has not reported is listed as not reporting.
 pub const STALE_DAYS: i64 = 7;
 
+/// The directive's progress on `today`, counted over every unit, or over `only` those units
+/// (a member's own: then every figure is theirs alone, and no group is rolled up).
 pub async fn directive_progress(
     db: &impl ConnectionTrait,
     catalogue: &Catalogue,
     directive: &str,
+    only: Option<&[String]>,
     today: NaiveDate,
 ) -> ApiResult<DirectiveProgress> {
     let d = directives::Entity::find_by_id(directive.to_string())
         .one(db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("directive {directive}")))?;
-    let progress = units_progress(db, directive, None, today).await?;
+    let progress = units_progress(db, directive, only, today).await?;
     let by_clause: BTreeMap<String, taskforce_core::progress::ClauseProgress> = clause_progress_of(
         progress
             .iter()
@@ -145,7 +148,8 @@ pub async fn directive_progress(
         });
     }
     let mut groups = Vec::new();
-    for g in catalogue.units().iter().filter(|u| u.is_group()) {
+    let groups_of = catalogue.units().iter().filter(|u| u.is_group());
+    for g in groups_of.filter(|_| only.is_none()) {
         let members: Vec<&UnitRow> = units.iter().filter(|u| u.groups.contains(&g.id)).collect();
         if members.is_empty() {
             continue;
@@ -181,30 +185,6 @@ pub async fn directive_progress(
     })
 }
 
-/// Keep the only units a caller may see: the clause rows' cells and the unit rows.
-/// The figures are counted again over those units alone: a member learns nothing of the
-/// other units, not even through a clause's or the directive's totals.
-pub fn restrict(p: &mut DirectiveProgress, units: &[String]) {
-    for c in &mut p.clauses {
-        c.units.retain(|u| units.contains(&u.unit));
-        let mut counts = Counts::default();
-        for cell in &c.units {
-            counts.count(cell.status, cell.overdue);
-        }
-        c.percent_done = counts.percent_done();
-        c.counts = counts;
-    }
-    p.clauses.retain(|c| !c.units.is_empty());
-    p.units.retain(|u| units.contains(&u.unit));
-    let mut totals = Counts::default();
-    for u in &p.units {
-        totals.absorb(&u.counts);
-    }
-    p.percent_done = totals.percent_done();
-    p.counts = totals;
-    p.groups.clear();
-}
-
 /// The role label in Vietnamese or English.
 pub fn role_label(r: Role, en: bool) -> &'static str {
     match (r, en) {
@@ -224,12 +204,9 @@ pub async fn visible_progress(
     directive: &str,
 ) -> ApiResult<DirectiveProgress> {
     let today = chrono::Utc::now().date_naive();
-    let mut p = directive_progress(db, catalogue, directive, today).await?;
-    if !caller.reads_everything() {
-        let own: Vec<String> = caller.units.iter().map(|(u, _)| u.clone()).collect();
-        restrict(&mut p, &own);
-    }
-    Ok(p)
+    let own: Vec<String> = caller.units.iter().map(|(u, _)| u.clone()).collect();
+    let only = (!caller.reads_everything()).then_some(own.as_slice());
+    directive_progress(db, catalogue, directive, only, today).await
 }
 
 /// A report's figures from their projection column (`[["sms_sent", 120000000], …]`).

@@ -62,12 +62,12 @@ fn task_of(row: &TaskRow, today: NaiveDate) -> Option<TaskProgress> {
     ))
 }
 
-/// The progress of every unit of `directive` that has a document (or of `only` that unit), in
+/// The progress of every unit of `directive` that has a document (or of `only` those units), in
 /// unit order, each with its tasks in task order.
 pub async fn units_progress(
     db: &impl ConnectionTrait,
     directive: &str,
-    only: Option<&str>,
+    only: Option<&[String]>,
     today: NaiveDate,
 ) -> ApiResult<Vec<UnitProgress>> {
     // Each unit document with its latest report: one index seek per unit (the reports'
@@ -109,9 +109,11 @@ pub async fn units_progress(
             tasks::Column::Conflicted,
         ])
         .filter(tasks::Column::DirectiveId.eq(directive));
-    if let Some(unit) = only {
-        units.and_where(Expr::col((documents::Entity, documents::Column::UnitId)).eq(unit));
-        rows = rows.filter(tasks::Column::UnitId.eq(unit));
+    if let Some(only) = only {
+        units.and_where(
+            Expr::col((documents::Entity, documents::Column::UnitId)).is_in(only.iter().cloned()),
+        );
+        rows = rows.filter(tasks::Column::UnitId.is_in(only.iter().cloned()));
     }
     let mut latest: Vec<(String, Option<i64>)> = Vec::new();
     for row in db

@@ -59,6 +59,14 @@ pub struct DocQuery {
     directive: Option<String>,
 }
 
+impl DocQuery {
+    fn directive(&self) -> String {
+        self.directive
+            .clone()
+            .unwrap_or_else(|| DEFAULT_DIRECTIVE.into())
+    }
+}
+
 /// A unit's stored document row, if the caller may read the unit.
 async fn readable_row(
     state: &AppState,
@@ -98,10 +106,7 @@ pub async fn unit_document(
     q: web::Query<DocQuery>,
 ) -> ApiResult<HttpResponse> {
     let unit = path.into_inner();
-    let directive = q
-        .directive
-        .clone()
-        .unwrap_or_else(|| DEFAULT_DIRECTIVE.into());
+    let directive = q.directive();
     let row = readable_row(&state, &caller, &directive, &unit).await?;
     // The header is in the snapshot; the op-log tail past it does not change it.
     let snapshot =
@@ -127,15 +132,17 @@ pub async fn unit_progress(
     q: web::Query<DocQuery>,
 ) -> ApiResult<HttpResponse> {
     let unit = path.into_inner();
-    let directive = q
-        .directive
-        .clone()
-        .unwrap_or_else(|| DEFAULT_DIRECTIVE.into());
+    let directive = q.directive();
     caller.require(caller.may_read_unit(&unit), &format!("read {unit}"))?;
     let today = chrono::Utc::now().date_naive();
-    let progress = units_progress(&state.db, &directive, Some(&unit), today)
-        .await?
-        .pop()
-        .ok_or_else(|| ApiError::NotFound(format!("document {directive}/{unit}")))?;
+    let progress = units_progress(
+        &state.db,
+        &directive,
+        Some(std::slice::from_ref(&unit)),
+        today,
+    )
+    .await?
+    .pop()
+    .ok_or_else(|| ApiError::NotFound(format!("document {directive}/{unit}")))?;
     Ok(HttpResponse::Ok().json(progress))
 }

@@ -43,7 +43,7 @@ pub async fn write_batch(ctx: &WriteContext, jobs: Vec<WriteJob>) -> Vec<ApiResu
     write_batch_due(ctx, jobs, Vec::new()).await.0
 }
 
-/// A rewritten snapshot to store: document, encoded ctx, the op count it holds.
+/// A rewritten snapshot to store: document, encoded state, the op count it holds.
 pub(super) type NewSnapshot = (DocKey, Vec<u8>, i64);
 
 /// [`write_batch`] with rewritten snapshots to store in the same transaction; also returns
@@ -162,7 +162,9 @@ async fn try_batch(
         change_rows.append(&mut slot.rows);
         let (rows, gone) = task_rows_of(doc, key, &slot.touched.tasks, today, t);
         task_rows.extend(rows);
-        unlisted_tasks.extend(gone);
+        if !gone.is_empty() {
+            unlisted_tasks.push((key.clone(), gone));
+        }
         let (rows, states) = confirmation_rows_of(doc, key, &slot.touched.confirmations);
         confirmation_rows.extend(rows);
         confirmation_states.extend(states);

@@ -82,7 +82,7 @@ pub(super) fn task_rows_of(
     touched: &BTreeSet<TaskRef>,
     today: chrono::NaiveDate,
     t: i64,
-) -> (Vec<tasks::ActiveModel>, Vec<(DocKey, TaskRef)>) {
+) -> (Vec<tasks::ActiveModel>, Vec<TaskRef>) {
     let (listed, unlisted): (Vec<TaskRef>, Vec<TaskRef>) =
         touched.iter().partition(|&&r| doc.is_listed(r));
     let rows = listed
@@ -105,25 +105,20 @@ pub(super) fn task_rows_of(
             }
         })
         .collect();
-    let gone = unlisted.into_iter().map(|r| (key.clone(), r)).collect();
-    (rows, gone)
+    (rows, unlisted)
 }
 
-/// Drop the projection rows of tasks the documents no longer list, one statement per
+/// Drop the projection rows of tasks their documents no longer list, one statement per
 /// document (rare: an ad-hoc task removed).
 pub(super) async fn drop_task_rows(
     db: &impl ConnectionTrait,
-    gone: Vec<(DocKey, TaskRef)>,
+    gone: Vec<(DocKey, Vec<TaskRef>)>,
 ) -> ApiResult<()> {
-    let mut by_doc: BTreeMap<DocKey, Vec<String>> = BTreeMap::new();
-    for (key, r) in gone {
-        by_doc.entry(key).or_default().push(r.to_string());
-    }
-    for (key, refs) in by_doc {
+    for (key, refs) in gone {
         tasks::Entity::delete_many()
             .filter(tasks::Column::DirectiveId.eq(key.directive.as_str()))
             .filter(tasks::Column::UnitId.eq(key.unit.as_str()))
-            .filter(tasks::Column::TaskRef.is_in(refs))
+            .filter(tasks::Column::TaskRef.is_in(refs.iter().map(ToString::to_string)))
             .exec(db)
             .await?;
     }
