@@ -15,6 +15,7 @@ mod m20200202_000004_projections;
 mod m20200202_000005_progress_history;
 mod m20200202_000006_document_tail;
 mod m20200202_000007_latest_report_index;
+mod m20200202_000008_device_challenges;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20200202_000005_progress_history::Migration),
             Box::new(m20200202_000006_document_tail::Migration),
             Box::new(m20200202_000007_latest_report_index::Migration),
+            Box::new(m20200202_000008_device_challenges::Migration),
         ]
     }
 }

@@ -87,6 +87,18 @@ pub trait Store: Send {
     /// Append changes received (and applied) after the saved state, and the server's version.
     /// The document must have been saved once.
     fn append_tail(&mut self, key: &DocKey, changes: &[Change], remote: &[u8]) -> StoreResult<()>;
+    /// Replace everything kept of a document in one transaction: its state and the server's
+    /// version, no tail, no sealed changes, `pending` as the operations not yet sealed; and
+    /// set `meta` in the same transaction. A restored device's recovery (its new identity and
+    /// the operations it re-issues) must land whole or not at all.
+    fn replace_doc(
+        &mut self,
+        key: &DocKey,
+        snapshot: &[u8],
+        remote: &[u8],
+        pending: &[(u64, Op)],
+        meta: &[(&str, &[u8])],
+    ) -> StoreResult<()>;
 }
 
 fn doc_id(key: &DocKey) -> String {
@@ -268,6 +280,30 @@ impl Store for MemoryStore {
             .ok_or_else(|| StoreError::Corrupt(format!("no saved state for {}", doc_id(key))))?;
         d.tail.extend_from_slice(changes);
         d.remote = remote.to_vec();
+        Ok(())
+    }
+    fn replace_doc(
+        &mut self,
+        key: &DocKey,
+        snapshot: &[u8],
+        remote: &[u8],
+        pending: &[(u64, Op)],
+        meta: &[(&str, &[u8])],
+    ) -> StoreResult<()> {
+        let mut m = self.lock();
+        m.docs.insert(
+            key.clone(),
+            StoredDoc {
+                snapshot: snapshot.to_vec(),
+                remote: remote.to_vec(),
+                changes: Vec::new(),
+                pending: pending.to_vec(),
+                tail: Vec::new(),
+            },
+        );
+        for (k, v) in meta {
+            m.meta.insert((*k).to_string(), v.to_vec());
+        }
         Ok(())
     }
 }
@@ -480,6 +516,42 @@ impl Store for SqliteStore {
             for (i, c) in changes.iter().enumerate() {
                 let n = next.saturating_add(i64::try_from(i).unwrap_or(i64::MAX));
                 insert.execute(params![id, n, wire::encode_change(c)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn replace_doc(
+        &mut self,
+        key: &DocKey,
+        snapshot: &[u8],
+        remote: &[u8],
+        pending: &[(u64, Op)],
+        meta: &[(&str, &[u8])],
+    ) -> StoreResult<()> {
+        let id = doc_id(key);
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO docs (id, directive, unit, snapshot, remote) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, remote = excluded.remote",
+            params![id, key.directive, key.unit, snapshot, remote],
+        )?;
+        for table in ["changes", "tail", "pending"] {
+            tx.execute(&format!("DELETE FROM {table} WHERE doc = ?1"), [&id])?;
+        }
+        {
+            let mut insert =
+                tx.prepare_cached("INSERT INTO pending (doc, seq, op) VALUES (?1, ?2, ?3)")?;
+            for (seq, op) in pending {
+                insert.execute(params![id, Self::i64(*seq), encode_op(op)])?;
+            }
+            let mut set = tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?;
+            for (k, v) in meta {
+                set.execute(params![k, v])?;
             }
         }
         tx.commit()?;

@@ -113,6 +113,39 @@ fn suite(store: &mut dyn Store, reopen: &dyn Fn() -> Box<dyn Store>) {
     let (r4, _) = reload(reopen().as_ref(), &k);
     assert_eq!(canon(&r4), canon(&r));
     assert_eq!(r4.doc().reports().len(), 1);
+
+    // A restored device's recovery replaces the document whole, with its new identity: no
+    // sealed changes, no tail, only the operations it re-issues, in one transaction.
+    let mut fresh = Replica::new(header(10));
+    let op = fresh
+        .doc()
+        .set_op(TaskRef::Assigned(3), TaskField::Status(Status::Done));
+    fresh.edit(2, op).unwrap_or_else(|e| panic!("{e}"));
+    let (first, ops) = fresh.pending();
+    let pending: Vec<(u64, Op)> = (first..).zip(ops.iter().cloned()).collect();
+    let snapshot = taskforce_core::sync::wire::encode_snapshot(&fresh.doc().to_canonical());
+    store
+        .replace_doc(
+            &k,
+            &snapshot,
+            &[],
+            &pending,
+            &[("actor", b"2"), ("secret", b"s")],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reopened = reopen();
+    assert_eq!(reopened.get_meta("actor").ok(), Some(Some(b"2".to_vec())));
+    let loaded = reopened
+        .load_doc(&k)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_default();
+    assert!(loaded.changes.is_empty() && loaded.tail.is_empty());
+    assert_eq!(loaded.pending, pending);
+    let (r5, _) = load_replica(reopened.as_ref(), &k, 2)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no doc"));
+    assert_eq!(canon(&r5), canon(&fresh));
+    assert_eq!(r5.unacknowledged(2), 1);
 }
 
 /// One sync of the phone (actor 1) with `server`, saved as the client saves it.

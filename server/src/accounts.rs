@@ -2,9 +2,12 @@
 //! register devices, write the audit log.
 
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
-    EntityTrait, QueryFilter, TransactionTrait,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
+    sea_query::{Expr, Order, Query},
 };
+use taskforce_core::sync::verify_registration;
 
 use crate::{
     auth::{
@@ -12,8 +15,8 @@ use crate::{
         verify_password,
     },
     clock::now,
-    db::entity::{audit_log, devices, memberships, tokens, units, users},
-    error::{ApiError, ApiResult},
+    db::entity::{audit_log, device_challenges, devices, memberships, tokens, units, users},
+    error::{ApiError, ApiResult, RegistrationRefused},
 };
 
 pub fn check_username(username: &str) -> ApiResult<()> {
@@ -185,12 +188,113 @@ pub async fn login(
     Ok((token, expires_at, caller))
 }
 
-/// Bind a device's public key to the user; its actor id is what its changes carry.
+/// How long a registration challenge may be used after it is issued, in seconds.
+pub const CHALLENGE_TTL_SECS: i64 = 300;
+/// The most challenges a user holds at once; issuing another retires the oldest. Room for a
+/// few phones of one account registering at the same moment (the load generator signs in up
+/// to 16 at once), still a handful of rows per user.
+pub const CHALLENGES_PER_USER: u64 = 16;
+
+/// A registration challenge: 32 random bytes for the device to sign, and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub challenge: [u8; 32],
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Issue a registration challenge to the caller. It lives in the database, so any replica
+/// can check it; expired challenges (everyone's) are purged here, and the caller keeps at
+/// most [`CHALLENGES_PER_USER`] (the oldest go), so nobody can fill the table.
+pub async fn issue_challenge(db: &impl ConnectionTrait, caller: &Caller) -> ApiResult<Challenge> {
+    let mut challenge = [0u8; 32];
+    getrandom::fill(&mut challenge).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    let at = now();
+    device_challenges::Entity::delete_many()
+        .filter(device_challenges::Column::ExpiresAt.lte(at))
+        .exec(db)
+        .await?;
+    let expires_at = at + CHALLENGE_TTL_SECS;
+    device_challenges::ActiveModel {
+        challenge: Set(challenge.to_vec()),
+        user_id: Set(caller.user_id),
+        created_at: Set(at),
+        expires_at: Set(expires_at),
+        used_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    // One statement: the user's rows but the newest few.
+    let newest = Query::select()
+        .column(device_challenges::Column::Id)
+        .from(device_challenges::Entity)
+        .and_where(device_challenges::Column::UserId.eq(caller.user_id))
+        .order_by(device_challenges::Column::Id, Order::Desc)
+        .limit(CHALLENGES_PER_USER)
+        .to_owned();
+    device_challenges::Entity::delete_many()
+        .filter(device_challenges::Column::UserId.eq(caller.user_id))
+        .filter(device_challenges::Column::Id.not_in_subquery(newest))
+        .exec(db)
+        .await?;
+    Ok(Challenge {
+        challenge,
+        expires_at,
+    })
+}
+
+/// What proves that a registering device holds the private key of the public key it sends:
+/// a challenge the server issued to the caller and the device's signature over
+/// [`taskforce_core::sync::registration_message`]. Either is `None` when the request lacks it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Possession<'a> {
+    pub challenge: Option<&'a [u8]>,
+    pub signature: Option<&'a [u8]>,
+}
+
+/// Use up the caller's challenge: one conditional update, so of two registrations (on any
+/// replicas) presenting it, one only succeeds. When it does not, why.
+async fn consume_challenge(
+    db: &impl ConnectionTrait,
+    caller: &Caller,
+    challenge: &[u8; 32],
+) -> ApiResult<()> {
+    let at = now();
+    let used = device_challenges::Entity::update_many()
+        .col_expr(device_challenges::Column::UsedAt, Expr::value(at))
+        .filter(device_challenges::Column::Challenge.eq(challenge.to_vec()))
+        .filter(device_challenges::Column::UserId.eq(caller.user_id))
+        .filter(device_challenges::Column::UsedAt.is_null())
+        .filter(device_challenges::Column::ExpiresAt.gt(at))
+        .exec(db)
+        .await?;
+    if used.rows_affected == 1 {
+        return Ok(());
+    }
+    let row = device_challenges::Entity::find()
+        .filter(device_challenges::Column::Challenge.eq(challenge.to_vec()))
+        .one(db)
+        .await?;
+    Err(match row {
+        None => RegistrationRefused::ChallengeUnknown,
+        Some(r) if r.user_id != caller.user_id => RegistrationRefused::ChallengeOfAnotherUser,
+        Some(r) if r.used_at.is_some() => RegistrationRefused::ChallengeUsed,
+        Some(_) => RegistrationRefused::ChallengeExpired,
+    }
+    .into())
+}
+
+/// Bind a device's public key to the user; its actor id is what its changes carry. The
+/// device proves it holds the private key: it signs a challenge issued to this user, bound to
+/// the user, the key and the name ([`taskforce_core::sync::registration_message`]); the
+/// challenge is used up by the attempt, whether the signature holds or not.
 pub async fn register_device(
     db: &impl ConnectionTrait,
     caller: &Caller,
     name: &str,
     public_key: &[u8],
+    proof: Possession<'_>,
 ) -> ApiResult<i32> {
     let key: [u8; 32] = public_key
         .try_into()
@@ -207,6 +311,27 @@ pub async fn register_device(
         return Err(ApiError::BadRequest(
             "a device name is at most 100 characters".into(),
         ));
+    }
+    // PostgreSQL refuses NUL in text: refused here, before the challenge is used up.
+    if name.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "tên thiết bị không được chứa ký tự điều khiển / a device name holds no control characters"
+                .into(),
+        ));
+    }
+    let (Some(challenge), Some(signature)) = (proof.challenge, proof.signature) else {
+        return Err(RegistrationRefused::ChallengeRequired.into());
+    };
+    // Not 32 bytes: not one the server issued.
+    let challenge: [u8; 32] = challenge
+        .try_into()
+        .map_err(|_| RegistrationRefused::ChallengeUnknown)?;
+    consume_challenge(db, caller, &challenge).await?;
+    let signature: [u8; 64] = signature
+        .try_into()
+        .map_err(|_| RegistrationRefused::BadSignature)?;
+    if !verify_registration(&verifying, &challenge, &caller.username, name, &signature) {
+        return Err(RegistrationRefused::BadSignature.into());
     }
     if let Some(existing) = devices::Entity::find()
         .filter(devices::Column::PublicKey.eq(key.to_vec()))

@@ -35,6 +35,10 @@ pub struct Config {
     /// memory) up to this estimate, in KiB; past it the server keeps only what it needs to
     /// write (decision 25). Default: 4096.
     pub doc_whole_kb: usize,
+    /// Syncs that may wait for the sync writer (at least 1). A sync that finds this many
+    /// already waiting is refused at once with 503 `overloaded` and `Retry-After`, which the
+    /// phones retry, instead of queueing without bound. Default: 1024.
+    pub writer_queue: usize,
 }
 
 impl Default for Config {
@@ -50,6 +54,7 @@ impl Default for Config {
             doc_cache_entries: 1024,
             doc_cache_mb: 512,
             doc_whole_kb: 4096,
+            writer_queue: 1024,
         }
     }
 }
@@ -59,5 +64,19 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_writer_queue_defaults_to_1024_and_is_read_from_the_file() {
+        assert_eq!(Config::default().writer_queue, 1024);
+        let c: Config =
+            toml::from_str("writer_queue = 8").unwrap_or_else(|e| panic!("writer_queue: {e}"));
+        assert_eq!(c.writer_queue, 8);
+        assert_eq!(c.doc_cache_entries, 1024, "the others keep their defaults");
     }
 }

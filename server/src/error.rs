@@ -4,7 +4,7 @@
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde::Serialize;
 use taskforce_core::{
-    doc::DocError,
+    doc::{DocError, DocLimit},
     sync::{SyncError, WireError},
 };
 
@@ -35,10 +35,33 @@ pub enum ApiError {
     },
     #[error("{0}")]
     Conflict(String),
+    #[error(
+        "thiết bị đã khôi phục hoặc sao chép dữ liệu cũ: các thao tác của tác nhân {actor} từ số {start} khác với bản máy chủ đã lưu; hãy đăng ký lại thiết bị / this device's store was restored or copied: actor {actor}'s operations from {start} differ from those stored under the same numbers; register the device again"
+    )]
+    Reused { actor: u32, start: u64 },
     #[error("the body is {size} bytes; at most {limit} are accepted here")]
     TooLarge { size: usize, limit: usize },
+    /// The changes would take the unit's document past one of its limits (`doc::check_room`):
+    /// none of them was taken. Sending them again cannot help; changes that do not grow the
+    /// document (or, under the limit for new items, add none) still are taken.
+    #[error(
+        "tài liệu của đơn vị đã đầy: {vi} sẽ là {after}, vượt giới hạn {max}; các thay đổi này không được nhận / the unit's document is full: its {limit} would be {after}, past the limit of {max}; these changes were not taken",
+        vi = .limit.label_vi()
+    )]
+    DocumentFull {
+        limit: DocLimit,
+        after: usize,
+        max: usize,
+    },
     #[error("too many attempts; try again in {retry_after} seconds")]
     TooManyRequests { retry_after: u64 },
+    /// The sync writer's queue is full: nothing of the sync was taken; send it again later.
+    #[error(
+        "máy chủ đang quá tải; hãy đồng bộ lại sau {retry_after} giây / the server is overloaded; sync again in {retry_after} seconds"
+    )]
+    Overloaded { retry_after: u64 },
+    #[error(transparent)]
+    Registration(#[from] RegistrationRefused),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -56,14 +79,73 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Gap { .. } => "gap",
             ApiError::Conflict(_) => "conflict",
+            ApiError::Reused { .. } => "reused_sequence",
             ApiError::TooLarge { .. } => "too_large",
+            ApiError::DocumentFull { .. } => "document_full",
             ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::Overloaded { .. } => "overloaded",
+            ApiError::Registration(r) => r.code(),
             ApiError::Internal(_) => "internal",
         }
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         ApiError::Internal(e.into())
+    }
+}
+
+/// Why a device registration was refused: its proof that the device holds the private key
+/// (a signed challenge, issue 18) is missing or does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RegistrationRefused {
+    #[error(
+        "thiếu mã thử thách: hãy xin mã tại POST /api/v1/devices/challenge rồi ký bằng khóa của thiết bị / no challenge: ask POST /api/v1/devices/challenge for one and sign it with the device's key"
+    )]
+    ChallengeRequired,
+    #[error(
+        "máy chủ không cấp mã thử thách này; hãy xin mã mới / the server did not issue this challenge (or it was replaced by newer ones); ask for a new one"
+    )]
+    ChallengeUnknown,
+    #[error(
+        "mã thử thách đã hết hạn; hãy xin mã mới / this challenge has expired; ask for a new one"
+    )]
+    ChallengeExpired,
+    #[error(
+        "mã thử thách đã được dùng; hãy xin mã mới / this challenge has been used already; ask for a new one"
+    )]
+    ChallengeUsed,
+    #[error(
+        "mã thử thách này được cấp cho người dùng khác / this challenge was issued to another user"
+    )]
+    ChallengeOfAnotherUser,
+    #[error(
+        "chữ ký đăng ký không hợp lệ: thiết bị phải ký mã thử thách, tên người dùng, khóa công khai và tên thiết bị bằng khóa bí mật của chính khóa công khai đó / the registration signature does not verify: the device signs the challenge, the username, the public key and the device name with the private key of that public key"
+    )]
+    BadSignature,
+}
+
+impl RegistrationRefused {
+    pub fn code(self) -> &'static str {
+        match self {
+            RegistrationRefused::ChallengeRequired => "challenge_required",
+            RegistrationRefused::ChallengeUnknown => "challenge_unknown",
+            RegistrationRefused::ChallengeExpired => "challenge_expired",
+            RegistrationRefused::ChallengeUsed => "challenge_used",
+            RegistrationRefused::ChallengeOfAnotherUser => "challenge_not_yours",
+            RegistrationRefused::BadSignature => "bad_registration_signature",
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            RegistrationRefused::ChallengeRequired
+            | RegistrationRefused::ChallengeUnknown
+            | RegistrationRefused::ChallengeExpired
+            | RegistrationRefused::ChallengeUsed => StatusCode::BAD_REQUEST,
+            RegistrationRefused::ChallengeOfAnotherUser | RegistrationRefused::BadSignature => {
+                StatusCode::FORBIDDEN
+            }
+        }
     }
 }
 
@@ -92,6 +174,8 @@ impl From<DocError> for ApiError {
                 to: from.saturating_sub(1),
             },
             DocError::Mismatch(m) => ApiError::Conflict(m.to_string()),
+            DocError::Reused { actor, start } => ApiError::Reused { actor, start },
+            DocError::Full { limit, after, max } => ApiError::DocumentFull { limit, after, max },
             other => ApiError::InvalidOp(other.to_string()),
         }
     }
@@ -119,6 +203,16 @@ pub struct ErrorBody {
     /// For `gap`: the changes the server lacks before it can take the device's.
     #[serde(skip_serializing_if = "Option::is_none")]
     missing: Option<Missing>,
+    /// For `reused_sequence`: the first change whose sequence numbers are held with other
+    /// content. The device re-issues its operations from `start` under a new device.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reused: Option<ReusedFrom>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReusedFrom {
+    actor: u32,
+    start: u64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -138,9 +232,16 @@ impl ResponseError for ApiError {
             | ApiError::ForgedActor { .. }
             | ApiError::BadSignature { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Gap { .. } | ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Gap { .. } | ApiError::Conflict(_) | ApiError::Reused { .. } => {
+                StatusCode::CONFLICT
+            }
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            // Not 413: the request may be small; it is the document that is full, and no way
+            // of sending these changes would be taken.
+            ApiError::DocumentFull { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Registration(r) => r.status(),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -163,16 +264,52 @@ impl ResponseError for ApiError {
             }),
             _ => None,
         };
+        let reused = match self {
+            ApiError::Reused { actor, start } => Some(ReusedFrom {
+                actor: *actor,
+                start: *start,
+            }),
+            _ => None,
+        };
         let mut builder = HttpResponse::build(self.status_code());
-        if let ApiError::TooManyRequests { retry_after } = self {
+        if let ApiError::TooManyRequests { retry_after } | ApiError::Overloaded { retry_after } =
+            self
+        {
             builder.insert_header(("Retry-After", retry_after.to_string()));
         }
         builder.json(ErrorBody {
             error: self.code().to_string(),
             message: self.to_string(),
             missing,
+            reused,
         })
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A batch refused for want of room: 422 `document_full`, with the limit named in
+    /// Vietnamese and English.
+    #[test]
+    fn a_full_document_is_a_422_naming_the_limit() {
+        let e = ApiError::from(DocError::Full {
+            limit: DocLimit::Items,
+            after: 100_001,
+            max: 100_000,
+        });
+        assert_eq!(e.status_code(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.code(), "document_full");
+        let message = e.to_string();
+        assert!(
+            message.contains("tài liệu của đơn vị đã đầy: số mục")
+                && message.contains("the unit's document is full: its items")
+                && message.contains("100001")
+                && message.contains("100000"),
+            "{message}"
+        );
+    }
+}

@@ -42,12 +42,15 @@ impl AppState {
         ));
         let metrics = Arc::new(Metrics::default());
         let history_recorded = Arc::new(AtomicI64::new(0));
-        let writer = GroupWriter::spawn(WriteContext {
-            db: db.clone(),
-            docs: docs.clone(),
-            metrics: metrics.clone(),
-            history_recorded: history_recorded.clone(),
-        });
+        let writer = GroupWriter::spawn(
+            WriteContext {
+                db: db.clone(),
+                docs: docs.clone(),
+                metrics: metrics.clone(),
+                history_recorded: history_recorded.clone(),
+            },
+            config.writer_queue,
+        );
         Self {
             db,
             config: Arc::new(config),

@@ -6,7 +6,7 @@ use common::{TestDb, runtime};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use taskforce_migrations::{Migrator, MigratorTrait};
 
-const TABLES: [&str; 15] = [
+const TABLES: [&str; 16] = [
     "units",
     "directives",
     "clauses",
@@ -22,6 +22,7 @@ const TABLES: [&str; 15] = [
     "reports",
     "confirmations",
     "progress_history",
+    "device_challenges",
 ];
 
 fn up_down_up(db: TestDb) {
@@ -60,8 +61,9 @@ fn up_down_up(db: TestDb) {
                 }
             }
         }
-        // One step at a time, too: the last step adds the reports' index by unit and time,
-        // the one before it the documents' tail columns, then the progress history.
+        // One step at a time, too: the last step adds the device challenges, the one before
+        // it the reports' index by unit and time, then the documents' tail columns, then the
+        // progress history.
         let column = |sql: &'static str| {
             let conn = &conn;
             async move {
@@ -88,6 +90,14 @@ fn up_down_up(db: TestDb) {
         Migrator::down(&conn, Some(1))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            count("device_challenges").await.is_err(),
+            "device_challenges still there"
+        );
+        assert_eq!(indexed().await, Some(1), "the reports' index");
+        Migrator::down(&conn, Some(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(indexed().await, Some(0), "the reports' index still there");
         let tail = "SELECT state_ops, head FROM documents";
         assert!(column(tail).await.is_ok());
@@ -106,6 +116,7 @@ fn up_down_up(db: TestDb) {
         assert!(count("progress_history").await.is_ok());
         assert!(column(tail).await.is_ok());
         assert_eq!(indexed().await, Some(1));
+        assert!(count("device_challenges").await.is_ok());
     });
 }
 

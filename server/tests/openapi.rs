@@ -416,19 +416,45 @@ fn openapi_matches_the_server(db: TestDb) {
     );
     assert_eq!(confirmations[0]["state"], "confirmed", "{confirmations}");
 
-    // Writes: a device, a member added and removed; errors in the documented body.
+    // Writes: a device (a challenge, signed), a member added and removed; errors in the
+    // documented body.
     let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
-    use base64::Engine;
-    let public_key =
-        base64::engine::general_purpose::STANDARD.encode(key.verifying_key().to_bytes());
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let public_key = STANDARD.encode(key.verifying_key().to_bytes());
+    let (status, issued) = c.call(
+        "post",
+        "/api/v1/devices/challenge",
+        "/api/v1/devices/challenge",
+        t,
+        None,
+    );
+    assert_eq!(status, 200);
+    let challenge: [u8; 32] = STANDARD
+        .decode(issued["challenge"].as_str().unwrap_or_default())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .unwrap_or_else(|| panic!("a challenge of 32 bytes: {issued}"));
+    let username = issued["username"].as_str().unwrap_or_default();
+    let signature =
+        taskforce_core::sync::sign_registration(&key, &challenge, username, "máy tính bảng");
+    let device = json!({ "name": "máy tính bảng", "public_key": public_key,
+        "challenge": STANDARD.encode(challenge), "signature": STANDARD.encode(signature) });
     let (status, _) = c.call(
         "post",
         "/api/v1/devices",
         "/api/v1/devices",
         t,
-        Some(json!({ "name": "máy tính bảng", "public_key": public_key })),
+        Some(device.clone()),
     );
     assert_eq!(status, 201);
+    let (status, _) = c.call(
+        "post",
+        "/api/v1/devices",
+        "/api/v1/devices",
+        t,
+        Some(device),
+    );
+    assert_eq!(status, 400, "the challenge is used");
     let (status, _) = c.call(
         "post",
         "/api/v1/devices",

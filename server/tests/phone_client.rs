@@ -219,15 +219,23 @@ fn edits_survive_sigkill() {
     );
 }
 
-/// HTTP that loses the server's answer once: the server has stored the operations, the phone
-/// never hears so.
-#[derive(Debug)]
-struct LosesOneAnswer {
+/// HTTP whose sync requests go through `sync` (which sends them with the real transport, or
+/// not); everything else goes straight through.
+struct Intercepted<F> {
     http: HttpTransport,
-    lost: AtomicBool,
+    sync: F,
 }
 
-impl Transport for LosesOneAnswer {
+impl<F> std::fmt::Debug for Intercepted<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Intercepted").finish_non_exhaustive()
+    }
+}
+
+impl<F> Transport for Intercepted<F>
+where
+    F: Fn(&HttpTransport, &str, u32, Vec<u8>) -> Result<Reply, TransportError> + Send + Sync,
+{
     fn get(&self, path: &str, token: Option<&str>) -> Result<Reply, TransportError> {
         self.http.get(path, token)
     }
@@ -240,12 +248,24 @@ impl Transport for LosesOneAnswer {
         self.http.post_json(path, token, body)
     }
     fn post_sync(&self, token: &str, actor: u32, body: Vec<u8>) -> Result<Reply, TransportError> {
-        let reply = self.http.post_sync(token, actor, body)?;
-        if !self.lost.swap(true, Ordering::SeqCst) {
-            return Err(TransportError("connection reset".into()));
-        }
-        Ok(reply)
+        (self.sync)(&self.http, token, actor, body)
     }
+}
+
+/// HTTP that loses the server's answer once: the server has stored the operations, the phone
+/// never hears so.
+fn loses_one_answer(base: &str) -> Arc<dyn Transport> {
+    let lost = AtomicBool::new(false);
+    Arc::new(Intercepted {
+        http: HttpTransport::new(base),
+        sync: move |http: &HttpTransport, token: &str, actor: u32, body: Vec<u8>| {
+            let reply = http.post_sync(token, actor, body)?;
+            if !lost.swap(true, Ordering::SeqCst) {
+                return Err(TransportError("connection reset".into()));
+            }
+            Ok(reply)
+        },
+    })
 }
 
 /// `cucvt.a` signed in on a client whose first sync answer is lost.
@@ -255,16 +275,8 @@ fn losing_one_answer(
     attempts: u32,
     first_pause: Duration,
 ) -> Client {
-    let mut c = Client::with_store(
-        store,
-        Box::new(|base: &str| {
-            Arc::new(LosesOneAnswer {
-                http: HttpTransport::new(base),
-                lost: AtomicBool::new(false),
-            }) as Arc<dyn Transport>
-        }),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mut c =
+        Client::with_store(store, Box::new(loses_one_answer)).unwrap_or_else(|e| panic!("{e}"));
     c.set_retry_policy(attempts, first_pause);
     c.login(&app.base, "cucvt.a", PASSWORD, "phone", None)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -355,4 +367,309 @@ fn a_network_that_is_down_keeps_the_edits_queued() {
     let report = c.sync().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.pushed, 1);
     let _ = base;
+}
+
+/// Issue 18, point 5: a backlog whose one change passed the server's 8 MiB body limit got
+/// 413, which the client took for invalid input: the device could never sync again. The
+/// client now seals a backlog into changes of at most `CHANGE_BYTES` and sends at most
+/// `REQUEST_BYTES` of them a round trip, so a 20 MiB offline backlog reaches the server whole.
+#[test]
+fn a_twenty_mib_offline_backlog_reaches_the_server_whole() {
+    let app = app();
+    let c = login(&app, &temp_path("backlog"), "cucvt.a");
+    let tasks = c.tasks().unwrap_or_else(|e| panic!("{e}"));
+    // Weeks offline rewriting long notes: 60 KB an edit (20,000 three-byte characters).
+    let mut bytes = 0usize;
+    let mut edits = 0u64;
+    while bytes < 20 * 1024 * 1024 {
+        let task = &tasks[usize::try_from(edits).unwrap_or(0) % tasks.len()].id;
+        let notes = format!("{edits:06}{}", "ệ".repeat(19_994));
+        bytes += notes.len();
+        c.set_notes(task, &notes).unwrap_or_else(|e| panic!("{e}"));
+        edits += 1;
+    }
+    assert_eq!(c.unsynced(), edits);
+    let report = c.sync().unwrap_or_else(|e| panic!("sync: {e}"));
+    assert_eq!(report.pushed, edits, "every operation acknowledged");
+    assert_eq!(c.unsynced(), 0);
+    let token = app.token("vanphong");
+    assert_eq!(app.document(&token, "cuc-vt")["ops"], edits);
+    let b = login(&app, &temp_path("backlog-b"), "cucvt.b");
+    b.sync().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(b.state_fingerprint().ok(), c.state_fingerprint().ok());
+}
+
+/// Issue 18, point 7: `sync` held the client's lock for the whole request (up to its 60 s
+/// timeout), so the app's reads and edits froze during a slow sync. Now an edit made while a
+/// sync waits on the network goes through at once, and is sent by the next sync.
+#[test]
+fn edits_go_through_while_a_sync_waits_on_the_network() {
+    let app = app();
+    let (sent_tx, sent) = std::sync::mpsc::sync_channel(8);
+    let (go, go_rx) = std::sync::mpsc::channel();
+    let go_rx = std::sync::Mutex::new(Some(go_rx));
+    let c = Client::with_store(
+        Box::new(taskforce_core::store::MemoryStore::default()),
+        Box::new(move |base: &str| {
+            let rx = go_rx
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take()
+                .unwrap_or_else(|| std::sync::mpsc::channel().1);
+            let sent = sent_tx.clone();
+            let go = std::sync::Mutex::new(rx);
+            // Each sync request waits until the test lets it go.
+            Arc::new(Intercepted {
+                http: HttpTransport::new(base),
+                sync: move |http: &HttpTransport, token: &str, actor: u32, body: Vec<u8>| {
+                    let _ = sent.send(());
+                    let go = go.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let _ = go.recv_timeout(Duration::from_secs(60));
+                    http.post_sync(token, actor, body)
+                },
+            }) as Arc<dyn Transport>
+        }),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    c.login(&app.base, "cucvt.a", PASSWORD, "phone", None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let c = Arc::new(c);
+    let tasks = c.tasks().unwrap_or_else(|e| panic!("{e}"));
+    c.set_status(&tasks[0].id, "done")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let syncing = {
+        let c = c.clone();
+        std::thread::spawn(move || c.sync())
+    };
+    sent.recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("the sync never sent its request: {e}"));
+    // The request is out and waiting: the app edits and reads meanwhile.
+    let (done_tx, done) = std::sync::mpsc::channel();
+    {
+        let c = c.clone();
+        let task = tasks[1].id.clone();
+        std::thread::spawn(move || {
+            let edited = c
+                .set_progress(&task, 70)
+                .map(|()| c.tasks().map(|t| t.len()));
+            let _ = done_tx.send(edited);
+        });
+    }
+    let edited = done
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            panic!("the edit waited for the sync's network round trip (the client's lock is held)")
+        });
+    assert!(
+        matches!(edited, Ok(Ok(n)) if n == tasks.len()),
+        "{edited:?}"
+    );
+    go.send(()).unwrap_or_else(|e| panic!("{e}"));
+    let report = syncing
+        .join()
+        .unwrap_or_else(|_| panic!("the sync panicked"))
+        .unwrap_or_else(|e| panic!("sync: {e}"));
+    assert_eq!(report.pushed, 1, "the edit made before the sync");
+    assert_eq!(c.unsynced(), 1, "the edit made during it is queued");
+    go.send(()).unwrap_or_else(|e| panic!("{e}"));
+    let report = c.sync().unwrap_or_else(|e| panic!("sync: {e}"));
+    assert_eq!(report.pushed, 1, "and sent by the next sync");
+    assert_eq!(c.unsynced(), 0);
+    let token = app.token("vanphong");
+    assert_eq!(app.document(&token, "cuc-vt")["ops"], 2);
+}
+
+/// Copy a phone's store file (with its WAL) from `from` to `to`.
+fn copy_store(from: &std::path::Path, to: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let src = std::path::PathBuf::from(format!("{}{suffix}", from.display()));
+        let dst = std::path::PathBuf::from(format!("{}{suffix}", to.display()));
+        let _ = std::fs::remove_file(&dst);
+        if src.exists() {
+            std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("copy {}: {e}", src.display()));
+        }
+    }
+}
+
+/// Issue 18, point 4 (found by reading; fails on the code before): a phone restored from a
+/// backup of its store makes new operations at sequence numbers the server already holds
+/// (made after the backup); they were skipped as held, answered 200, and lost. Now the server
+/// refuses them (`reused_sequence`) and the phone recovers by itself: it registers as a new
+/// device and re-issues them under its new actor. Tested with the real store file copied and
+/// restored.
+#[test]
+fn a_phone_restored_from_a_backup_keeps_its_new_edits() {
+    let app = app();
+    let path = temp_path("restored");
+    let backup = path.with_file_name("backup.db");
+    let c = login(&app, &path, "cucvt.a");
+    let tasks = c.tasks().unwrap_or_else(|e| panic!("{e}"));
+    let (first, second, third) = (&tasks[0].id, &tasks[1].id, &tasks[2].id);
+    c.set_status(first, "in_progress")
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.sync().unwrap_or_else(|e| panic!("{e}"));
+    let old_actor = c.actor();
+    drop(c);
+    copy_store(&path, &backup);
+
+    // After the backup: more edits, synced.
+    let c = Client::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    c.set_notes(second, "sau bản sao lưu")
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.sync().unwrap_or_else(|e| panic!("{e}"));
+    drop(c);
+
+    // The phone is restored from the backup and edits again: the same sequence numbers.
+    copy_store(&backup, &path);
+    let c = Client::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    c.set_notes(third, "sau khi khôi phục")
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.add_comment(third, "bình luận mới", 1_580_700_000)
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.sync()
+        .unwrap_or_else(|e| panic!("the restored phone's sync: {e}"));
+    assert_ne!(c.actor(), old_actor, "it registered as a new device");
+    assert_eq!(c.unsynced(), 0);
+
+    // Nothing is lost: another phone sees the edits from before and after the restore.
+    let b = login(&app, &temp_path("restored-b"), "cucvt.b");
+    b.sync().unwrap_or_else(|e| panic!("{e}"));
+    let seen = b.tasks().unwrap_or_else(|e| panic!("{e}"));
+    let notes = |id: &str| {
+        seen.iter()
+            .find(|t| t.id == *id)
+            .map(|t| (t.notes.clone(), t.comments))
+            .unwrap_or_default()
+    };
+    assert_eq!(notes(second).0, vec!["sau bản sao lưu".to_string()]);
+    assert_eq!(notes(third), (vec!["sau khi khôi phục".to_string()], 1));
+    assert_eq!(b.state_fingerprint().ok(), c.state_fingerprint().ok());
+
+    // The recovered store opens as the new device and goes on syncing.
+    drop(c);
+    let c = Client::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.unsynced(), 0);
+    c.set_progress(first, 30).unwrap_or_else(|e| panic!("{e}"));
+    let report = c.sync().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.pushed, 1);
+    b.sync().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(b.state_fingerprint().ok(), c.state_fingerprint().ok());
+}
+
+/// A backup holding edits not yet sent: the original phone sends them later (with more), the
+/// restored one sends them again (with others). The restored phone re-issues only what
+/// differs from what the server holds under its old numbers: each edit reaches the server
+/// once (found by review: a recovery re-issuing everything from the refused change on
+/// duplicated the comments sent before the restore).
+#[test]
+fn a_restored_backup_with_unsent_edits_sends_each_edit_once() {
+    let app = app();
+    let path = temp_path("restored-unsent");
+    let backup = path.with_file_name("backup.db");
+    let c = login(&app, &path, "cucvt.a");
+    let tasks = c.tasks().unwrap_or_else(|e| panic!("{e}"));
+    let task = tasks[0].id.clone();
+    c.sync().unwrap_or_else(|e| panic!("{e}"));
+    c.add_comment(&task, "trước sao lưu", 1_580_700_000)
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(c);
+    copy_store(&path, &backup);
+
+    // The original sends the comment with a later one.
+    let c = Client::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    c.add_comment(&task, "của máy gốc", 1_580_700_100)
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.sync().unwrap_or_else(|e| panic!("{e}"));
+    drop(c);
+
+    // The restored phone sends the same comment with another one.
+    copy_store(&backup, &path);
+    let c = Client::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    c.add_comment(&task, "của máy khôi phục", 1_580_700_200)
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.sync()
+        .unwrap_or_else(|e| panic!("the restored phone's sync: {e}"));
+    assert_eq!(c.unsynced(), 0);
+
+    let b = login(&app, &temp_path("restored-unsent-b"), "cucvt.b");
+    b.sync().unwrap_or_else(|e| panic!("{e}"));
+    let seen = b.tasks().unwrap_or_else(|e| panic!("{e}"));
+    let comments = seen.iter().find(|t| t.id == task).map_or(0, |t| t.comments);
+    assert_eq!(
+        comments, 3,
+        "each comment once: before the backup, the original's, the restored one's"
+    );
+    assert_eq!(b.state_fingerprint().ok(), c.state_fingerprint().ok());
+    let token = app.token("vanphong");
+    assert_eq!(app.document(&token, "cuc-vt")["ops"], 3);
+}
+
+/// A store that holds two units' documents, restored from a backup: the unit that re-used
+/// sequence numbers gets a device of its own, and the other unit's queued edits still go out
+/// under the store's device (found by review: recovery replaced the store's device for every
+/// document, and the other unit's queued edits were then replayed under the new actor).
+#[test]
+fn a_restored_store_of_two_units_recovers_one_and_keeps_the_other() {
+    let app = app();
+    app.create_user(
+        "lead.two",
+        Role::Member,
+        &[("cuc-vt", false), ("viettel", false)],
+    );
+    let path = temp_path("restored-two");
+    let backup = path.with_file_name("backup.db");
+    let c = Client::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
+    let on = |c: &Client, unit: &str| {
+        c.login(&app.base, "lead.two", PASSWORD, "phone", Some(unit))
+            .unwrap_or_else(|e| panic!("login {unit}: {e}"));
+        c.tasks().unwrap_or_else(|e| panic!("{e}"))[0].id.clone()
+    };
+    for unit in ["cuc-vt", "viettel"] {
+        let task = on(&c, unit);
+        c.set_status(&task, "in_progress")
+            .unwrap_or_else(|e| panic!("{e}"));
+        c.sync().unwrap_or_else(|e| panic!("{e}"));
+    }
+    drop(c);
+    copy_store(&path, &backup);
+    let c = Client::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
+    let task = on(&c, "cuc-vt");
+    c.set_notes(&task, "sau bản sao lưu")
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.sync().unwrap_or_else(|e| panic!("{e}"));
+    drop(c);
+
+    copy_store(&backup, &path);
+    let c = Client::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
+    let viettel_task = on(&c, "viettel");
+    c.set_progress(&viettel_task, 60)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let task = on(&c, "cuc-vt");
+    let store_device = c.actor();
+    c.set_notes(&task, "sau khi khôi phục")
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.sync()
+        .unwrap_or_else(|e| panic!("the restored unit's sync: {e}"));
+    assert_ne!(
+        c.actor(),
+        store_device,
+        "the restored unit has a device of its own"
+    );
+    // The other unit: its queued edit goes out under the store's device.
+    on(&c, "viettel");
+    assert_eq!(c.actor(), store_device);
+    let report = c
+        .sync()
+        .unwrap_or_else(|e| panic!("the other unit's sync: {e}"));
+    assert_eq!(report.pushed, 1);
+    // Reopened, each unit is what it was.
+    drop(c);
+    let c = Client::open(&path).unwrap_or_else(|e| panic!("open: {e}"));
+    assert_eq!(c.unsynced(), 0);
+    on(&c, "cuc-vt");
+    assert_ne!(c.actor(), store_device);
+    assert_eq!(c.unsynced(), 0);
+    let token = app.token("vanphong");
+    assert_eq!(app.document(&token, "cuc-vt")["ops"], 3);
+    assert_eq!(app.document(&token, "viettel")["ops"], 2);
 }

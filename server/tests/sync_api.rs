@@ -378,7 +378,7 @@ fn long_history(db: TestDb, whole: bool) {
             p.edit(Op::Confirm(Confirmation {
                 carrier: "viettel".into(),
                 hotline: "19009095".into(),
-                free_from: Day(18_295 + i32::try_from(batch).unwrap_or(0)),
+                free_from: Day(737_457 + i32::try_from(batch).unwrap_or(0)),
                 attested_by: format!("Người xác nhận {i}"),
                 evidence: None,
                 at: i64::from(batch),
@@ -566,18 +566,17 @@ fn a_forged_causal_context_is_refused(db: TestDb) {
     );
 }
 
-/// A small-order ed25519 key "verifies" signatures nobody made: refused at registration.
+/// A small-order ed25519 key "verifies" signatures nobody made: refused at registration,
+/// even with a challenge and the "signature" (R = identity, S = 0) such a key accepts.
 fn a_weak_device_key_is_refused(db: TestDb) {
-    use base64::{Engine, engine::general_purpose::STANDARD};
     let app = setup(db);
     let token = app.token("cucvt.a");
     let mut identity = [0u8; 32];
     identity[0] = 1;
-    let (status, body) = app.post_json(
-        &token,
-        "/api/v1/devices",
-        serde_json::json!({ "name": "weak", "public_key": STANDARD.encode(identity) }),
-    );
+    let (challenge, _, _) = app.challenge(&token);
+    let mut signature = [0u8; 64];
+    signature[..32].copy_from_slice(&identity);
+    let (status, body) = app.post_device(&token, "weak", &identity, &challenge, &signature);
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"], "bad_request", "{body}");
 }

@@ -74,7 +74,7 @@ fn samples(text: &str) -> BTreeMap<String, u64> {
 }
 
 /// Every name a test, the load generator or the documentation reads, and its kind.
-const NAMES: [&str; 20] = [
+const NAMES: [&str; 22] = [
     "taskforce_http_requests_total",
     "taskforce_http_errors_total",
     "taskforce_sync_requests_total",
@@ -90,6 +90,8 @@ const NAMES: [&str; 20] = [
     "taskforce_doc_cache_misses_total",
     "taskforce_logins_total",
     "taskforce_login_failures_total",
+    "taskforce_sync_overloaded_total",
+    "taskforce_sync_queued",
     "taskforce_doc_cache_entries",
     "taskforce_doc_cache_bytes",
     "taskforce_doc_cache_evictions_total",

@@ -10,7 +10,7 @@ use crate::{
         Confirmation, ConfirmationState, Day, Evidence, Figure, Op, Report, Status, TaskField,
         TaskRef,
     },
-    sync::Replica,
+    sync::{Replica, admit_op},
 };
 
 impl Client {
@@ -29,6 +29,11 @@ impl Client {
         let op = make(replica)?;
         let id = replica.doc().next_id(actor);
         op.validate(id, replica.doc().header().tasks.len())?;
+        // Refused as typed, not by the server once sealed (which would hold up every later
+        // change of this device); and checked whole before it is stored, so that nothing
+        // refused comes back from the store after a restart.
+        admit_op(replica.doc(), &op)?;
+        replica.check_edit(actor, &op)?;
         store.append_pending(replica.key(), id.seq, &op)?;
         replica.edit(actor, op)?;
         drop(inner);
@@ -156,15 +161,10 @@ impl Client {
     }
 
     pub fn withdraw_confirmation(&self, id: &str) -> ClientResult<()> {
-        let (a, s) = id
-            .split_once('.')
-            .ok_or_else(|| ClientError::InvalidInput(format!("{id:?} is not a confirmation id")))?;
-        let oid = crate::doc::OpId::new(
-            a.parse()
-                .map_err(|_| ClientError::InvalidInput(id.into()))?,
-            s.parse()
-                .map_err(|_| ClientError::InvalidInput(id.into()))?,
-        );
+        let bad = || ClientError::InvalidInput(format!("{id:?} is not a confirmation id (3.12)"));
+        let (a, s) = id.split_once('.').ok_or_else(bad)?;
+        let oid =
+            crate::doc::OpId::new(a.parse().map_err(|_| bad())?, s.parse().map_err(|_| bad())?);
         self.edit(|r| {
             Ok(r.doc()
                 .set_confirmation_op(oid, ConfirmationState::Withdrawn))
@@ -221,5 +221,136 @@ impl Client {
                 }
             };
         self.set(task, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        client::{Reply, Transport, TransportError},
+        directive::Role,
+        doc::{DocHeader, HeaderTask},
+        store::MemoryStore,
+    };
+
+    /// A server that signs in, registers the device (any signature will do) and hands out a
+    /// one-task document.
+    #[derive(Debug)]
+    struct SignIn;
+
+    impl Transport for SignIn {
+        fn get(&self, path: &str, _: Option<&str>) -> Result<Reply, TransportError> {
+            let header = DocHeader {
+                directive: "5-ct-btttt".into(),
+                unit: "cuc-vt".into(),
+                tasks: vec![HeaderTask {
+                    clause: "II.1".into(),
+                    role: Role::Lead,
+                }],
+            };
+            let body = if path.contains("/document") {
+                serde_json::json!({ "header": header })
+            } else {
+                serde_json::json!({ "clauses": [] })
+            };
+            Ok(Reply {
+                status: 200,
+                body: body.to_string().into_bytes(),
+                retry_after: None,
+            })
+        }
+        fn post_json(
+            &self,
+            path: &str,
+            _: Option<&str>,
+            _: &serde_json::Value,
+        ) -> Result<Reply, TransportError> {
+            let (status, body) = if path.ends_with("/devices") {
+                (201, serde_json::json!({ "actor_id": 3 }))
+            } else if path.ends_with("/challenge") {
+                let challenge = crate::client::parse::base64_encode(&[1; 32]);
+                (
+                    200,
+                    serde_json::json!({ "challenge": challenge, "username": "cucvt.a" }),
+                )
+            } else {
+                (
+                    200,
+                    serde_json::json!({ "token": "t", "user": { "units": [{ "unit": "cuc-vt" }] } }),
+                )
+            };
+            Ok(Reply {
+                status,
+                body: body.to_string().into_bytes(),
+                retry_after: None,
+            })
+        }
+        fn post_sync(&self, _: &str, _: u32, _: Vec<u8>) -> Result<Reply, TransportError> {
+            Err(TransportError("offline".into()))
+        }
+    }
+
+    fn signed_in() -> ClientResult<Client> {
+        let client = Client::with_store(
+            Box::new(MemoryStore::default()),
+            Box::new(|_: &str| Arc::new(SignIn) as Arc<dyn Transport>),
+        )?;
+        client.login("http://server", "cucvt.a", "mật khẩu", "phone", None)?;
+        Ok(client)
+    }
+
+    fn refused_as_input(r: ClientResult<impl std::fmt::Debug>, says: &str) {
+        match r {
+            Err(ClientError::InvalidInput(m)) => assert!(m.contains(says), "{m}"),
+            other => panic!("expected invalid input saying {says:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_value_no_reader_can_hold_is_refused_as_it_is_typed_and_nothing_is_queued()
+    -> ClientResult<()> {
+        let c = signed_in()?;
+        refused_as_input(
+            c.set_due("a0", Some("1800-01-01")),
+            "due date: 1800-01-01 is not between 2000-01-01 and 2100-12-31",
+        );
+        refused_as_input(c.add_comment("a0", "a\0b", 1_580_000_000), "U+0000");
+        refused_as_input(
+            c.add_comment("a0", "Đã xong.", -1),
+            "is the device's clock set?",
+        );
+        refused_as_input(
+            c.submit_report(
+                "2020-W06",
+                "Báo cáo",
+                &[("sms_sent".into(), 1_000_000_000_000_000_000)],
+                1_580_000_000,
+            ),
+            "sms_sent = 1000000000000000000",
+        );
+        refused_as_input(
+            c.record_confirmation("viettel", "19009095", "2101-01-01", "An", 1_580_000_000),
+            "free-of-charge date",
+        );
+        refused_as_input(c.add_task(None, " "), "title");
+        refused_as_input(c.withdraw_confirmation("3"), "is not a confirmation id");
+        assert_eq!(c.unsynced(), 0, "a refused edit is not queued");
+
+        // The same edits with values every reader holds are kept.
+        c.set_due("a0", Some("2020-02-15"))?;
+        c.add_comment("a0", "Dòng một\nDòng hai", 1_580_000_000)?;
+        c.submit_report(
+            "2020-W06",
+            "Báo cáo",
+            &[("sms_sent".into(), 120_000_000)],
+            1_580_000_000,
+        )?;
+        assert_eq!(c.unsynced(), 3);
+        let due = c.tasks()?.first().and_then(|t| t.due.clone());
+        assert_eq!(due.as_deref(), Some("2020-02-15"));
+        Ok(())
     }
 }

@@ -50,6 +50,47 @@ pub fn from_reply(status: u16, body: &serde_json::Value) -> ClientError {
         403 => ClientError::Forbidden(message),
         409 => ClientError::Conflict(message),
         400 | 404 | 413 => ClientError::InvalidInput(message),
+        // `document_full`: the unit's document has no room for these changes; retrying cannot
+        // help. The server's message (Vietnamese and English) says which limit.
+        422 => ClientError::InvalidInput(message),
         _ => ClientError::Network(format!("server answered {status}: {message}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server whose sync writer is overloaded answers 503 `overloaded`: a `Network` error,
+    /// which `sync()` retries, keeping the edits queued; not an error the app must act on.
+    #[test]
+    fn an_overloaded_server_is_a_network_error_to_retry() {
+        let body = serde_json::json!({
+            "error": "overloaded",
+            "message": "máy chủ đang quá tải; hãy đồng bộ lại sau 1 giây / the server is overloaded; sync again in 1 seconds",
+        });
+        match from_reply(503, &body) {
+            ClientError::Network(m) => {
+                assert!(m.contains("503") && m.contains("overloaded"), "{m}");
+            }
+            other => panic!("503 must be retried, not {other:?}"),
+        }
+        // So are the other statuses that say "later", with or without a body.
+        for status in [429, 500, 502, 504] {
+            let e = from_reply(status, &serde_json::Value::Null);
+            assert!(matches!(e, ClientError::Network(_)), "{status}: {e:?}");
+        }
+    }
+
+    /// A unit's full document answers 422 `document_full`: an error the app shows (with the
+    /// server's message), not a network error retried for ever.
+    #[test]
+    fn a_full_document_is_refused_input_the_app_shows() {
+        let message = "tài liệu của đơn vị đã đầy: … / the unit's document is full: …";
+        let body = serde_json::json!({ "error": "document_full", "message": message });
+        assert_eq!(
+            from_reply(422, &body),
+            ClientError::InvalidInput(message.to_string())
+        );
     }
 }

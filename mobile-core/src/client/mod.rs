@@ -69,6 +69,10 @@ struct Inner {
 /// The phone's client. Cheap to share (`Arc`); every method is safe from any thread.
 pub struct Client {
     inner: Mutex<Inner>,
+    /// Held for the whole of a `sync()` (one at a time), unlike `inner`.
+    syncing: Mutex<()>,
+    /// How long the server last asked to be left alone (`Retry-After` of a 503).
+    retry_after: Mutex<Option<Duration>>,
     observers: Mutex<Vec<Arc<dyn ChangeObserver>>>,
     make_transport: TransportFactory,
     retries: u32,
@@ -95,6 +99,32 @@ fn text(store: &dyn Store, key: &str) -> ClientResult<Option<String>> {
     Ok(store
         .get_meta(key)?
         .map(|v| String::from_utf8_lossy(&v).into_owned()))
+}
+
+/// The meta key of a document's own device identity.
+fn identity_key(doc: &DocKey) -> String {
+    format!("identity/{}/{}", doc.directive, doc.unit)
+}
+
+/// A document's own device identity (its actor and key), when a recovery gave it one: a
+/// restored store re-used sequence numbers in that document only, so the store's device
+/// stays what it is for its other documents (sequence numbers are counted per document).
+fn doc_identity(store: &dyn Store, doc: &DocKey) -> ClientResult<Option<(ActorId, SigningKey)>> {
+    let Some(value) = store.get_meta(&identity_key(doc))? else {
+        return Ok(None);
+    };
+    let damaged = || ClientError::Storage("a document's device identity is damaged".into());
+    let (actor, secret) = value.split_at_checked(4).ok_or_else(damaged)?;
+    let actor: [u8; 4] = actor.try_into().map_err(|_| damaged())?;
+    let secret: [u8; 32] = secret.try_into().map_err(|_| damaged())?;
+    Ok(Some((ActorId::from_be_bytes(actor), signing_key(&secret))))
+}
+
+/// [`doc_identity`]'s stored form.
+fn identity_value(actor: ActorId, secret: &[u8; 32]) -> Vec<u8> {
+    let mut v = actor.to_be_bytes().to_vec();
+    v.extend_from_slice(secret);
+    v
 }
 
 impl Client {
@@ -158,6 +188,13 @@ impl Client {
                 directive: directive.clone(),
                 unit: unit.clone(),
             };
+            let actor = match doc_identity(inner.store.as_ref(), &key)? {
+                Some((own, signing)) => {
+                    inner.key = Some(signing);
+                    own
+                }
+                None => actor,
+            };
             if let Some((replica, saved)) = load_replica(inner.store.as_ref(), &key, actor)? {
                 inner.replica = Some(replica);
                 inner.saved = saved;
@@ -175,6 +212,8 @@ impl Client {
         }
         Ok(Self {
             inner: Mutex::new(inner),
+            syncing: Mutex::new(()),
+            retry_after: Mutex::new(None),
             observers: Mutex::new(Vec::new()),
             make_transport,
             retries: 4,

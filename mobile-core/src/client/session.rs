@@ -1,15 +1,89 @@
 //! The session: sign-in with device registration (the device key is made here, once), sign-out,
 //! and who is signed in.
 
+use base64::{Engine, engine::general_purpose::STANDARD};
+use ed25519_dalek::SigningKey;
+
 use super::{
-    Client, ClientError, ClientResult, Session, TransportError, error,
+    Client, ClientError, ClientResult, Reply, Session, Transport, TransportError, doc_identity,
+    error,
     parse::{base64_encode, clause_index},
 };
 use crate::{
     doc::{ActorId, DocHeader},
     store::{load_replica, save_replica},
-    sync::{DocKey, Replica, signing_key},
+    sync::{DocKey, Replica, sign_registration, signing_key},
 };
+
+/// Register the device's key for the token's user, proving it holds the private key: ask
+/// for a challenge, sign it (with the username it was issued to, the public key and the
+/// device name: [`crate::sync::registration_message`]), send key and signature. A challenge
+/// that expired or was retired on the way (the phone slept, the account's other phones took
+/// its place) is replaced, twice at most. The same key registered again by the same user
+/// answers the same actor id.
+pub(super) fn register_device(
+    transport: &dyn Transport,
+    token: &str,
+    key: &SigningKey,
+    device_name: &str,
+) -> ClientResult<ActorId> {
+    const RENEWABLE: [&str; 3] = ["challenge_expired", "challenge_unknown", "challenge_used"];
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let reply = register_once(transport, token, key, device_name)?;
+        let body = reply.json();
+        if reply.status == 201 {
+            return ActorId::try_from(body["actor_id"].as_u64().unwrap_or_default())
+                .map_err(|_| ClientError::Network("the server sent an invalid actor id".into()));
+        }
+        let renewable = RENEWABLE.contains(&body["error"].as_str().unwrap_or_default());
+        if !renewable || attempt == 3 {
+            return Err(error::from_reply(reply.status, &body));
+        }
+    }
+}
+
+/// One challenge, signed and sent: the server's answer to the registration.
+fn register_once(
+    transport: &dyn Transport,
+    token: &str,
+    key: &SigningKey,
+    device_name: &str,
+) -> ClientResult<Reply> {
+    let net = |e: TransportError| ClientError::Network(e.0);
+    let reply = transport
+        .post_json(
+            "/api/v1/devices/challenge",
+            Some(token),
+            &serde_json::json!({}),
+        )
+        .map_err(net)?;
+    let body = reply.json();
+    if reply.status != 200 {
+        return Err(error::from_reply(reply.status, &body));
+    }
+    let invalid = || ClientError::Network("the server sent an invalid challenge".into());
+    let challenge: [u8; 32] = STANDARD
+        .decode(body["challenge"].as_str().unwrap_or_default())
+        .map_err(|_| invalid())?
+        .try_into()
+        .map_err(|_| invalid())?;
+    let username = body["username"].as_str().ok_or_else(invalid)?;
+    let signature = sign_registration(key, &challenge, username, device_name);
+    transport
+        .post_json(
+            "/api/v1/devices",
+            Some(token),
+            &serde_json::json!({
+                "name": device_name,
+                "public_key": base64_encode(&key.verifying_key().to_bytes()),
+                "challenge": base64_encode(&challenge),
+                "signature": base64_encode(&signature),
+            }),
+        )
+        .map_err(net)
+}
 
 impl Client {
     pub fn is_logged_in(&self) -> bool {
@@ -70,8 +144,13 @@ impl Client {
         };
 
         let mut inner = self.lock();
-        let key = match &inner.key {
-            Some(k) => k.clone(),
+        // The store's device key (not a document's own, which `inner.key` may hold).
+        let stored: Option<[u8; 32]> = inner
+            .store
+            .get_meta("secret")?
+            .and_then(|s| s.as_slice().try_into().ok());
+        let key = match stored {
+            Some(secret) => signing_key(&secret),
             None => {
                 let mut secret = [0u8; 32];
                 getrandom::fill(&mut secret)
@@ -80,19 +159,7 @@ impl Client {
                 signing_key(&secret)
             }
         };
-        use base64_encode as b64;
-        let reply = transport
-            .post_json(
-                "/api/v1/devices",
-                Some(&token),
-                &serde_json::json!({ "name": device_name, "public_key": b64(&key.verifying_key().to_bytes()) }),
-            )
-            .map_err(net)?;
-        if reply.status != 201 {
-            return Err(error::from_reply(reply.status, &reply.json()));
-        }
-        let actor = ActorId::try_from(reply.json()["actor_id"].as_u64().unwrap_or_default())
-            .map_err(|_| ClientError::Network("the server sent an invalid actor id".into()))?;
+        let actor = register_device(transport.as_ref(), &token, &key, device_name)?;
 
         let directive = "5-ct-btttt".to_string();
         let reply = transport
@@ -120,6 +187,8 @@ impl Client {
             directive: directive.clone(),
             unit: unit.clone(),
         };
+        // A document a recovery gave its own device (see `doc_identity`).
+        let (actor, key) = doc_identity(inner.store.as_ref(), &doc_key)?.unwrap_or((actor, key));
         let (replica, saved) = match load_replica(inner.store.as_ref(), &doc_key, actor)? {
             Some((r, saved)) if r.doc().header() == &header => (r, saved),
             Some(_) => {
@@ -137,6 +206,7 @@ impl Client {
             ("server", server),
             ("token", token.as_str()),
             ("username", username),
+            ("device_name", device_name),
             ("actor", &actor.to_string()),
             ("unit", unit.as_str()),
             ("directive", directive.as_str()),

@@ -12,6 +12,8 @@ pub struct TransportError(pub String);
 pub struct Reply {
     pub status: u16,
     pub body: Vec<u8>,
+    /// `Retry-After` in seconds, when the server asks to be left alone for a while (503).
+    pub retry_after: Option<u64>,
 }
 
 impl Reply {
@@ -58,13 +60,22 @@ impl HttpTransport {
     ) -> Result<Reply, TransportError> {
         let mut resp = resp.map_err(|e| TransportError(e.to_string()))?;
         let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
         let body = resp
             .body_mut()
             .with_config()
             .limit(64 * 1024 * 1024)
             .read_to_vec()
             .map_err(|e| TransportError(e.to_string()))?;
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            body,
+            retry_after,
+        })
     }
 }
 

@@ -11,7 +11,7 @@
 //! from storage (decision 25).
 
 use super::{
-    ActorId, ConfirmationState, DocError, DocHeader, Op, OpId, TaskRef, UnitDocument,
+    ActorId, ConfirmationState, DocError, DocHeader, Footprint, Op, OpId, TaskRef, UnitDocument,
     VersionVector, state::Bodies,
 };
 
@@ -58,6 +58,13 @@ impl BoundedDocument {
         self.doc.version()
     }
 
+    /// [`UnitDocument::footprint`]: the whole document's, also once its bodies are shed (their
+    /// sizes and count are kept as they are dropped), so it bounds the snapshot the whole
+    /// document stored makes.
+    pub fn footprint(&self) -> Footprint {
+        self.doc.footprint()
+    }
+
     /// [`UnitDocument::check_ops`].
     pub fn check_ops(
         &self,
@@ -89,6 +96,11 @@ impl BoundedDocument {
 
     pub fn confirmation_states(&self, id: OpId) -> Vec<ConfirmationState> {
         self.doc.confirmation_states(id)
+    }
+
+    /// [`UnitDocument::task`].
+    pub fn task(&self, t: TaskRef) -> Option<&super::TaskState> {
+        self.doc.task(t)
     }
 
     /// [`UnitDocument::is_listed`].

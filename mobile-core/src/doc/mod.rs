@@ -3,24 +3,28 @@
 
 mod bounded;
 mod error;
+mod footprint;
 mod ids;
 mod ops;
 mod register;
+mod room;
 mod state;
 
 pub use bounded::BoundedDocument;
 pub use error::DocError;
+pub use footprint::Footprint;
 pub use ids::{ActorId, DocHeader, HeaderTask, OpId, TaskRef, VersionVector};
 pub use ops::{
     Confirmation, ConfirmationState, Context, Day, Evidence, FieldKind, Figure, Op, Report, Status,
     TaskField, limits,
 };
 pub use register::{Register, compare as compare_clocks};
+pub use room::{DocLimit, Measured, check_room, check_room_ops};
 pub use state::{CanonicalDoc, CanonicalTask, Conflict, TaskState, UnitDocument};
 
-/// A one-task document header for the module's unit tests.
+/// A one-task document header for the crate's unit tests.
 #[cfg(test)]
-fn test_header() -> DocHeader {
+pub(crate) fn test_header() -> DocHeader {
     DocHeader {
         directive: "5-ct-btttt".into(),
         unit: "cuc-vt".into(),

@@ -9,16 +9,64 @@ use super::{
     ids::{ActorId, OpId, TaskRef},
 };
 
-/// Limits on what one operation may carry. Checked before anything is applied.
+/// Limits on what one operation may carry. The lengths are checked before anything is applied
+/// (`Op::validate`); the ranges below them only when an operation is new (`Op::admissible`).
 pub mod limits {
+    use chrono::NaiveDate;
+
     /// Assignee, title, carrier, hotline, period, file name, attested-by, figure name.
     pub const SHORT_TEXT: usize = 200;
     /// Notes, comments, report text.
     pub const LONG_TEXT: usize = 20_000;
     /// Figures in one report.
     pub const FIGURES: usize = 64;
-    /// Entries in an operation's causal context.
-    pub const CONTEXT: usize = 256;
+    /// Entries in an operation's causal context: one per device that ever wrote the field, so
+    /// generous (a register's context only grows; a lower bound would freeze a field once that
+    /// many devices had written it). Every entry must name an operation held (the accept rule),
+    /// and a change's size is bounded by the room rules.
+    pub const CONTEXT: usize = 4096;
+
+    // What a whole unit document may hold (`doc::check_room`), measured by its footprint
+    // (`UnitDocument::footprint`: an upper bound of its encoded snapshot and of a snapshot
+    // answer): checked when changes are accepted, so that every accepted state can be sent
+    // and decoded as one message (`sync::wire::MAX_MESSAGE_BYTES`, 16 MiB).
+
+    /// The largest footprint of a document, in bytes: half a message, so that a phone's own
+    /// copy — the server's accepted state and, at worst, as much again of its own edits the
+    /// server has not taken yet — still fits one (its store saves it as a snapshot).
+    pub const DOC_BYTES: usize = 8 * 1024 * 1024;
+    /// Bytes of [`DOC_BYTES`] only task fields may take: past `DOC_BYTES - DOC_FIELD_ROOM`
+    /// no change adding an item is accepted, so a document full of reports still takes
+    /// status and progress edits (a field's clock grows by an entry per device).
+    pub const DOC_FIELD_ROOM: usize = 1024 * 1024;
+    /// Items in a document: tasks holding state, comments, evidence, confirmations and
+    /// reports. Bounds what a server holds of a document without its bodies (decision 25).
+    pub const DOC_ITEMS: usize = 100_000;
+
+    // What a new operation may carry (`Op::admissible`), so that every reader of the
+    // document can hold it: checked when an operation is made or first accepted, never when
+    // a stored one is replayed.
+
+    /// The first date a person may type (a task's due date, a hotline's free-of-charge date).
+    pub const EARLIEST_DATE: NaiveDate = date(2000, 1, 1);
+    /// The last date a person may type.
+    pub const LATEST_DATE: NaiveDate = date(2100, 12, 31);
+    /// The earliest time a phone's clock may give (Unix seconds): 1970-01-01T00:00:00Z.
+    pub const EARLIEST_AT: i64 = 0;
+    /// The latest time a phone's clock may give (Unix seconds): 9999-12-31T23:59:59Z, the
+    /// last second a four-digit year (ISO 8601, a spreadsheet's dates) can show.
+    pub const LATEST_AT: i64 = 253_402_300_799;
+    /// The largest magnitude of a report's figure and of an evidence file's size: exact as
+    /// an `f64` (2^53 ≈ 9.007 × 10^15), so in JSON clients and spreadsheets, and far inside
+    /// a `BIGINT`.
+    pub const MAGNITUDE: i64 = 1_000_000_000_000_000;
+
+    const fn date(year: i32, month: u32, day: u32) -> NaiveDate {
+        match NaiveDate::from_ymd_opt(year, month, day) {
+            Some(d) => d,
+            None => NaiveDate::MIN,
+        }
+    }
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -359,5 +407,508 @@ impl Op {
                     .try_for_each(|f| short("figure name", &f.name))
             }
         }
+    }
+}
+
+fn refused(field: &'static str, reason: String) -> DocError {
+    DocError::Inadmissible { field, reason }
+}
+
+/// Text every reader can hold: no control character but tab, new line and carriage return
+/// (PostgreSQL refuses NUL in text, failing a whole write batch; XML, so an XLSX file, holds
+/// the other C0 controls only escaped; nobody types DEL or the C1 controls), and neither of
+/// the two characters XML excludes (U+FFFE, U+FFFF).
+fn plain(field: &'static str, s: &str) -> Result<(), DocError> {
+    match s.chars().find(|&c| {
+        (c.is_control() && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+    }) {
+        Some(c) => Err(refused(
+            field,
+            format!(
+                "contains the character U+{:04X}; only tab, new line and carriage return are allowed among control characters",
+                u32::from(c)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A name or title a reader shows: not blank.
+fn named(field: &'static str, s: &str) -> Result<(), DocError> {
+    if s.trim().is_empty() {
+        return Err(refused(field, "must not be blank".into()));
+    }
+    Ok(())
+}
+
+/// A date a person types, within `limits::EARLIEST_DATE ..= limits::LATEST_DATE`.
+fn typed_date(field: &'static str, d: Day) -> Result<(), DocError> {
+    match d.date() {
+        Some(date) if (limits::EARLIEST_DATE..=limits::LATEST_DATE).contains(&date) => Ok(()),
+        date => Err(refused(
+            field,
+            format!(
+                "{} is not between {} and {}",
+                date.map_or_else(|| format!("day {}", d.0), |x| x.to_string()),
+                limits::EARLIEST_DATE,
+                limits::LATEST_DATE
+            ),
+        )),
+    }
+}
+
+/// A time from the phone's clock, within `limits::EARLIEST_AT ..= limits::LATEST_AT`.
+fn clock(field: &'static str, at: i64) -> Result<(), DocError> {
+    if (limits::EARLIEST_AT..=limits::LATEST_AT).contains(&at) {
+        return Ok(());
+    }
+    Err(refused(
+        field,
+        format!(
+            "{at} is not a time between 1970-01-01 and 9999-12-31 (Unix seconds); is the device's clock set?"
+        ),
+    ))
+}
+
+fn evidence_admissible(e: &Evidence) -> Result<(), DocError> {
+    plain("file name", &e.file_name)?;
+    if e.size > limits::MAGNITUDE.unsigned_abs() {
+        return Err(refused(
+            "evidence size",
+            format!("{} bytes is more than {}", e.size, limits::MAGNITUDE),
+        ));
+    }
+    clock("evidence time", e.at)
+}
+
+impl Op {
+    /// The rules a new operation must meet on top of [`Op::validate`]: values that every
+    /// reader of the document can hold (the phones, the server's projections on SQLite and
+    /// PostgreSQL, its JSON, CSV and XLSX exports, the dashboard). Dates a person types within
+    /// `limits::EARLIEST_DATE ..= limits::LATEST_DATE`; times from the phone's clock within
+    /// `limits::EARLIEST_AT ..= limits::LATEST_AT`; figures and evidence sizes within
+    /// `limits::MAGNITUDE`; text without control characters other than tab, new line and
+    /// carriage return; a title, a report's period and a figure's name not blank.
+    ///
+    /// Checked where an operation is made (the phone's edit) and where it is first accepted
+    /// (the server), never where a stored operation is replayed: operations stored before a
+    /// rule existed must still load, so every reader tolerates what this refuses. The rules
+    /// depend on the operation alone (no clock, no document), so a phone and the server
+    /// always decide alike: an operation the phone let through is never refused after it
+    /// was sealed, which would block every later change of that device.
+    pub fn admissible(&self) -> Result<(), DocError> {
+        match self {
+            Op::Set { value, .. } => match value {
+                TaskField::Assignee(s) => plain("assignee", s),
+                TaskField::Notes(s) => plain("notes", s),
+                TaskField::Title(s) => {
+                    plain("title", s)?;
+                    named("title", s)
+                }
+                TaskField::Due(Some(d)) => typed_date("due date", *d),
+                TaskField::Status(_)
+                | TaskField::Progress(_)
+                | TaskField::Due(None)
+                | TaskField::Removed(_) => Ok(()),
+            },
+            Op::AddTask { title, .. } => {
+                plain("title", title)?;
+                named("title", title)
+            }
+            Op::Comment { text, at, .. } => {
+                plain("comment", text)?;
+                clock("comment time", *at)
+            }
+            Op::AddEvidence { evidence, .. } => evidence_admissible(evidence),
+            Op::Confirm(c) => {
+                plain("carrier", &c.carrier)?;
+                plain("hotline", &c.hotline)?;
+                plain("attested by", &c.attested_by)?;
+                typed_date("free-of-charge date", c.free_from)?;
+                clock("confirmation time", c.at)?;
+                c.evidence.as_ref().map_or(Ok(()), evidence_admissible)
+            }
+            Op::SetConfirmation { .. } => Ok(()),
+            Op::Report(r) => {
+                plain("period", &r.period)?;
+                named("period", &r.period)?;
+                plain("report", &r.text)?;
+                clock("report time", r.at)?;
+                r.figures.iter().try_for_each(|f| {
+                    plain("figure name", &f.name)?;
+                    named("figure name", &f.name)?;
+                    if f.value.unsigned_abs() > limits::MAGNITUDE.unsigned_abs() {
+                        return Err(refused(
+                            "figure",
+                            format!("{} = {} is beyond ±{}", f.name, f.value, limits::MAGNITUDE),
+                        ));
+                    }
+                    Ok(())
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::{UnitDocument, test_header};
+
+    const T: TaskRef = TaskRef::Assigned(0);
+
+    fn ymd(y: i32, m: u32, d: u32) -> Day {
+        Day::from_date(NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default())
+    }
+
+    fn set(value: TaskField) -> Op {
+        Op::Set {
+            task: T,
+            value,
+            ctx: Vec::new(),
+        }
+    }
+
+    fn confirmation(free_from: Day, at: i64) -> Confirmation {
+        Confirmation {
+            carrier: "viettel".into(),
+            hotline: "19009095".into(),
+            free_from,
+            attested_by: "Nguyễn Văn An".into(),
+            evidence: None,
+            at,
+        }
+    }
+
+    fn evidence(size: u64, at: i64) -> Evidence {
+        Evidence {
+            file_name: "cong-van.pdf".into(),
+            size,
+            sha256: [7; 32],
+            at,
+        }
+    }
+
+    fn report(period: &str, figures: Vec<Figure>, at: i64) -> Op {
+        Op::Report(Report {
+            period: period.into(),
+            text: "Đã gửi 120 triệu tin nhắn.".into(),
+            figures,
+            at,
+        })
+    }
+
+    fn figure(name: &str, value: i64) -> Figure {
+        Figure {
+            name: name.into(),
+            value,
+        }
+    }
+
+    fn field_of(r: Result<(), DocError>) -> Option<&'static str> {
+        match r {
+            Err(DocError::Inadmissible { field, .. }) => Some(field),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_date_bounds_are_the_first_of_2000_and_the_last_of_2100() {
+        assert_eq!(limits::EARLIEST_DATE.to_string(), "2000-01-01");
+        assert_eq!(limits::LATEST_DATE.to_string(), "2100-12-31");
+    }
+
+    #[test]
+    fn a_due_date_outside_2000_to_2100_is_refused() {
+        for day in [
+            ymd(1800, 1, 1),
+            ymd(1999, 12, 31),
+            ymd(2101, 1, 1),
+            Day(i32::MAX),
+        ] {
+            assert_eq!(
+                field_of(set(TaskField::Due(Some(day))).admissible()),
+                Some("due date"),
+                "{day:?}"
+            );
+        }
+        for day in [ymd(2000, 1, 1), ymd(2020, 2, 15), ymd(2100, 12, 31)] {
+            assert_eq!(
+                set(TaskField::Due(Some(day))).admissible(),
+                Ok(()),
+                "{day:?}"
+            );
+        }
+        assert_eq!(
+            set(TaskField::Due(None)).admissible(),
+            Ok(()),
+            "clearing it"
+        );
+    }
+
+    #[test]
+    fn a_free_of_charge_date_outside_2000_to_2100_is_refused() {
+        let at = 1_580_000_000;
+        assert_eq!(
+            field_of(Op::Confirm(confirmation(ymd(1800, 1, 1), at)).admissible()),
+            Some("free-of-charge date")
+        );
+        assert_eq!(
+            field_of(Op::Confirm(confirmation(ymd(2101, 1, 1), at)).admissible()),
+            Some("free-of-charge date")
+        );
+        assert_eq!(
+            Op::Confirm(confirmation(ymd(2020, 2, 1), at)).admissible(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_latest_time_is_the_last_second_of_9999() {
+        let last = NaiveDate::from_ymd_opt(9999, 12, 31)
+            .and_then(|d| d.and_hms_opt(23, 59, 59))
+            .map(|t| t.and_utc().timestamp());
+        assert_eq!(last, Some(limits::LATEST_AT));
+    }
+
+    #[test]
+    fn a_time_before_1970_or_after_9999_is_refused_wherever_a_phone_gives_one() {
+        let ops = |at: i64| {
+            let mut with_evidence = confirmation(ymd(2020, 2, 1), 1_580_000_000);
+            with_evidence.evidence = Some(evidence(10, at));
+            vec![
+                (
+                    Op::Comment {
+                        task: T,
+                        text: "Đã xong.".into(),
+                        at,
+                    },
+                    "comment time",
+                ),
+                (
+                    Op::AddEvidence {
+                        task: T,
+                        evidence: evidence(10, at),
+                    },
+                    "evidence time",
+                ),
+                (
+                    Op::Confirm(confirmation(ymd(2020, 2, 1), at)),
+                    "confirmation time",
+                ),
+                (Op::Confirm(with_evidence), "evidence time"),
+                (report("2020-W06", Vec::new(), at), "report time"),
+            ]
+        };
+        for at in [-1, i64::MIN, limits::LATEST_AT + 1, i64::MAX] {
+            for (op, field) in ops(at) {
+                assert_eq!(field_of(op.admissible()), Some(field), "{at}: {op:?}");
+            }
+        }
+        // A wrong clock is not refused: 1970 (a clock reset), a year off, 9999.
+        for at in [0, 31_536_000, 1_580_000_000, limits::LATEST_AT] {
+            for (op, _) in ops(at) {
+                assert_eq!(op.admissible(), Ok(()), "{at}: {op:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_figure_beyond_ten_to_the_fifteen_is_refused() {
+        for value in [
+            limits::MAGNITUDE + 1,
+            -limits::MAGNITUDE - 1,
+            1_000_000_000_000_000_000,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            let op = report("2020-W06", vec![figure("sms_sent", value)], 1_580_000_000);
+            assert_eq!(field_of(op.admissible()), Some("figure"), "{value}");
+        }
+        for value in [0, 120_000_000, limits::MAGNITUDE, -limits::MAGNITUDE] {
+            let op = report("2020-W06", vec![figure("sms_sent", value)], 1_580_000_000);
+            assert_eq!(op.admissible(), Ok(()), "{value}");
+        }
+    }
+
+    #[test]
+    fn an_evidence_size_beyond_ten_to_the_fifteen_bytes_is_refused() {
+        let op = |size| Op::AddEvidence {
+            task: T,
+            evidence: evidence(size, 1_580_000_000),
+        };
+        assert_eq!(field_of(op(u64::MAX).admissible()), Some("evidence size"));
+        assert_eq!(
+            field_of(op(limits::MAGNITUDE.unsigned_abs() + 1).admissible()),
+            Some("evidence size")
+        );
+        assert_eq!(op(limits::MAGNITUDE.unsigned_abs()).admissible(), Ok(()));
+    }
+
+    #[test]
+    fn a_control_character_is_refused_in_every_text_but_tab_new_line_and_return() {
+        let texts = |s: &str| {
+            let mut c = confirmation(ymd(2020, 2, 1), 1_580_000_000);
+            let mut carrier = c.clone();
+            carrier.carrier = s.into();
+            let mut hotline = c.clone();
+            hotline.hotline = format!("1900{s}");
+            c.attested_by = s.into();
+            let mut with_evidence = confirmation(ymd(2020, 2, 1), 1_580_000_000);
+            with_evidence.evidence = Some(Evidence {
+                file_name: format!("a{s}.pdf"),
+                ..evidence(1, 1_580_000_000)
+            });
+            vec![
+                (set(TaskField::Assignee(s.into())), "assignee"),
+                (set(TaskField::Notes(s.into())), "notes"),
+                (set(TaskField::Title(format!("Việc {s}"))), "title"),
+                (
+                    Op::AddTask {
+                        parent: None,
+                        title: format!("Việc {s}"),
+                    },
+                    "title",
+                ),
+                (
+                    Op::Comment {
+                        task: T,
+                        text: s.into(),
+                        at: 1,
+                    },
+                    "comment",
+                ),
+                (
+                    Op::AddEvidence {
+                        task: T,
+                        evidence: Evidence {
+                            file_name: format!("a{s}.pdf"),
+                            ..evidence(1, 1)
+                        },
+                    },
+                    "file name",
+                ),
+                (Op::Confirm(carrier), "carrier"),
+                (Op::Confirm(hotline), "hotline"),
+                (Op::Confirm(c), "attested by"),
+                (Op::Confirm(with_evidence), "file name"),
+                (report(&format!("2020-W06{s}"), Vec::new(), 1), "period"),
+                (
+                    Op::Report(Report {
+                        period: "2020-W06".into(),
+                        text: s.into(),
+                        figures: Vec::new(),
+                        at: 1,
+                    }),
+                    "report",
+                ),
+                (
+                    report("2020-W06", vec![figure(&format!("sms{s}"), 1)], 1),
+                    "figure name",
+                ),
+            ]
+        };
+        for bad in [
+            "a\0b",
+            "\u{1}",
+            "\u{1b}[31m",
+            "\u{7f}",
+            "\u{85}",
+            "\u{fffe}",
+            "\u{ffff}",
+        ] {
+            for (op, field) in texts(bad) {
+                assert_eq!(field_of(op.admissible()), Some(field), "{bad:?}: {op:?}");
+            }
+        }
+        for good in ["Dòng một\nDòng hai\r\n\tthụt lề", "Nguyễn Văn An", "🙂 ổn"] {
+            for (op, _) in texts(good) {
+                assert_eq!(op.admissible(), Ok(()), "{good:?}: {op:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_blank_title_period_or_figure_name_is_refused() {
+        assert_eq!(
+            field_of(set(TaskField::Title(" \t ".into())).admissible()),
+            Some("title")
+        );
+        assert_eq!(
+            field_of(
+                Op::AddTask {
+                    parent: None,
+                    title: "\n".into()
+                }
+                .admissible()
+            ),
+            Some("title")
+        );
+        assert_eq!(
+            field_of(report("  ", Vec::new(), 1).admissible()),
+            Some("period")
+        );
+        assert_eq!(
+            field_of(report("2020-W06", vec![figure(" ", 1)], 1).admissible()),
+            Some("figure name")
+        );
+        // Clearing an assignee or notes is an ordinary edit.
+        assert_eq!(set(TaskField::Assignee(String::new())).admissible(), Ok(()));
+        assert_eq!(set(TaskField::Notes(String::new())).admissible(), Ok(()));
+    }
+
+    #[test]
+    fn a_refusal_names_the_field_and_the_value() {
+        let e = set(TaskField::Due(Some(ymd(1800, 1, 1)))).admissible();
+        assert_eq!(
+            e.map_err(|e| e.to_string()),
+            Err("due date: 1800-01-01 is not between 2000-01-01 and 2100-12-31".to_string())
+        );
+        let e = report("2020-W06", vec![figure("sms_sent", i64::MAX)], 1).admissible();
+        assert!(
+            e.as_ref()
+                .is_err_and(|e| e.to_string().contains("sms_sent = 9223372036854775807")),
+            "{e:?}"
+        );
+        let e = Op::Comment {
+            task: T,
+            text: "a\0".into(),
+            at: 1,
+        }
+        .admissible();
+        assert!(
+            e.as_ref().is_err_and(|e| e
+                .to_string()
+                .starts_with("comment: contains the character U+0000")),
+            "{e:?}"
+        );
+    }
+
+    /// Operations stored before these rules (an older phone, an older server) still validate
+    /// and apply: only new operations are held to them.
+    #[test]
+    fn an_inadmissible_operation_stored_before_the_rules_still_applies() -> Result<(), DocError> {
+        let mut doc = UnitDocument::new(test_header());
+        let ops = vec![
+            set(TaskField::Due(Some(ymd(1800, 1, 1)))),
+            Op::Comment {
+                task: T,
+                text: "a\0b".into(),
+                at: -5,
+            },
+            report(
+                " ",
+                vec![figure("sms_sent", 1_000_000_000_000_000_000)],
+                i64::MIN,
+            ),
+            Op::Confirm(confirmation(ymd(1800, 1, 1), i64::MAX)),
+        ];
+        for (i, op) in ops.iter().enumerate() {
+            assert!(op.admissible().is_err(), "{op:?}");
+            op.validate(OpId::new(1, i as u64 + 1), doc.header().tasks.len())?;
+        }
+        assert_eq!(doc.apply_ops(1, 1, &ops)?, 4);
+        assert_eq!(doc.dues(T), vec![Some(ymd(1800, 1, 1))]);
+        Ok(())
     }
 }

@@ -8,7 +8,7 @@
 //! and never erased (an ad-hoc task is hidden by its `removed` register), so no remove
 //! operation exists and none of `crdts`' remove pitfalls apply.
 
-use std::collections::{BTreeMap, btree_map::Entry};
+use std::collections::{BTreeMap, BTreeSet, btree_map::Entry};
 
 use crdts::{CmRDT, CvRDT, VClock};
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 pub use super::register::CanonicalReg;
 use super::{
     error::DocError,
+    footprint::{FIXED, Footprint, MAX_LEN, Sizes, VV_ENTRY, encoded},
     ids::{ActorId, DocHeader, OpId, TaskRef, VersionVector},
     ops::{
         Confirmation, ConfirmationState, Context, Day, Evidence, FieldKind, Op, Report, Status,
@@ -84,6 +85,20 @@ impl ConfirmationEntry {
         self.state.get_or_insert_with(|| Self::as_made(id))
     }
 
+    /// The bytes its state register takes in a snapshot (the implied one as the register
+    /// its `Confirm` made).
+    fn register_bytes(&self, id: OpId) -> usize {
+        match &self.state {
+            None => encoded(&Self::as_made(id)),
+            Some(r) => encoded(r),
+        }
+    }
+
+    /// The bytes it takes in a snapshot, with its key: the details as held.
+    fn bytes(&self, id: OpId) -> usize {
+        encoded(&id) + encoded(&self.info) + self.register_bytes(id)
+    }
+
     fn values(&self) -> Vec<ConfirmationState> {
         match &self.state {
             None => vec![ConfirmationState::Confirmed],
@@ -131,6 +146,79 @@ fn put<V: Clone + Ord>(r: &mut Register<V>, id: OpId, ctx: &Context, val: V) {
     r.apply(clock, val);
 }
 
+/// [`put`], keeping `sizes` up to date with the register's encoded size.
+fn put_counted<V: Clone + Ord + Serialize>(
+    sizes: &mut Sizes,
+    r: &mut Register<V>,
+    id: OpId,
+    ctx: &Context,
+    val: V,
+) {
+    let before = encoded(r);
+    put(r, id, ctx, val);
+    sizes.replace(before, encoded(r));
+}
+
+/// The bytes a comment takes in a snapshot, with its key.
+fn comment_bytes(id: OpId, text: &str, at: i64) -> usize {
+    encoded(&id) + encoded(text) + encoded(&at)
+}
+
+/// The bytes a piece of evidence takes in a snapshot, with its key.
+fn evidence_bytes(id: OpId, e: &Evidence) -> usize {
+    encoded(&id) + encoded(e)
+}
+
+/// The bytes a report takes in a snapshot, with its key.
+fn report_bytes(id: OpId, r: &Report) -> usize {
+    encoded(&id) + encoded(r)
+}
+
+/// The bytes a task takes in a snapshot, with its key: its parent, flag and registers, its
+/// comments and evidence as held, and the two maps' lengths at their largest.
+fn task_bytes(r: &TaskRef, t: &TaskState) -> usize {
+    let registers = encoded(&t.status)
+        + encoded(&t.progress)
+        + encoded(&t.assignee)
+        + encoded(&t.due)
+        + encoded(&t.notes)
+        + encoded(&t.title)
+        + encoded(&t.removed);
+    let comments: usize = t
+        .comments
+        .iter()
+        .map(|(id, (text, at))| comment_bytes(*id, text, *at))
+        .sum();
+    let evidence: usize = t
+        .evidence
+        .iter()
+        .map(|(id, e)| evidence_bytes(*id, e))
+        .sum();
+    encoded(r)
+        + encoded(&t.parent)
+        + encoded(&t.created)
+        + registers
+        + 2 * MAX_LEN
+        + comments
+        + evidence
+}
+
+/// A task's entry, made (and counted) if the document has none yet.
+fn task_entry<'t>(
+    tasks: &'t mut BTreeMap<TaskRef, TaskState>,
+    sizes: &mut Sizes,
+    r: TaskRef,
+) -> &'t mut TaskState {
+    match tasks.entry(r) {
+        Entry::Occupied(o) => o.into_mut(),
+        Entry::Vacant(v) => {
+            let t = v.insert(TaskState::default());
+            sizes.add(task_bytes(&r, t));
+            t
+        }
+    }
+}
+
 /// Whether applying an operation keeps its body (a comment's text, evidence, a report, a
 /// confirmation's details) or only what registers and projections need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,17 +242,72 @@ pub struct UnitDocument {
     tasks: BTreeMap<TaskRef, TaskState>,
     confirmations: BTreeMap<OpId, ConfirmationEntry>,
     reports: BTreeMap<OpId, Report>,
+    /// The footprint's parts kept up to date ([`UnitDocument::footprint`]); bodies shed are
+    /// still counted.
+    sizes: Sizes,
 }
 
 impl UnitDocument {
     pub fn new(header: DocHeader) -> Self {
+        let sizes = Sizes {
+            bytes: encoded(&header),
+            bodies: 0,
+        };
         Self {
             header,
             vv: VersionVector::new(),
             tasks: BTreeMap::new(),
             confirmations: BTreeMap::new(),
             reports: BTreeMap::new(),
+            sizes,
         }
+    }
+
+    /// How large the document is: an upper bound of its encoded snapshot
+    /// (`sync::wire::encode_snapshot`) and of a snapshot answer carrying it, and the items it
+    /// holds (ad-hoc tasks, comments, evidence, confirmations, reports). Kept up to
+    /// date as operations are applied, so it costs nothing to read; a document that shed its
+    /// bodies counts them as they were (see `doc/footprint.rs`).
+    pub fn footprint(&self) -> Footprint {
+        let vv = MAX_LEN.saturating_add(self.vv.dots.len().saturating_mul(VV_ENTRY));
+        Footprint {
+            bytes: FIXED
+                .saturating_add(vv.saturating_mul(2))
+                .saturating_add(self.sizes.bytes),
+            // The directive's own tasks are not counted: there are as many as the header
+            // gives at most, and a unit must always be able to move them on, full or not.
+            items: self
+                .tasks
+                .len()
+                .saturating_sub(
+                    self.tasks
+                        .keys()
+                        .take_while(|t| matches!(t, TaskRef::Assigned(_)))
+                        .count(),
+                )
+                .saturating_add(self.confirmations.len())
+                .saturating_add(self.sizes.bodies),
+        }
+    }
+
+    /// The footprint's parts counted from what the document holds (all of it: not for a
+    /// document that shed its bodies).
+    fn measure(&self) -> Sizes {
+        let mut s = Sizes {
+            bytes: encoded(&self.header),
+            bodies: 0,
+        };
+        for (r, t) in &self.tasks {
+            s.add(task_bytes(r, t));
+            s.bodies += t.comments.len() + t.evidence.len();
+        }
+        for (id, c) in &self.confirmations {
+            s.add(c.bytes(*id));
+        }
+        for (id, r) in &self.reports {
+            s.add_body(report_bytes(*id, r));
+        }
+        s
     }
 
     pub fn header(&self) -> &DocHeader {
@@ -238,58 +381,72 @@ impl UnitDocument {
     }
 
     fn task_mut(&mut self, t: TaskRef) -> &mut TaskState {
-        self.tasks.entry(t).or_default()
+        task_entry(&mut self.tasks, &mut self.sizes, t)
     }
 
     fn apply_unchecked(&mut self, id: OpId, op: &Op, bodies: Bodies) {
         let keep = bodies == Bodies::Keep;
+        let sizes = &mut self.sizes;
         match op {
             Op::Set { task, value, ctx } => {
-                let t = self.task_mut(*task);
+                let t = task_entry(&mut self.tasks, sizes, *task);
                 match value.clone() {
-                    TaskField::Status(v) => put(&mut t.status, id, ctx, v),
-                    TaskField::Progress(v) => put(&mut t.progress, id, ctx, v),
-                    TaskField::Assignee(v) => put(&mut t.assignee, id, ctx, v),
-                    TaskField::Due(v) => put(&mut t.due, id, ctx, v),
-                    TaskField::Notes(v) => put(&mut t.notes, id, ctx, v),
-                    TaskField::Title(v) => put(&mut t.title, id, ctx, v),
-                    TaskField::Removed(v) => put(&mut t.removed, id, ctx, v),
+                    TaskField::Status(v) => put_counted(sizes, &mut t.status, id, ctx, v),
+                    TaskField::Progress(v) => put_counted(sizes, &mut t.progress, id, ctx, v),
+                    TaskField::Assignee(v) => put_counted(sizes, &mut t.assignee, id, ctx, v),
+                    TaskField::Due(v) => put_counted(sizes, &mut t.due, id, ctx, v),
+                    TaskField::Notes(v) => put_counted(sizes, &mut t.notes, id, ctx, v),
+                    TaskField::Title(v) => put_counted(sizes, &mut t.title, id, ctx, v),
+                    TaskField::Removed(v) => put_counted(sizes, &mut t.removed, id, ctx, v),
                 }
             }
             Op::AddTask { parent, title } => {
-                let t = self.task_mut(TaskRef::Adhoc(id));
+                let t = task_entry(&mut self.tasks, sizes, TaskRef::Adhoc(id));
                 t.created = true;
+                let before = encoded(&t.parent);
                 t.parent = *parent;
-                put(&mut t.title, id, &Vec::new(), title.clone());
+                sizes.replace(before, encoded(&t.parent));
+                put_counted(sizes, &mut t.title, id, &Vec::new(), title.clone());
             }
             Op::Comment { task, text, at } => {
-                let t = self.task_mut(*task);
+                let t = task_entry(&mut self.tasks, sizes, *task);
+                sizes.add_body(comment_bytes(id, text, *at));
                 if keep {
                     t.comments.insert(id, (text.clone(), *at));
                 }
             }
             Op::AddEvidence { task, evidence } => {
-                let t = self.task_mut(*task);
+                let t = task_entry(&mut self.tasks, sizes, *task);
+                sizes.add_body(evidence_bytes(id, evidence));
                 if keep {
                     t.evidence.insert(id, evidence.clone());
                 }
             }
             Op::Confirm(c) => {
                 let info = keep.then(|| Box::new(c.clone()));
+                // Its details are counted whether held or shed.
+                sizes.add(encoded(c));
                 match self.confirmations.entry(id) {
                     Entry::Vacant(v) => {
-                        v.insert(ConfirmationEntry { info, state: None });
+                        let e = v.insert(ConfirmationEntry {
+                            info: None,
+                            state: None,
+                        });
+                        sizes.add(e.bytes(id));
+                        e.info = info;
                     }
                     // A state change came first: write into the register it holds.
                     Entry::Occupied(mut o) => {
                         let e = o.get_mut();
                         e.info = info;
+                        let before = e.register_bytes(id);
                         put(
                             e.register_mut(id),
                             id,
                             &Vec::new(),
                             ConfirmationState::Confirmed,
                         );
+                        sizes.replace(before, e.register_bytes(id));
                     }
                 }
             }
@@ -298,13 +455,20 @@ impl UnitDocument {
                 state,
                 ctx,
             } => {
-                let e = self
-                    .confirmations
-                    .entry(*target)
-                    .or_insert_with(ConfirmationEntry::changed_first);
+                let e = match self.confirmations.entry(*target) {
+                    Entry::Occupied(o) => o.into_mut(),
+                    Entry::Vacant(v) => {
+                        let e = v.insert(ConfirmationEntry::changed_first());
+                        sizes.add(e.bytes(*target));
+                        e
+                    }
+                };
+                let before = e.register_bytes(*target);
                 put(e.register_mut(*target), id, ctx, *state);
+                sizes.replace(before, e.register_bytes(*target));
             }
             Op::Report(r) => {
+                sizes.add_body(report_bytes(id, r));
                 if keep {
                     self.reports.insert(id, r.clone());
                 }
@@ -312,7 +476,8 @@ impl UnitDocument {
         }
     }
 
-    /// Drop every body: comments, evidence, reports, confirmations' details.
+    /// Drop every body: comments, evidence, reports, confirmations' details. The footprint
+    /// keeps counting them.
     pub(super) fn drop_bodies(&mut self) {
         for t in self.tasks.values_mut() {
             t.comments = BTreeMap::new();
@@ -550,7 +715,8 @@ impl UnitDocument {
 
     // ---- snapshots ---------------------------------------------------------------------
 
-    /// Merge another replica's state (a snapshot) into this one.
+    /// Merge another replica's state (a snapshot) into this one; its footprint is counted
+    /// again from what it then holds.
     pub fn merge(&mut self, other: UnitDocument) -> Result<(), DocError> {
         if other.header != self.header {
             return Err(DocError::Mismatch("the snapshot is of another document"));
@@ -581,6 +747,7 @@ impl UnitDocument {
         }
         self.reports.extend(other.reports);
         self.vv.merge(other.vv);
+        self.sizes = self.measure();
         Ok(())
     }
 
@@ -654,13 +821,166 @@ impl UnitDocument {
                 },
             );
         }
-        Ok(Self {
+        let mut doc = Self {
             header: c.header,
             vv: VClock { dots: c.vv },
             tasks,
             confirmations,
             reports: c.reports,
-        })
+            sizes: Sizes::default(),
+        };
+        doc.sizes = doc.measure();
+        Ok(doc)
+    }
+}
+
+/// What a document's footprint becomes once new operations are applied, worked out without
+/// changing the document or copying it: the parts the operations touch (a task's register,
+/// a confirmation's state) are copied, without their bodies, into a scratch document, the
+/// operations applied to it with the same accounting as [`UnitDocument::apply_ops`], and
+/// the copied parts' sizes replaced by what they became. Exact: the footprint after applying
+/// the operations is the one the trial gives.
+pub(super) struct Trial<'a> {
+    doc: &'a UnitDocument,
+    scratch: UnitDocument,
+    /// The bytes of the parts copied into the scratch document.
+    copied: usize,
+    copied_tasks: usize,
+    /// The registers copied, of the tasks copied.
+    copied_fields: BTreeSet<(TaskRef, FieldKind)>,
+    copied_confirmations: usize,
+    /// Actors the document's version does not name yet.
+    new_actors: BTreeSet<ActorId>,
+}
+
+impl<'a> Trial<'a> {
+    pub(super) fn new(doc: &'a UnitDocument) -> Self {
+        let header = DocHeader {
+            directive: String::new(),
+            unit: String::new(),
+            tasks: Vec::new(),
+        };
+        Self {
+            doc,
+            scratch: UnitDocument {
+                header,
+                vv: VersionVector::new(),
+                tasks: BTreeMap::new(),
+                confirmations: BTreeMap::new(),
+                reports: BTreeMap::new(),
+                sizes: Sizes::default(),
+            },
+            copied: 0,
+            copied_tasks: 0,
+            copied_fields: BTreeSet::new(),
+            copied_confirmations: 0,
+            new_actors: BTreeSet::new(),
+        }
+    }
+
+    /// Apply operation `id`, which the document does not hold (the caller skips those it
+    /// holds), after the ones given before.
+    pub(super) fn apply(&mut self, id: OpId, op: &Op) {
+        if !self.doc.vv.dots.contains_key(&id.actor) {
+            self.new_actors.insert(id.actor);
+        }
+        match op {
+            Op::Set { task, value, .. } => self.copy_task(*task, Some(value.kind())),
+            Op::Comment { task, .. } | Op::AddEvidence { task, .. } => self.copy_task(*task, None),
+            Op::AddTask { .. } => self.copy_task(TaskRef::Adhoc(id), Some(FieldKind::Title)),
+            Op::Confirm(_) => self.copy_confirmation(id),
+            Op::SetConfirmation { id: target, .. } => self.copy_confirmation(*target),
+            Op::Report(_) => {}
+        }
+        self.scratch.apply_unchecked(id, op, Bodies::Drop);
+    }
+
+    /// Copy task `r` into the scratch document, if the document has it: its parent and flag,
+    /// and the register of `field` (the one operation applies to; the others stay empty in
+    /// the copy, and so take the same bytes in the copy as in what the trial makes of it).
+    fn copy_task(&mut self, r: TaskRef, field: Option<FieldKind>) {
+        let Some(t) = self.doc.tasks.get(&r) else {
+            return;
+        };
+        let copy = match self.scratch.tasks.entry(r) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let copy = v.insert(TaskState {
+                    parent: t.parent,
+                    created: t.created,
+                    ..TaskState::default()
+                });
+                let bytes = task_bytes(&r, copy);
+                self.copied += bytes;
+                self.copied_tasks += 1;
+                self.scratch.sizes.add(bytes);
+                copy
+            }
+        };
+        let Some(field) = field else {
+            return;
+        };
+        if !self.copied_fields.insert((r, field)) {
+            return;
+        }
+        /// Copy one register; the bytes it adds to the copy (an empty register takes one).
+        fn take<V: Clone + Serialize>(to: &mut Register<V>, from: &Register<V>) -> usize {
+            *to = from.clone();
+            encoded(from).saturating_sub(encoded(&Register::<V>::default()))
+        }
+        let bytes = match field {
+            FieldKind::Status => take(&mut copy.status, &t.status),
+            FieldKind::Progress => take(&mut copy.progress, &t.progress),
+            FieldKind::Assignee => take(&mut copy.assignee, &t.assignee),
+            FieldKind::Due => take(&mut copy.due, &t.due),
+            FieldKind::Notes => take(&mut copy.notes, &t.notes),
+            FieldKind::Title => take(&mut copy.title, &t.title),
+            FieldKind::Removed => take(&mut copy.removed, &t.removed),
+        };
+        self.copied += bytes;
+        self.scratch.sizes.add(bytes);
+    }
+
+    fn copy_confirmation(&mut self, id: OpId) {
+        if self.scratch.confirmations.contains_key(&id) {
+            return;
+        }
+        let Some(c) = self.doc.confirmations.get(&id) else {
+            return;
+        };
+        let copy = ConfirmationEntry {
+            info: None,
+            state: c.state.clone(),
+        };
+        let bytes = copy.bytes(id);
+        self.copied += bytes;
+        self.copied_confirmations += 1;
+        self.scratch.sizes.add(bytes);
+        self.scratch.confirmations.insert(id, copy);
+    }
+
+    /// The document's footprint once the operations given are applied.
+    pub(super) fn footprint(&self) -> Footprint {
+        let now = self.doc.footprint();
+        let actors = self.new_actors.len().saturating_mul(2 * VV_ENTRY);
+        // New ad-hoc tasks only: the directive's tasks are not items (see `footprint`).
+        let new_tasks = self
+            .scratch
+            .tasks
+            .keys()
+            .filter(|t| matches!(t, TaskRef::Adhoc(_)) && !self.doc.tasks.contains_key(t))
+            .count();
+        let made = new_tasks
+            + (self.scratch.confirmations.len() - self.copied_confirmations)
+            + self.scratch.sizes.bodies;
+        Footprint {
+            bytes: now
+                .bytes
+                .saturating_sub(self.copied)
+                .saturating_add(self.scratch.sizes.bytes)
+                .saturating_add(actors),
+            items: now.items.saturating_add(made),
+        }
     }
 }
 

@@ -23,8 +23,10 @@
 //!    its operations into changes once and resends them whole, so changes never straddle
 //!    what a replica holds, and a server that applied the new part of such a change would
 //!    store it under an op-log key (actor, start) it already holds. A held change is not
-//!    compared with the operations held (a restored phone re-using sequence numbers: issue
-//!    18).
+//!    compared with the operations held here: a replica that takes a *device's* changes (the
+//!    server) first runs [`admit_changes`](super::admit_changes), which refuses one that is
+//!    not a byte-identical resend (a restored phone re-using sequence numbers, issue 18),
+//!    together with the value and room rules only new operations must meet.
 //! 5. **Every operation well-formed**, the held prefix included: [`Op::validate`] through
 //!    the document's `check_ops`: tasks the header gives or ad-hoc tasks made earlier by the
 //!    same actor, confirmations changed only after they were made, progress 0 to 100, dates
@@ -55,7 +57,9 @@
 use std::collections::BTreeMap;
 
 use super::change::Change;
-use crate::doc::{ActorId, BoundedDocument, DocError, Op, TaskRef, UnitDocument, VersionVector};
+use crate::doc::{
+    ActorId, BoundedDocument, DocError, Op, OpId, TaskRef, UnitDocument, VersionVector,
+};
 
 /// Why an empty change is refused (the message of its `DocError::Invalid`).
 pub const EMPTY_CHANGE: &str = "a change must carry at least one operation";
@@ -79,6 +83,8 @@ pub trait ChangeTarget {
     /// Apply operations `start, start + 1, …` of `actor`, skipping those held; how many were
     /// new ([`UnitDocument::apply_ops`]).
     fn apply_ops(&mut self, actor: ActorId, start: u64, ops: &[Op]) -> Result<usize, DocError>;
+    /// Whether the ad-hoc task made by operation `id` is held (its `AddTask` applied).
+    fn made(&self, id: OpId) -> bool;
 }
 
 impl ChangeTarget for UnitDocument {
@@ -93,6 +99,10 @@ impl ChangeTarget for UnitDocument {
     fn apply_ops(&mut self, actor: ActorId, start: u64, ops: &[Op]) -> Result<usize, DocError> {
         UnitDocument::apply_ops(self, actor, start, ops)
     }
+
+    fn made(&self, id: OpId) -> bool {
+        self.task(TaskRef::Adhoc(id)).is_some_and(|t| t.created)
+    }
 }
 
 impl ChangeTarget for BoundedDocument {
@@ -106,6 +116,10 @@ impl ChangeTarget for BoundedDocument {
 
     fn apply_ops(&mut self, actor: ActorId, start: u64, ops: &[Op]) -> Result<usize, DocError> {
         BoundedDocument::apply_ops(self, actor, start, ops)
+    }
+
+    fn made(&self, id: OpId) -> bool {
+        self.task(TaskRef::Adhoc(id)).is_some_and(|t| t.created)
     }
 }
 
@@ -148,6 +162,21 @@ pub fn check_changes<D: ChangeTarget + ?Sized>(
         }
     }
     Ok(())
+}
+
+/// The ad-hoc tasks `op` refers to (the task it writes, comments on or adds a sub-task to).
+pub(super) fn adhoc_tasks(op: &Op) -> Option<OpId> {
+    let task = match op {
+        Op::Set { task, .. } | Op::Comment { task, .. } | Op::AddEvidence { task, .. } => {
+            Some(task)
+        }
+        Op::AddTask { parent, .. } => parent.as_ref(),
+        Op::Confirm(_) | Op::Report(_) | Op::SetConfirmation { .. } => None,
+    };
+    match task {
+        Some(TaskRef::Adhoc(id)) => Some(*id),
+        _ => None,
+    }
 }
 
 /// The operations `op` names: its causal context's entries, the confirmation it changes, the
@@ -253,12 +282,7 @@ mod tests {
 
     /// The rule ignores signatures: an unsigned change will do.
     fn change(actor: ActorId, start: u64, ops: Vec<Op>) -> Change {
-        Change {
-            actor,
-            start,
-            ops,
-            signature: ([0; 32], [0; 32]),
-        }
+        Change::unsigned(actor, start, ops)
     }
 
     /// A document under test, with its state to compare.

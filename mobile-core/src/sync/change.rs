@@ -68,6 +68,17 @@ impl Change {
             .is_ok()
     }
 
+    /// A change without a signature, for tests of rules that do not look at signatures.
+    #[cfg(test)]
+    pub(crate) fn unsigned(actor: ActorId, start: u64, ops: Vec<Op>) -> Self {
+        Self {
+            actor,
+            start,
+            ops,
+            signature: ([0; 32], [0; 32]),
+        }
+    }
+
     /// Sequence number of the last operation.
     pub fn end(&self) -> u64 {
         self.start + (self.ops.len() as u64).saturating_sub(1)

@@ -3,7 +3,9 @@
 //! them in one round trip.
 
 mod accept;
+mod admit;
 mod change;
+mod register;
 mod replica;
 pub mod wire;
 
@@ -11,7 +13,11 @@ pub use accept::{
     Applied, ChangeTarget, EMPTY_CHANGE, OVERLAPPING_CHANGE, UNKNOWN_OPERATION, apply_changes,
     apply_checked, check_changes,
 };
+pub use admit::{NOT_A_TASK, admit_changes, admit_op, new_changes};
 pub use change::{Change, signing_key};
+pub use register::{
+    REGISTRATION_DOMAIN, registration_message, sign_registration, verify_registration,
+};
 pub use replica::{
     Replica, SyncError, SyncOutcome, changes_len, choose_payload, snapshot_worth_pricing,
 };

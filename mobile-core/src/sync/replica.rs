@@ -17,11 +17,14 @@ use ed25519_dalek::SigningKey;
 use thiserror::Error;
 
 use super::{
-    accept::apply_changes,
+    accept::{apply_changes, check_changes},
+    admit::admit_changes,
     change::Change,
     wire::{DocKey, Payload, SyncRequest, SyncResponse, change_len, encode_snapshot},
 };
-use crate::doc::{ActorId, DocError, DocHeader, Op, OpId, UnitDocument, VersionVector};
+use crate::doc::{
+    ActorId, DocError, DocHeader, Op, OpId, UnitDocument, VersionVector, check_room, check_room_ops,
+};
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum SyncError {
@@ -145,13 +148,25 @@ impl Replica {
 
     /// Apply a local edit by `actor` (this device) and queue it for the next sync.
     pub fn edit(&mut self, actor: ActorId, op: Op) -> Result<OpId, DocError> {
-        let id = self.doc.next_id(actor);
+        let id = self.check_edit(actor, &op)?;
         self.doc
             .apply_ops(actor, id.seq, std::slice::from_ref(&op))?;
         if self.pending.is_empty() {
             self.pending_start = id.seq;
         }
         self.pending.push(op);
+        Ok(id)
+    }
+
+    /// Whether [`Replica::edit`] would take `op` by `actor`, without applying it; the id it
+    /// would get. A phone checks before it stores an edit, so nothing refused is kept.
+    pub fn check_edit(&self, actor: ActorId, op: &Op) -> Result<OpId, DocError> {
+        let id = self.doc.next_id(actor);
+        let ops = std::slice::from_ref(op);
+        self.doc.check_ops(id.seq - 1, actor, id.seq, ops)?;
+        // The document's limits, as the server will check them: an edit that would fill the
+        // document is refused here, before it is sealed into a change the server refuses.
+        check_room_ops(&self.doc, actor, id.seq, ops)?;
         Ok(id)
     }
 
@@ -179,6 +194,94 @@ impl Replica {
         let change = Change::sign(self.fingerprint, actor, self.pending_start, ops, key);
         self.log.entry(actor).or_default().push(change.clone());
         Some(change)
+    }
+
+    /// Seal the queued operations of `actor` into changes signed with `key`, each of at most
+    /// `max_bytes` of operations (but at least one operation): a long offline backlog travels
+    /// as several changes, so that no change, and no request, outgrows what a server accepts.
+    pub fn seal_bounded(
+        &mut self,
+        actor: ActorId,
+        key: &SigningKey,
+        max_bytes: usize,
+    ) -> Vec<Change> {
+        let mut sealed = Vec::new();
+        let ops = std::mem::take(&mut self.pending);
+        let mut start = self.pending_start;
+        let mut part: Vec<Op> = Vec::new();
+        let mut bytes = 0usize;
+        for op in ops {
+            let len = postcard::experimental::serialized_size(&op).unwrap_or(0);
+            if !part.is_empty() && bytes.saturating_add(len) > max_bytes {
+                let n = part.len() as u64;
+                sealed.push(Change::sign(
+                    self.fingerprint,
+                    actor,
+                    start,
+                    std::mem::take(&mut part),
+                    key,
+                ));
+                start += n;
+                bytes = 0;
+            }
+            bytes = bytes.saturating_add(len);
+            part.push(op);
+        }
+        if !part.is_empty() {
+            sealed.push(Change::sign(self.fingerprint, actor, start, part, key));
+        }
+        self.log
+            .entry(actor)
+            .or_default()
+            .extend(sealed.iter().cloned());
+        sealed
+    }
+
+    /// [`Replica::request`] carrying at most `max_bytes` and `max_changes` of changes (but at
+    /// least one when any is due), and whether changes were left for a next request.
+    pub fn request_within(&self, max_bytes: usize, max_changes: usize) -> (SyncRequest, bool) {
+        let mut request = self.request();
+        let mut bytes = 0usize;
+        let keep = request
+            .changes
+            .iter()
+            .take(max_changes)
+            .take_while(|c| {
+                bytes = bytes.saturating_add(change_len(c));
+                bytes <= max_bytes
+            })
+            .count()
+            .max(1)
+            .min(request.changes.len());
+        let more = keep < request.changes.len();
+        request.changes.truncate(keep);
+        (request, more)
+    }
+
+    /// Whether the other side reported operations this replica does not hold yet (it sent
+    /// part of what this replica lacks): another round trip brings the rest.
+    pub fn lags_remote(&self) -> bool {
+        self.remote
+            .dots
+            .iter()
+            .any(|(a, &n)| self.doc.version().get(a) < n)
+    }
+
+    /// This device's operations from sequence number `from` on, sealed or not, in order:
+    /// what a restored device re-issues under a new actor.
+    pub fn own_from(&self, actor: ActorId, from: u64) -> Vec<(u64, Op)> {
+        let sealed = self
+            .changes_of(actor)
+            .iter()
+            .flat_map(|c| (c.start..).zip(c.ops.iter().cloned()));
+        let queued = (self.pending_start..).zip(self.pending.iter().cloned());
+        let mut ops: Vec<(u64, Op)> = sealed
+            .chain(queued)
+            .filter(|(seq, _)| *seq >= from)
+            .collect();
+        ops.sort_by_key(|(seq, _)| *seq);
+        ops.dedup_by_key(|(seq, _)| *seq);
+        ops
     }
 
     /// The request: this replica's version and every logged change the other side has not
@@ -242,6 +345,14 @@ impl Replica {
             );
         }
         req.changes.iter().try_for_each(&authorise)?;
+        let log = &self.log;
+        admit_changes(&self.doc, &req.changes, |c| {
+            log.get(&c.actor).is_some_and(|cs| cs.contains(c))
+        })?;
+        // Room is counted once the changes are known to apply (no gap: sequence numbers stay
+        // small), as the server's writer does.
+        check_changes(&self.doc, &req.changes)?;
+        check_room(&self.doc, &req.changes)?;
         let pushed = self.take_changes(&req.changes, |_| true, None)?;
         let theirs = VersionVector {
             dots: req.vv.clone(),
@@ -313,6 +424,17 @@ impl Replica {
         }
         self.remote = theirs;
         Ok((outcome, kept))
+    }
+
+    /// Believe the other side holds at most `up_to` of `actor`'s operations: a phone holds
+    /// the server to what it has sent of its own, so that operations it has not sent yet are
+    /// never taken as acknowledged (and pruned unsent) because a copy of this store sent
+    /// others under the same numbers; they go with the next request, which the server
+    /// refuses as re-used if they differ.
+    pub fn clamp_remote(&mut self, actor: ActorId, up_to: u64) {
+        if let Some(n) = self.remote.dots.get_mut(&actor) {
+            *n = (*n).min(up_to);
+        }
     }
 
     /// After a gap error from the other side: it has `actor`'s operations up to `have` only,

@@ -9,12 +9,15 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use thiserror::Error;
 
 use super::change::Change;
-use crate::doc::{ActorId, CanonicalDoc};
+use crate::doc::{ActorId, CanonicalDoc, DocHeader};
 
 /// The version of the encoding. A reader refuses any other.
 pub const FORMAT_VERSION: u8 = 1;
 /// The largest message either side accepts.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// The most changes one sync request may carry: a server refuses more (each change it holds
+/// costs a lookup in the writer's transaction), and a phone sends at most a quarter of it.
+pub const MAX_REQUEST_CHANGES: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -155,6 +158,40 @@ pub fn encode_changes_response<B: AsRef<[u8]>>(
     }
     Ok(out)
 }
+/// The length of what [`encode_changes_response`] makes of `vv` and `changes`, without
+/// making it: whether a changes answer fits a message ([`MAX_MESSAGE_BYTES`]).
+pub fn changes_response_len<B: AsRef<[u8]>>(vv: &BTreeMap<ActorId, u64>, changes: &[B]) -> usize {
+    // Our own values into a counter: cannot fail.
+    let size = |n: Result<usize, postcard::Error>| n.unwrap_or(0);
+    let bodies: usize = changes
+        .iter()
+        .map(|c| c.as_ref().len().saturating_sub(2))
+        .sum();
+    2usize
+        .saturating_add(size(postcard::experimental::serialized_size(vv)))
+        .saturating_add(size(postcard::experimental::serialized_size(&0u32)))
+        .saturating_add(size(postcard::experimental::serialized_size(
+            &changes.len(),
+        )))
+        .saturating_add(bodies)
+}
+
+/// The header of a snapshot made by [`encode_snapshot`] (its first field), without decoding
+/// the rest: a reader that needs only the document's tasks reads a stored snapshot of any
+/// size in time and memory proportional to the header.
+pub fn snapshot_header(b: &[u8]) -> Result<DocHeader, WireError> {
+    match b {
+        [] => Err(WireError::Empty),
+        [v, ..] if *v != FORMAT_VERSION => Err(WireError::Version(*v)),
+        [_, k, body @ ..] if *k == Kind::Snapshot as u8 => postcard::take_from_bytes(body)
+            .map(|(header, _)| header)
+            .map_err(|e| WireError::Malformed(e.to_string())),
+        _ => Err(WireError::Kind {
+            expected: "snapshot",
+        }),
+    }
+}
+
 pub fn decode_response(b: &[u8]) -> Result<SyncResponse, WireError> {
     decode(Kind::Response, "sync response", b)
 }
@@ -177,4 +214,63 @@ pub fn decode_version(b: &[u8]) -> Result<BTreeMap<ActorId, u64>, WireError> {
 /// Bytes of a change inside a message (without the two header bytes).
 pub fn change_len(c: &Change) -> usize {
     postcard::experimental::serialized_size(c).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::{Op, Report, TaskRef, UnitDocument, test_header};
+
+    #[test]
+    fn a_changes_answer_is_measured_without_being_made() {
+        let change = |actor, start, n: usize| Change {
+            actor,
+            start,
+            ops: vec![
+                Op::Comment {
+                    task: TaskRef::Assigned(0),
+                    text: "ạ".repeat(n),
+                    at: 1,
+                };
+                n % 7 + 1
+            ],
+            signature: ([1; 32], [2; 32]),
+        };
+        for (vv, count) in [
+            (BTreeMap::new(), 0),
+            (BTreeMap::from([(1, 3)]), 1),
+            (BTreeMap::from([(1, 300), (70_000, 1 << 40)]), 200),
+        ] {
+            let changes: Vec<Vec<u8>> = (0..count)
+                .map(|i| encode_change(&change(i as u32 + 1, 1, i * 13)))
+                .collect();
+            let made = encode_changes_response(&vv, &changes).map(|m| m.len());
+            assert_eq!(made, Ok(changes_response_len(&vv, &changes)), "{count}");
+        }
+    }
+
+    #[test]
+    fn a_snapshots_header_is_read_without_the_rest() -> Result<(), WireError> {
+        let mut doc = UnitDocument::new(test_header());
+        let report = Op::Report(Report {
+            period: "2020-W06".into(),
+            text: "x".repeat(10_000),
+            figures: Vec::new(),
+            at: 1,
+        });
+        assert!(doc.apply_ops(1, 1, &[report]).is_ok());
+        let snapshot = encode_snapshot(&doc.to_canonical());
+        assert_eq!(snapshot_header(&snapshot)?, test_header());
+        // Only its beginning is read: cut after the header, it still gives the header.
+        let header_len = postcard::experimental::serialized_size(&test_header()).unwrap_or(0);
+        assert_eq!(snapshot_header(&snapshot[..2 + header_len])?, test_header());
+        assert!(snapshot_header(&snapshot[..2 + header_len - 1]).is_err());
+        assert_eq!(
+            snapshot_header(&encode_version(&BTreeMap::new())),
+            Err(WireError::Kind {
+                expected: "snapshot"
+            })
+        );
+        Ok(())
+    }
 }

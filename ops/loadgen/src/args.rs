@@ -67,6 +67,10 @@ pub struct LoadgenArgs {
     /// HTTP workers of the server of its own [default: one per core].
     #[arg(long)]
     pub server_workers: Option<usize>,
+    /// Syncs that may wait for the writer of the server of its own (`--writer-queue`; past
+    /// them it answers 503, which the phones retry) [default: the server's, 1024].
+    #[arg(long)]
+    pub server_writer_queue: Option<usize>,
     /// The `taskforce` binary that runs the server of its own [default: the `taskforce` next
     /// to this program (the same cargo target directory), else `taskforce` on PATH].
     #[arg(long, env = "TASKFORCE_BIN")]

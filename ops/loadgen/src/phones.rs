@@ -27,6 +27,9 @@ pub struct Counters {
     pub up: AtomicU64,
     pub down: AtomicU64,
     pub requests: AtomicU64,
+    /// Sync answers 503 `overloaded` (the server's writer queue was full); the phone's
+    /// `sync()` retries them as network errors.
+    pub overloaded: AtomicU64,
 }
 
 impl Counters {
@@ -37,6 +40,11 @@ impl Counters {
             self.down.load(Ordering::Relaxed),
             self.requests.load(Ordering::Relaxed),
         )
+    }
+
+    /// Sync answers 503 so far.
+    pub fn overloaded(&self) -> u64 {
+        self.overloaded.load(Ordering::Relaxed)
     }
 }
 
@@ -58,6 +66,9 @@ impl Transport for Counting {
             .fetch_add(body.len() as u64, Ordering::Relaxed);
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
         let reply = self.inner.post_sync(token, actor, body)?;
+        if reply.status == 503 {
+            self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
+        }
         self.counters
             .down
             .fetch_add(reply.body.len() as u64, Ordering::Relaxed);

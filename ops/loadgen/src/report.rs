@@ -31,7 +31,11 @@ pub struct Figures {
     pub sync_p50_ms: f64,
     pub sync_p99_ms: f64,
     pub sync_max_ms: f64,
+    /// Syncs that failed after the phone's retries.
     pub errors: u64,
+    /// Sync answers 503 `overloaded` (the server's writer queue full), each retried by the
+    /// phone; an overload shows here and in `requests_per_sync`, not as memory.
+    pub overloaded_replies: u64,
     pub server_rss_mb: Option<f64>,
     pub server_rss_by_round_mb: Vec<f64>,
     /// The server's `/metrics` after the last round.

@@ -98,8 +98,10 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let setup_wall_s = started.elapsed().as_secs_f64();
 
     let (up0, down0, req0) = counters.read();
+    let overloaded0 = counters.overloaded();
     let mut r = rounds(&args, &clients, &tasks, server_pid, started, quiet)?;
     let (up1, down1, req1) = counters.read();
+    let overloaded_replies = counters.overloaded() - overloaded0;
     let (up, down, requests) = (up1 - up0, down1 - down0, req1 - req0);
     let server_rss_mb = server_pid
         .and_then(|pid| proc_status_kb(pid, "VmHWM:"))
@@ -156,6 +158,7 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         sync_p99_ms: round2(percentile(&r.durations, 0.99)),
         sync_max_ms: round2(r.durations.last().copied().unwrap_or(0.0)),
         errors: r.errors,
+        overloaded_replies,
         server_rss_mb,
         server_rss_by_round_mb: r.rss_by_round,
         server_metrics: metrics_after,
@@ -368,13 +371,33 @@ fn verify(
     quiet: bool,
 ) -> anyhow::Result<(bool, u64)> {
     let b = bar(args.devices as u64, "verify", quiet);
-    let catch_up: Vec<bool> = parallel(args.devices, args.concurrency, |i| {
+    let mut catch_up: Vec<bool> = parallel(args.devices, args.concurrency, |i| {
         let ok = clients[i].sync().is_ok() && clients[i].unsynced() == 0;
         b.inc(1);
         ok
     });
     b.finish_and_clear();
+    // A catch-up an overloaded server kept refusing (503 until the phone's retries ran out;
+    // counted in `overloaded_replies`) is sent again one phone at a time, which the writer's
+    // queue always has room for; then every phone pulls once more (the phones before it
+    // lacked its operations), so what is compared below is what the phones hold.
+    if catch_up.iter().any(|ok| !*ok) {
+        for (i, ok) in catch_up.iter_mut().enumerate() {
+            if !*ok {
+                *ok = clients[i].sync().is_ok() && clients[i].unsynced() == 0;
+            }
+        }
+        for (i, ok) in catch_up.iter_mut().enumerate() {
+            *ok = *ok && clients[i].sync().is_ok();
+        }
+    }
     let mut converged = catch_up.iter().all(|ok| *ok) && r.errors == 0;
+    if r.errors > 0 {
+        eprintln!(
+            "{} syncs failed after the phones' retries (503s among them: overloaded_replies)",
+            r.errors
+        );
+    }
     let mut by_unit: BTreeMap<usize, Vec<Vec<u8>>> = BTreeMap::new();
     let mut conflicts_kept = 0u64;
     for (i, c) in clients.iter().enumerate() {

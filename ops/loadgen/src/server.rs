@@ -136,6 +136,9 @@ pub fn start_own_server(
     if let Some(w) = args.server_workers {
         cmd.args(["--workers", &w.to_string()]);
     }
+    if let Some(q) = args.server_writer_queue {
+        cmd.args(["--writer-queue", &q.to_string()]);
+    }
     let mut child = cmd
         .spawn()
         .with_context(|| format!("start {} serve", exe.display()))?;

@@ -55,6 +55,7 @@ fn check(f: &serde_json::Value) {
         "sync_p50_ms",
         "sync_p99_ms",
         "errors",
+        "overloaded_replies",
         "server_rss_mb",
         "converged",
     ] {
@@ -66,6 +67,10 @@ fn check(f: &serde_json::Value) {
     assert_eq!(f["ops_total"], 12 * 8 * 2);
     assert_eq!(f["syncs"], 24);
     assert_eq!(f["errors"], 0);
+    assert_eq!(
+        f["overloaded_replies"], 0,
+        "four at a time fit the writer's queue"
+    );
     assert_eq!(f["converged"], true);
     assert_eq!(f["requests_per_sync"], 1.0, "one round trip per sync");
     assert!(f["bytes_up"].as_u64().unwrap_or(0) > 0, "{f}");

@@ -33,6 +33,9 @@ pub struct ServeArgs {
     /// The most memory, in MiB, decoded documents may take [default: 512].
     #[arg(long, env = "TASKFORCE_DOC_CACHE_MB")]
     pub doc_cache_mb: Option<usize>,
+    /// Syncs that may wait for the writer; past them a sync is answered 503 [default: 1024].
+    #[arg(long, env = "TASKFORCE_WRITER_QUEUE")]
+    pub writer_queue: Option<usize>,
     /// Also create demo accounts (one per role, for a few units) and print their passwords.
     #[arg(long)]
     pub demo: bool,
@@ -54,6 +57,9 @@ fn config(args: &ServeArgs) -> anyhow::Result<Config> {
     }
     if let Some(mb) = args.doc_cache_mb {
         c.doc_cache_mb = mb;
+    }
+    if let Some(n) = args.writer_queue {
+        c.writer_queue = n;
     }
     if args.catalogue.is_some() {
         c.catalogue.clone_from(&args.catalogue);

@@ -62,6 +62,13 @@ impl ChangeLog {
         Some(picked.into_iter().map(|(_, _, b)| b.clone()).collect())
     }
 
+    /// Whether the change of `actor` ending at `end` with exactly this body is here.
+    pub fn holds(&self, actor: ActorId, end: u64, body: &[u8]) -> bool {
+        self.entries
+            .iter()
+            .any(|(a, e, b)| *a == actor && *e == end && &b[..] == body)
+    }
+
     pub fn bytes(&self) -> usize {
         self.bytes
     }

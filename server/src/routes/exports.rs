@@ -2,6 +2,8 @@
 //! mark, so spreadsheet programs read the diacritics) and XLSX (rust_xlsxwriter; dates as
 //! dates). Headers in Vietnamese, as the Ministry Office files them.
 
+use std::borrow::Cow;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -175,6 +177,34 @@ pub fn to_csv(t: &Table) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The most UTF-16 units an Excel cell holds; rust_xlsxwriter refuses a longer string.
+const XLSX_TEXT_UNITS: usize = 32_767;
+
+/// A text as a spreadsheet cell can hold it: the two characters XML cannot carry (U+FFFE,
+/// U+FFFF; rust_xlsxwriter escapes the control characters itself) replaced by U+FFFD, and
+/// cut with an ellipsis at Excel's limit. Texts stored before the operations' rules
+/// (`Op::admissible`) may carry either, and concurrent values joined into one cell may be long.
+fn xlsx_text(s: &str) -> Cow<'_, str> {
+    let unfit = |c: char| matches!(c, '\u{fffe}' | '\u{ffff}');
+    if !s.contains(unfit) && s.len() <= XLSX_TEXT_UNITS {
+        // UTF-16 never takes more units than UTF-8 takes bytes.
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len().min(4 * XLSX_TEXT_UNITS));
+    let mut units = 0;
+    let room = XLSX_TEXT_UNITS - 1; // for the ellipsis
+    let total = s.encode_utf16().count();
+    for c in s.chars() {
+        if total > XLSX_TEXT_UNITS && units + c.len_utf16() > room {
+            out.push('…');
+            break;
+        }
+        units += c.len_utf16();
+        out.push(if unfit(c) { '\u{fffd}' } else { c });
+    }
+    Cow::Owned(out)
+}
+
 pub fn to_xlsx(t: &Table) -> anyhow::Result<Vec<u8>> {
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
@@ -190,7 +220,7 @@ pub fn to_xlsx(t: &Table) -> anyhow::Result<Vec<u8>> {
             let c = u16::try_from(c)?;
             match cell {
                 Cell::Text(s) => {
-                    ws.write_string(r, c, s)?;
+                    ws.write_string(r, c, xlsx_text(s))?;
                 }
                 Cell::Number(n) => {
                     ws.write_number(r, c, *n)?;
@@ -260,6 +290,43 @@ pub async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_longer_than_a_cell_holds_is_cut_not_a_failed_export() {
+        // Concurrent assignees are joined into one cell: past 32,767 UTF-16 units, Excel's
+        // limit, the whole export used to fail.
+        let long = "Nguyễn Văn An / ".repeat(3_000);
+        let table = Table {
+            sheet: "Nhiệm vụ",
+            headers: vec!["Người thực hiện".into()],
+            rows: vec![
+                vec![Cell::Text(long.clone())],
+                vec![Cell::Text("🙂".repeat(20_000))],
+            ],
+        };
+        let xlsx = to_xlsx(&table);
+        assert!(
+            xlsx.as_ref().is_ok_and(|b| b.starts_with(b"PK")),
+            "{:?}",
+            xlsx.err()
+        );
+        let cut = xlsx_text(&long);
+        assert_eq!(cut.encode_utf16().count(), XLSX_TEXT_UNITS);
+        assert!(long.starts_with(cut.trim_end_matches('…')));
+        // A character of two UTF-16 units is never split.
+        let emoji = "🙂".repeat(20_000);
+        let cut = xlsx_text(&emoji);
+        assert!(cut.encode_utf16().count() <= XLSX_TEXT_UNITS && cut.ends_with('…'));
+        assert_eq!(xlsx_text("ngắn"), "ngắn");
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_replaced_in_a_spreadsheet() {
+        // rust_xlsxwriter escapes the control characters; U+FFFE and U+FFFF it writes as
+        // they are, and Excel then calls the file damaged.
+        assert_eq!(xlsx_text("a\u{fffe}b\u{ffff}"), "a\u{fffd}b\u{fffd}");
+        assert_eq!(xlsx_text("a\0b\u{1b}"), "a\0b\u{1b}");
+    }
 
     #[test]
     fn a_date_excel_cannot_hold_is_exported_as_text() {

@@ -35,6 +35,7 @@ api_routes! {
     post "/api/v1/auth/login" => session::login;
     post "/api/v1/auth/logout" => session::logout;
     get "/api/v1/me" => session::whoami;
+    post "/api/v1/devices/challenge" => devices::device_challenge;
     post "/api/v1/devices" => devices::register_device;
     post "/api/v1/sync" => sync::sync;
     get "/api/v1/directives" => directives::list_directives;

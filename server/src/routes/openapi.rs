@@ -26,6 +26,7 @@ use super::{devices, directives, exports, health, members, progress, session, sy
         session::login,
         session::logout,
         session::whoami,
+        devices::device_challenge,
         devices::register_device,
         sync::sync,
         directives::list_directives,

@@ -6,12 +6,17 @@
 //! its signature, that the caller may write the unit's document, and that every operation is
 //! well-formed; then [`writer`] merges them into the document and stores them idempotently
 //! with the projections, in one transaction shared with the other syncs waiting. It answers
-//! with what the device lacks: changes, or a snapshot when that is smaller.
+//! with what the device lacks: changes, or a snapshot when that is smaller or when the
+//! changes would not fit one message (`wire::MAX_MESSAGE_BYTES`; the snapshot of any accepted
+//! document does, `doc::check_room`).
 
 use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use taskforce_core::sync::{Payload, SyncRequest, SyncResponse, wire};
+use taskforce_core::{
+    doc::BoundedDocument,
+    sync::{Payload, SyncRequest, SyncResponse, wire},
+};
 
 use crate::{
     auth::Caller,
@@ -79,14 +84,20 @@ async fn read_body(
         (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody, description = "not the caller's device, forged actor, bad signature, other unit"),
         (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody, description = "`gap`: `missing` names the changes to send first"),
-        (status = 413, body = ErrorBody)))]
+        (status = 409, body = ErrorBody, description = "`gap`: `missing` names the changes to send first; `reused_sequence`: `reused` names the first change whose numbers are held with other content (a restored or copied store: register anew)"),
+        (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "`document_full`: the changes would take the unit's document past one of its limits; none was taken"),
+        (status = 503, body = ErrorBody, description = "`overloaded`: the writer's queue is full; retry after `Retry-After` seconds")))]
 pub async fn sync(
     state: web::Data<AppState>,
     caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
+    if let Err(e) = state.writer.refuse_if_full() {
+        Metrics::add(&state.metrics.sync_rejected, 1);
+        return Err(e);
+    }
     let body = read_body(payload, state.config.sync_body_limit, &req).await;
     let body = match body {
         Ok(b) => b,
@@ -134,6 +145,13 @@ async fn handle(
     let key = ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(ApiError::internal)?;
 
     let request: SyncRequest = wire::decode_request(body)?;
+    if request.changes.len() > wire::MAX_REQUEST_CHANGES {
+        return Err(ApiError::BadRequest(format!(
+            "một lần đồng bộ gửi tối đa {max} thay đổi / a sync carries at most {max} changes; this one has {n}",
+            max = wire::MAX_REQUEST_CHANGES,
+            n = request.changes.len()
+        )));
+    }
     let unit = request.doc.unit.clone();
     if request.changes.is_empty() {
         caller.require(caller.may_read_unit(&unit), &format!("read {unit}"))?;
@@ -183,13 +201,18 @@ async fn handle(
             .collect(),
     };
     let size = docstore::changes_len(&missing);
-    if measure.worth_pricing(ops, size) {
+    // Changes that would not fit one message are never the answer (they hold every value
+    // ever overwritten: a device far behind a document edited for long can lack more than
+    // 16 MiB of them, whatever the snapshot's size was last measured at): the snapshot is, and
+    // it always fits, since no accepted document's footprint passes `limits::DOC_BYTES`.
+    let fits = wire::changes_response_len(&version, &missing) <= wire::MAX_MESSAGE_BYTES;
+    if !fits || measure.worth_pricing(ops, size) {
         // A snapshot may be smaller: build one and send it if it is. From the writer's copy
         // at `version` when it is whole (let go as soon as it is priced); else from the whole
         // document loaded from storage (decision 25), which reports its own version (it may
         // include changes committed since).
-        let whole = match written.doc {
-            Some(doc) => doc.whole().map(|d| (d.to_canonical(), ops)),
+        let whole = match written.doc.as_deref().and_then(BoundedDocument::whole) {
+            Some(doc) => Some((doc.to_canonical(), ops)),
             None => docstore::load_whole(&state.db, &key)
                 .await?
                 .map(|(d, now)| (d.to_canonical(), now)),
@@ -200,11 +223,21 @@ async fn handle(
                 payload: Payload::Snapshot(Box::new(canonical)),
             });
             state.docs.measured(&key, at, snapshot.len());
-            if snapshot.len() < size {
+            if snapshot.len() < size || (!fits && snapshot.len() <= wire::MAX_MESSAGE_BYTES) {
                 Metrics::add(&state.metrics.snapshots_sent, 1);
                 return Ok(snapshot);
             }
         }
+    }
+    if !fits {
+        // Only a document stored before the limits can be this large.
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "document {}/{}: neither the {size} bytes of changes device {actor} lacks nor a \
+             snapshot fit one message ({} bytes)",
+            key.directive,
+            key.unit,
+            wire::MAX_MESSAGE_BYTES
+        )));
     }
     wire::encode_changes_response(&version, &missing).map_err(ApiError::internal)
 }

@@ -108,14 +108,15 @@ pub async fn unit_document(
     let unit = path.into_inner();
     let directive = q.directive();
     let row = readable_row(&state, &caller, &directive, &unit).await?;
-    // The header is in the snapshot; the op-log tail past it does not change it.
-    let snapshot =
-        taskforce_core::sync::wire::decode_snapshot(&row.state).map_err(ApiError::internal)?;
+    // The header is at the head of the snapshot (read without decoding the rest, which may
+    // be megabytes); the op-log tail past it does not change it.
+    let header =
+        taskforce_core::sync::wire::snapshot_header(&row.state).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok().json(UnitDocumentInfo {
         directive,
         unit,
         fingerprint: u64::from_ne_bytes(row.fingerprint.to_ne_bytes()).to_string(),
-        header: snapshot.header,
+        header,
         ops: row.ops,
     }))
 }

@@ -11,7 +11,10 @@ use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
     TransactionTrait, sea_query::Expr,
 };
-use taskforce_core::sync::{DocKey, apply_checked, check_changes, wire};
+use taskforce_core::{
+    doc::check_room,
+    sync::{DocKey, admit_changes, apply_checked, check_changes, wire},
+};
 
 use super::{
     WriteContext, WriteJob, Written,
@@ -57,7 +60,11 @@ pub(super) async fn write_batch_due(
     match try_batch(ctx, &jobs, snapshots).await {
         Ok(done) => done,
         Err(e) => {
-            tracing::error!(error = %e, syncs = n, "a sync write failed; nothing of it was stored");
+            let cause = match &e {
+                ApiError::Internal(cause) => format!("{cause:#}"),
+                other => other.to_string(),
+            };
+            tracing::error!(error = %cause, syncs = n, "a sync write failed; nothing of it was stored");
             let message = e.to_string();
             let failed = (0..n)
                 .map(|_| {
@@ -79,7 +86,16 @@ async fn try_batch(
     snapshots: Vec<NewSnapshot>,
 ) -> ApiResult<Done> {
     let lock_rows = ctx.backend() == DatabaseBackend::Postgres;
-    let txn = ctx.db.begin().await?;
+    // IMMEDIATE on SQLite: the write lock is taken (waiting out the busy timeout) at BEGIN,
+    // not when the first write upgrades a read, which fails at once with "database is
+    // locked" while another connection writes (a sign-in, a registration, the CLI).
+    let txn = ctx
+        .db
+        .begin_with_options(sea_orm::TransactionOptions {
+            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+            ..sea_orm::TransactionOptions::default()
+        })
+        .await?;
     let mut slots: BTreeMap<DocKey, Result<Slot, Unwritable>> = BTreeMap::new();
     let mut outcomes: Vec<ApiResult<()>> = Vec::with_capacity(jobs.len());
     // Rows are locked in key order, so two server processes' batches never wait on each other
@@ -100,7 +116,10 @@ async fn try_batch(
     }
     for job in jobs {
         outcomes.push(match slots.get_mut(&job.key) {
-            Some(Ok(slot)) => apply_job(slot, job)?,
+            Some(Ok(slot)) => {
+                let held = held_resends(&txn, slot, job).await?;
+                apply_job(slot, job, &held)?
+            }
             Some(Err(Unwritable::Missing)) | None => Err(ApiError::NotFound(format!(
                 "document {}/{}",
                 job.key.directive, job.key.unit
@@ -275,10 +294,63 @@ async fn open_slot(
     }))
 }
 
+/// The encoded bodies of the job's changes that start within what the document holds and
+/// are, byte for byte, a change already stored (an honest resend): from this batch's rows,
+/// the document's in-memory log, or else the op log. Any other change starting within what
+/// is held re-uses sequence numbers, and `admit_changes` refuses it.
+async fn held_resends(
+    txn: &impl ConnectionTrait,
+    slot: &Slot,
+    job: &WriteJob,
+) -> ApiResult<BTreeSet<Vec<u8>>> {
+    let mut held = BTreeSet::new();
+    let mut unknown: BTreeMap<(i32, i64), Vec<u8>> = BTreeMap::new();
+    for c in &job.changes {
+        if c.ops.is_empty() || c.start == 0 || c.start > slot.entry.doc.version().get(&c.actor) {
+            continue;
+        }
+        let body = wire::encode_change(c);
+        let in_memory = slot.rows.iter().any(|r| match &r.body {
+            sea_orm::ActiveValue::Set(b) | sea_orm::ActiveValue::Unchanged(b) => *b == body,
+            sea_orm::ActiveValue::NotSet => false,
+        }) || slot.entry.log.holds(c.actor, c.end(), &body);
+        if in_memory {
+            held.insert(body);
+        } else if let (Ok(actor), Ok(start)) = (i32::try_from(c.actor), i64::try_from(c.start)) {
+            unknown.insert((actor, start), body);
+        }
+    }
+    if unknown.is_empty() {
+        return Ok(held);
+    }
+    // The rest from the op log, in one query (a request carries at most
+    // `wire::MAX_REQUEST_CHANGES` changes).
+    let actors: BTreeSet<i32> = unknown.keys().map(|(a, _)| *a).collect();
+    let starts: BTreeSet<i64> = unknown.keys().map(|(_, s)| *s).collect();
+    let rows = changes::Entity::find()
+        .filter(changes::Column::DirectiveId.eq(job.key.directive.as_str()))
+        .filter(changes::Column::UnitId.eq(job.key.unit.as_str()))
+        .filter(changes::Column::ActorId.is_in(actors))
+        .filter(changes::Column::StartSeq.is_in(starts))
+        .all(txn)
+        .await?;
+    for row in rows {
+        if unknown.get(&(row.actor_id, row.start_seq)) == Some(&row.body) {
+            held.insert(row.body);
+        }
+    }
+    Ok(held)
+}
+
 /// Check every change of a job against the document, then apply them all; a refused job
 /// leaves the document as it was (`Ok(Err(…))`). `Err` only if a checked change then fails to
-/// apply, which fails the whole batch rather than leave a half-applied document.
-fn apply_job(slot: &mut Slot, job: &WriteJob) -> ApiResult<ApiResult<()>> {
+/// apply, which fails the whole batch rather than leave a half-applied document. `held`: the
+/// bodies of its changes that are resends of stored ones ([`held_resends`]).
+fn apply_job(
+    slot: &mut Slot,
+    job: &WriteJob,
+    held: &BTreeSet<Vec<u8>>,
+) -> ApiResult<ApiResult<()>> {
     if u64::from_ne_bytes(slot.meta.fingerprint.to_ne_bytes()) != job.fingerprint {
         return Ok(Err(ApiError::Conflict(
             "the device's copy of the directive differs from the server's: download it again"
@@ -287,7 +359,14 @@ fn apply_job(slot: &mut Slot, job: &WriteJob) -> ApiResult<ApiResult<()>> {
     }
     // mobile-core's one rule (`sync::accept`): checked on the shared copy, so a refused
     // sync copies nothing; then applied, each change noted for the projections and the log.
-    if let Err(e) = check_changes(&*slot.entry.doc, &job.changes) {
+    let doc = &*slot.entry.doc;
+    let admitted = admit_changes(doc, &job.changes, |c| {
+        held.contains(&wire::encode_change(c))
+    });
+    let checked = admitted
+        .and_then(|()| check_changes(doc, &job.changes))
+        .and_then(|()| check_room(doc, &job.changes));
+    if let Err(e) = checked {
         return Ok(Err(e.into()));
     }
     let (directive, unit) = (&job.key.directive, &job.key.unit);

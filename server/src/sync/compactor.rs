@@ -8,7 +8,7 @@ use std::{
 use taskforce_core::sync::DocKey;
 use tokio::sync::mpsc;
 
-use super::{Work, WriteContext};
+use super::{Snapshot, WriteContext};
 use crate::docstore;
 
 /// Rewrites the snapshots of shed documents whose op-log tail grew long, in the background,
@@ -24,8 +24,11 @@ pub(super) struct Compactor {
 
 impl Compactor {
     /// The compactor encodes; the writer stores what it encoded (SQLite has one writer: a
-    /// second one would make the writer's transactions fail).
-    pub(super) fn spawn(ctx: WriteContext, writer: mpsc::WeakUnboundedSender<Work>) -> Self {
+    /// second one would make the writer's transactions fail). `writer`: the compactor's own
+    /// path to it, apart from the syncs' queue: a snapshot waits there for the writer to take
+    /// it (never refused as an overloaded sync is), one at a time. The writer never waits
+    /// for this task, so the wait cannot deadlock.
+    pub(super) fn spawn(ctx: WriteContext, writer: mpsc::Sender<Snapshot>) -> Self {
         let (queue, mut rx) = mpsc::unbounded_channel::<DocKey>();
         let pending: Arc<Mutex<BTreeSet<DocKey>>> = Arc::default();
         let done = pending.clone();
@@ -34,15 +37,18 @@ impl Compactor {
                 let encoded = docstore::encode_whole(&ctx.db, &key).await;
                 match encoded {
                     Ok(Some((snapshot, ops))) => {
-                        let Some(writer) = writer.upgrade() else {
+                        // Pending until the writer has stored it; the writer gone, so is
+                        // this task.
+                        let sent = writer
+                            .send(Snapshot {
+                                key,
+                                state: snapshot,
+                                ops,
+                            })
+                            .await;
+                        if sent.is_err() {
                             break;
-                        };
-                        // Pending until the writer has stored it.
-                        let _ = writer.send(Work::Snapshot {
-                            key,
-                            state: snapshot,
-                            ops,
-                        });
+                        }
                         continue;
                     }
                     Ok(None) => {}

@@ -12,6 +12,10 @@
 //! refused alone, before anything of it is applied; the others in its batch go on. If the
 //! transaction itself fails, every sync in it gets the error, no document of it returns to the
 //! cache, and nothing is stored: the phones send the same changes again.
+//!
+//! The syncs waiting for the writer are bounded (`writer_queue`): past the bound a sync is
+//! refused at once with 503 `overloaded` and `Retry-After` (nothing of it taken; the phones
+//! retry), so an overload costs retries, not memory.
 
 mod batch;
 mod compactor;
@@ -87,45 +91,77 @@ pub struct Written {
 
 type Reply = oneshot::Sender<ApiResult<Written>>;
 
-/// What the writer task writes.
+/// A sync waiting for the writer: its job and where its answer goes.
+type Queued = (WriteJob, Reply);
+
+/// A rewritten snapshot from the compactor, holding a document's first `ops` operations.
 #[derive(Debug)]
-pub(crate) enum Work {
-    Sync(WriteJob, Reply),
-    /// A rewritten snapshot from the compactor, holding a document's first `ops` operations.
-    Snapshot {
-        key: DocKey,
-        state: Vec<u8>,
-        ops: i64,
-    },
+struct Snapshot {
+    key: DocKey,
+    state: Vec<u8>,
+    ops: i64,
 }
 
+/// How long a sync refused because the writer's queue is full is told to wait (`Retry-After`,
+/// seconds): a batch takes milliseconds, so by then the queue has usually drained.
+pub const OVERLOADED_RETRY_AFTER_SECS: u64 = 1;
+
 /// The writer: a task that writes every sync waiting for it in one transaction.
+///
+/// At most `queue` syncs wait for it (besides the batch it is writing); a sync that finds
+/// them all there is refused at once with [`ApiError::Overloaded`] (503, `Retry-After`)
+/// instead of waiting, so an overload costs a retry, not memory. The compactor's snapshots
+/// come on a path of their own (one waits at a time; the compactor waits for the writer to
+/// take it): never refused, never dropped, never in a sync's place. The writer never waits
+/// for the compactor (its requests are queued without waiting), so neither can block the
+/// other.
 #[derive(Debug, Clone)]
 pub struct GroupWriter {
-    queue: mpsc::UnboundedSender<Work>,
+    queue: mpsc::Sender<Queued>,
+    metrics: Arc<Metrics>,
 }
 
 impl GroupWriter {
     /// Start the writer task on the current runtime; it ends when the last sender is gone.
-    /// `ctx`: the database, cache and counters it writes with.
-    pub fn spawn(ctx: WriteContext) -> Self {
-        let (queue, mut rx) = mpsc::unbounded_channel::<Work>();
-        let compactor = Compactor::spawn(ctx.clone(), queue.downgrade());
+    /// `ctx`: the database, cache and counters it writes with; `queue`: how many syncs may
+    /// wait for it (at least one).
+    pub fn spawn(ctx: WriteContext, queue: usize) -> Self {
+        let bound = queue.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        let (queue, mut rx) = mpsc::channel::<Queued>(bound);
+        let (snapshot_tx, mut snapshot_rx) = mpsc::channel::<Snapshot>(1);
+        let watched = queue.downgrade();
+        ctx.metrics.watch_sync_queue(move || {
+            watched
+                .upgrade()
+                .map_or(0, |q| (q.max_capacity() - q.capacity()) as u64)
+        });
+        let metrics = ctx.metrics.clone();
+        let compactor = Compactor::spawn(ctx.clone(), snapshot_tx);
         tokio::spawn(async move {
-            let mut batch = Vec::new();
-            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                let mut jobs = Vec::new();
-                let mut replies = Vec::new();
-                let mut snapshots = Vec::new();
-                for work in std::mem::take(&mut batch) {
-                    match work {
-                        Work::Sync(job, reply) => {
-                            jobs.push(job);
-                            replies.push(reply);
-                        }
-                        Work::Snapshot { key, state, ops } => snapshots.push((key, state, ops)),
+            let mut batch: Vec<Queued> = Vec::new();
+            let mut snapshots: Vec<Snapshot> = Vec::new();
+            loop {
+                // Whichever comes first (both are cancel-safe: nothing is lost to the other).
+                tokio::select! {
+                    n = rx.recv_many(&mut batch, MAX_BATCH) => if n == 0 { break },
+                    Some(s) = snapshot_rx.recv() => snapshots.push(s),
+                }
+                // Then everything else already waiting, without waiting.
+                while let Ok(s) = snapshot_rx.try_recv() {
+                    snapshots.push(s);
+                }
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(q) => batch.push(q),
+                        Err(_) => break,
                     }
                 }
+                let (jobs, replies): (Vec<WriteJob>, Vec<Reply>) =
+                    std::mem::take(&mut batch).into_iter().unzip();
+                let snapshots: Vec<(DocKey, Vec<u8>, i64)> = std::mem::take(&mut snapshots)
+                    .into_iter()
+                    .map(|s| (s.key, s.state, s.ops))
+                    .collect();
                 // The only writer of this process: no lock needed here (rows are locked on
                 // PostgreSQL; SQLite has one writer anyway).
                 let stored: Vec<DocKey> = snapshots.iter().map(|(k, _, _)| k.clone()).collect();
@@ -141,15 +177,40 @@ impl GroupWriter {
                 }
             }
         });
-        Self { queue }
+        Self { queue, metrics }
     }
 
-    /// Write one sync through the writer task.
+    /// Refuse at once when the writer's queue is full: a route asks before reading a body
+    /// and checking its signatures, so an overloaded server spends nothing on a sync it
+    /// cannot take. (`write` checks again: the queue may fill in between.)
+    pub fn refuse_if_full(&self) -> ApiResult<()> {
+        if self.queue.capacity() == 0 {
+            Metrics::add(&self.metrics.sync_overloaded, 1);
+            return Err(ApiError::Overloaded {
+                retry_after: OVERLOADED_RETRY_AFTER_SECS,
+            });
+        }
+        Ok(())
+    }
+
+    /// Write one sync through the writer task; refused at once, without waiting, when the
+    /// writer's queue is full.
     pub async fn write(&self, job: WriteJob) -> ApiResult<Written> {
         let (tx, rx) = oneshot::channel();
-        self.queue
-            .send(Work::Sync(job, tx))
-            .map_err(|_| ApiError::internal(anyhow::anyhow!("the sync writer has stopped")))?;
+        match self.queue.try_send((job, tx)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                Metrics::add(&self.metrics.sync_overloaded, 1);
+                return Err(ApiError::Overloaded {
+                    retry_after: OVERLOADED_RETRY_AFTER_SECS,
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(ApiError::internal(anyhow::anyhow!(
+                    "the sync writer has stopped"
+                )));
+            }
+        }
         rx.await
             .map_err(|_| ApiError::internal(anyhow::anyhow!("the sync writer has stopped")))?
     }

@@ -5,7 +5,10 @@
 //! is registered without its `_total`, which the encoder appends (`http_requests` is exported as
 //! `taskforce_http_requests_total`).
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{
+    OnceLock,
+    atomic::{AtomicU64, Ordering::Relaxed},
+};
 
 use prometheus_client::{
     collector::Collector,
@@ -65,6 +68,12 @@ pub struct Metrics {
     pub doc_cache_misses: Count,
     pub logins: Count,
     pub login_failures: Count,
+    /// Syncs refused at once because the writer's queue was full (503 `overloaded`).
+    pub sync_overloaded: Count,
+    /// Syncs waiting for the writer, read from [`Self::watch_sync_queue`]'s probe when
+    /// rendered.
+    sync_queued: U64Gauge,
+    sync_queue_probe: Probe,
     /// The document cache's figures, set from [`CacheUse`] when rendered.
     doc_cache_entries: U64Gauge,
     doc_cache_bytes: U64Gauge,
@@ -90,6 +99,9 @@ impl Default for Metrics {
             doc_cache_misses: Count::default(),
             logins: Count::default(),
             login_failures: Count::default(),
+            sync_overloaded: Count::default(),
+            sync_queued: U64Gauge::default(),
+            sync_queue_probe: Probe::default(),
             doc_cache_entries: U64Gauge::default(),
             doc_cache_bytes: U64Gauge::default(),
             doc_cache_evictions: Counter::default(),
@@ -104,9 +116,15 @@ impl Metrics {
         counter.inc_by(n);
     }
 
+    /// How many syncs wait for the writer, asked each time the metrics are rendered: set once,
+    /// by the writer (a second call is ignored).
+    pub fn watch_sync_queue(&self, probe: impl Fn() -> u64 + Send + Sync + 'static) {
+        let _ = self.sync_queue_probe.0.set(Box::new(probe));
+    }
+
     /// Registers every metric once (the registry holds clones sharing their values).
     fn registered(mut self) -> Self {
-        let counters: [(&str, &str, &Count); 15] = [
+        let counters: [(&str, &str, &Count); 16] = [
             ("http_requests", "HTTP requests served", &self.http_requests),
             (
                 "http_errors",
@@ -170,6 +188,11 @@ impl Metrics {
             ),
             ("logins", "Successful logins", &self.logins),
             ("login_failures", "Refused logins", &self.login_failures),
+            (
+                "sync_overloaded",
+                "Syncs refused with 503 because the writer's queue was full",
+                &self.sync_overloaded,
+            ),
         ];
         let counters: Vec<_> = counters
             .into_iter()
@@ -196,6 +219,11 @@ impl Metrics {
             "Documents dropped from memory to stay within the cache's limits",
             self.doc_cache_evictions.clone(),
         );
+        r.register(
+            "sync_queued",
+            "Syncs waiting for the writer (bounded by writer_queue)",
+            self.sync_queued.clone(),
+        );
         r.register_collector(Box::new(HeapCollector));
         self
     }
@@ -205,6 +233,8 @@ impl Metrics {
     pub fn render(&self, cache: CacheUse) -> String {
         self.doc_cache_entries.set(cache.entries as u64);
         self.doc_cache_bytes.set(cache.bytes as u64);
+        self.sync_queued
+            .set(self.sync_queue_probe.0.get().map_or(0, |probe| probe()));
         // The cache counts its evictions itself: the counter shows its figure.
         self.doc_cache_evictions
             .inner()
@@ -214,6 +244,20 @@ impl Metrics {
             tracing::error!(error = %e, "encoding the metrics");
         }
         out
+    }
+}
+
+/// A figure read when rendered, from whoever owns it.
+#[derive(Default)]
+struct Probe(OnceLock<Box<dyn Fn() -> u64 + Send + Sync>>);
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Probe(set)"
+        } else {
+            "Probe(unset)"
+        })
     }
 }
 
@@ -291,9 +335,11 @@ mod tests {
             ("taskforce_doc_cache_misses_total", 0),
             ("taskforce_logins_total", 0),
             ("taskforce_login_failures_total", 0),
+            ("taskforce_sync_overloaded_total", 0),
             ("taskforce_doc_cache_entries", 4),
             ("taskforce_doc_cache_bytes", 1234),
             ("taskforce_doc_cache_evictions_total", 7),
+            ("taskforce_sync_queued", 0),
         ];
         for (name, v) in expected {
             assert_eq!(value(&text, name), Some(v), "{name} in\n{text}");
@@ -324,5 +370,22 @@ mod tests {
             Some(9)
         );
         assert_eq!(again.lines().count(), text.lines().count());
+    }
+
+    #[test]
+    fn the_sync_queue_is_read_from_the_writers_probe_when_rendered() {
+        let m = Metrics::default();
+        let queued = std::sync::Arc::new(AtomicU64::new(3));
+        let probe = queued.clone();
+        m.watch_sync_queue(move || probe.load(Relaxed));
+        m.watch_sync_queue(|| 99);
+        let cache = CacheUse {
+            entries: 0,
+            bytes: 0,
+            evicted: 0,
+        };
+        assert_eq!(value(&m.render(cache), "taskforce_sync_queued"), Some(3));
+        queued.store(0, Relaxed);
+        assert_eq!(value(&m.render(cache), "taskforce_sync_queued"), Some(0));
     }
 }

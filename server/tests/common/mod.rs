@@ -13,7 +13,7 @@ use ed25519_dalek::SigningKey;
 use sea_orm::ConnectionTrait;
 use taskforce_core::{
     doc::{DocHeader, Op, Status, TaskField, TaskRef},
-    sync::{Replica, SyncOutcome, SyncResponse, signing_key, wire},
+    sync::{Replica, SyncOutcome, SyncResponse, sign_registration, signing_key, wire},
 };
 use taskforce_server::{
     accounts,
@@ -57,6 +57,23 @@ pub fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
         ..Config::default()
     };
     tweak(&mut config);
+    let (http, handle, thread) = serve(config);
+    TestApp {
+        http,
+        db,
+        handle,
+        thread: Some(thread),
+    }
+}
+
+/// A server in this process over `config`'s database: its address, handle and thread.
+fn serve(
+    config: Config,
+) -> (
+    Http,
+    actix_web::dev::ServerHandle,
+    std::thread::JoinHandle<()>,
+) {
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
@@ -71,13 +88,50 @@ pub fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let (handle, addr) = rx
         .recv_timeout(Duration::from_secs(60))
         .unwrap_or_else(|e| panic!("server did not start: {e}"));
-    TestApp {
-        http: Http {
+    (
+        Http {
             base: format!("http://{addr}"),
         },
-        db,
         handle,
-        thread: Some(thread),
+        thread,
+    )
+}
+
+/// Another server on a test app's database, as a second stateless replica; stopped when
+/// dropped (before the app, whose database it uses).
+pub struct OtherServer {
+    pub http: Http,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::ops::Deref for OtherServer {
+    type Target = Http;
+    fn deref(&self) -> &Http {
+        &self.http
+    }
+}
+
+impl OtherServer {
+    /// A server with `config` (its database must exist), stopped when dropped; it does not
+    /// own the database, so another can be started on it after.
+    pub fn start(config: Config) -> Self {
+        let (http, handle, thread) = serve(config);
+        OtherServer {
+            http,
+            handle,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for OtherServer {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        let _ = std::thread::spawn(move || runtime().block_on(handle.stop(false))).join();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 
@@ -101,6 +155,36 @@ impl std::ops::Deref for TestApp {
 }
 
 impl TestApp {
+    /// A second server process's equal, in this process, on the same database.
+    pub fn other_server(&self) -> OtherServer {
+        OtherServer::start(Config {
+            db: self.db.url().to_string(),
+            bind: "127.0.0.1:0".into(),
+            workers: Some(2),
+            ..Config::default()
+        })
+    }
+
+    /// The first column of the first row of one query on the app's database, as an integer
+    /// (`SELECT COUNT(*) …`).
+    pub fn query_i64(&self, sql: &str) -> i64 {
+        let url = self.db.url().to_string();
+        let sql = sql.to_string();
+        std::thread::spawn(move || {
+            runtime().block_on(async {
+                let db = connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+                let backend = db.get_database_backend();
+                db.query_one_raw(sea_orm::Statement::from_string(backend, sql.clone()))
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    .and_then(|row| row.try_get_by_index::<i64>(0).ok())
+                    .unwrap_or_else(|| panic!("{sql}: no integer"))
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("query panicked"))
+    }
+
     /// Run one SQL statement on the app's database directly (as an operator would).
     pub fn execute(&self, sql: &str) {
         let url = self.db.url().to_string();
@@ -176,6 +260,33 @@ impl Http {
             .unwrap_or_else(|| panic!("{name} not in /metrics"))
     }
 
+    /// A GET with the token as bearer and as the dashboard's cookie, redirects not followed:
+    /// the status and the body (pages, exports, JSON alike).
+    pub fn fetch(&self, token: &str, path: &str) -> (u16, Vec<u8>) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let mut resp = agent
+            .get(&format!("{}{path}", self.base))
+            .header("Authorization", &format!("Bearer {token}"))
+            .header(
+                "Cookie",
+                &format!("{}={token}", taskforce_server::http::TOKEN_COOKIE),
+            )
+            .call()
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .unwrap_or_default();
+        (status, body)
+    }
+
     pub fn get(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
         let mut resp = Self::agent()
             .get(&format!("{}{path}", self.base))
@@ -231,6 +342,61 @@ impl Http {
         body
     }
 
+    /// A registration challenge for the token's user: (challenge bytes, the username it was
+    /// issued to, the whole answer).
+    pub fn challenge(&self, token: &str) -> ([u8; 32], String, serde_json::Value) {
+        let (status, body) =
+            self.post_json(token, "/api/v1/devices/challenge", serde_json::json!({}));
+        assert_eq!(status, 200, "challenge: {body}");
+        let bytes = STANDARD
+            .decode(body["challenge"].as_str().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("challenge base64: {e}: {body}"));
+        let challenge: [u8; 32] = bytes
+            .try_into()
+            .unwrap_or_else(|b: Vec<u8>| panic!("challenge of {} bytes", b.len()));
+        let username = body["username"].as_str().unwrap_or_default().to_string();
+        (challenge, username, body)
+    }
+
+    /// `POST /api/v1/devices` with the fields as given (base64 where they are bytes).
+    pub fn post_device(
+        &self,
+        token: &str,
+        name: &str,
+        public_key: &[u8; 32],
+        challenge: &[u8; 32],
+        signature: &[u8; 64],
+    ) -> (u16, serde_json::Value) {
+        self.post_json(
+            token,
+            "/api/v1/devices",
+            serde_json::json!({
+                "name": name,
+                "public_key": STANDARD.encode(public_key),
+                "challenge": STANDARD.encode(challenge),
+                "signature": STANDARD.encode(signature),
+            }),
+        )
+    }
+
+    /// Register `key` as an honest phone does: a challenge, signed, then the key.
+    pub fn register_device(
+        &self,
+        token: &str,
+        key: &SigningKey,
+        name: &str,
+    ) -> (u16, serde_json::Value) {
+        let (challenge, username, _) = self.challenge(token);
+        let signature = sign_registration(key, &challenge, &username, name);
+        self.post_device(
+            token,
+            name,
+            &key.verifying_key().to_bytes(),
+            &challenge,
+            &signature,
+        )
+    }
+
     /// A phone of `username`, registered, with the unit's document.
     pub fn phone(&self, username: &str, unit: &str) -> Phone {
         let token = self.token(username);
@@ -240,11 +406,7 @@ impl Http {
         secret[4..8].copy_from_slice(&std::process::id().to_le_bytes());
         secret[8] = 0x5a;
         let key = signing_key(&secret);
-        let (status, body) = self.post_json(
-            &token,
-            "/api/v1/devices",
-            serde_json::json!({ "name": format!("phone {n}"), "public_key": STANDARD.encode(key.verifying_key().to_bytes()) }),
-        );
+        let (status, body) = self.register_device(&token, &key, &format!("phone {n}"));
         assert_eq!(status, 201, "register device: {body}");
         let actor =
             u32::try_from(body["actor_id"].as_i64().unwrap_or_default()).unwrap_or_default();

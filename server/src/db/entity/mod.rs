@@ -8,6 +8,7 @@ pub mod audit_log;
 pub mod changes;
 pub mod clauses;
 pub mod confirmations;
+pub mod device_challenges;
 pub mod devices;
 pub mod directives;
 pub mod documents;
