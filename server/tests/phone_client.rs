@@ -673,3 +673,89 @@ fn a_restored_store_of_two_units_recovers_one_and_keeps_the_other() {
     assert_eq!(app.document(&token, "cuc-vt")["ops"], 3);
     assert_eq!(app.document(&token, "viettel")["ops"], 2);
 }
+
+/// Two phones with copies of one store: the copy's edit typed while its sync was out was
+/// numbered like the original's, which the server holds by then. The copy must not take the
+/// server's operation as the acknowledgement of its own (it never sent it, and pruned unsent
+/// it was lost: found by the attacker's review); its next sync sends it, is refused as
+/// re-used, and it recovers, so both edits reach the server.
+#[test]
+fn a_copied_store_never_takes_the_originals_operation_for_its_own() {
+    let app = app();
+    let path = temp_path("copied");
+    let copy = path.with_file_name("copy.db");
+    let a = login(&app, &path, "cucvt.a");
+    let task = a.tasks().unwrap_or_else(|e| panic!("{e}"))[1].id.clone();
+    a.set_status(&task, "in_progress")
+        .unwrap_or_else(|e| panic!("{e}"));
+    a.sync().unwrap_or_else(|e| panic!("{e}"));
+    drop(a);
+    copy_store(&path, &copy);
+    let a = Client::open(&path).unwrap_or_else(|e| panic!("{e}"));
+
+    // The copy's first sync request waits until the test lets it go.
+    let (sent_tx, sent) = std::sync::mpsc::sync_channel(1);
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let go_rx = std::sync::Mutex::new(go_rx);
+    let held = AtomicBool::new(true);
+    let store = taskforce_core::store::SqliteStore::open(&copy).unwrap_or_else(|e| panic!("{e}"));
+    let shared = Arc::new(Intercepted {
+        http: HttpTransport::new(&app.base),
+        sync: move |http: &HttpTransport, token: &str, actor: u32, body: Vec<u8>| {
+            if held.swap(false, Ordering::SeqCst) {
+                let _ = sent_tx.send(());
+                let go = go_rx
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let _ = go.recv_timeout(Duration::from_secs(60));
+            }
+            http.post_sync(token, actor, body)
+        },
+    });
+    let b = Arc::new(
+        Client::with_store(
+            Box::new(store),
+            Box::new(move |_: &str| shared.clone() as Arc<dyn Transport>),
+        )
+        .unwrap_or_else(|e| panic!("{e}")),
+    );
+    let syncing = {
+        let b = b.clone();
+        std::thread::spawn(move || b.sync())
+    };
+    sent.recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|e| panic!("the copy never sent its request: {e}"));
+    b.set_notes(&task, "của bản sao")
+        .unwrap_or_else(|e| panic!("{e}"));
+    a.set_notes(&task, "của máy gốc")
+        .unwrap_or_else(|e| panic!("{e}"));
+    a.sync().unwrap_or_else(|e| panic!("{e}"));
+    go.send(()).unwrap_or_else(|e| panic!("{e}"));
+    syncing
+        .join()
+        .unwrap_or_else(|_| panic!("the copy's sync panicked"))
+        .unwrap_or_else(|e| panic!("the copy's first sync: {e}"));
+    assert_eq!(b.unsynced(), 1, "the copy's edit is still its own to send");
+    b.sync()
+        .unwrap_or_else(|e| panic!("the copy's next sync: {e}"));
+    assert_ne!(
+        b.actor(),
+        a.actor(),
+        "the copy recovered as a device of its own"
+    );
+    a.sync().unwrap_or_else(|e| panic!("{e}"));
+    let mut notes = a
+        .tasks()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .find(|t| t.id == task)
+        .map(|t| t.notes)
+        .unwrap_or_default();
+    notes.sort();
+    assert_eq!(
+        notes,
+        ["của bản sao", "của máy gốc"],
+        "both edits, as a conflict"
+    );
+    assert_eq!(a.state_fingerprint().ok(), b.state_fingerprint().ok());
+}
