@@ -9,7 +9,7 @@ set -euo pipefail
 bin=$1; loadgen=$2; rounds=${3:-3}; reads=${4:-40}
 tmp=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
-"$bin" serve --demo --db "sqlite://$tmp/t.db?mode=rwc" --bind "127.0.0.1:$port" >"$tmp/out" 2>"$tmp/err" &
+TASKFORCE_LOGIN_PER_ADDRESS_BURST=1000000 "$bin" serve --demo --db "sqlite://$tmp/t.db?mode=rwc" --bind "127.0.0.1:$port" >"$tmp/out" 2>"$tmp/err" &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 100); do curl -sf "$base/healthz" >/dev/null && break; sleep 0.2; done

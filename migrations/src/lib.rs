@@ -16,6 +16,11 @@ mod m20200202_000005_progress_history;
 mod m20200202_000006_document_tail;
 mod m20200202_000007_latest_report_index;
 mod m20200202_000008_device_challenges;
+mod m20200202_000009_audit_chain;
+mod m20200202_000010_account_controls;
+mod m20200202_000011_settings;
+mod m20200202_000012_audit_seals;
+mod m20200202_000013_changes_by_time;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -32,6 +37,11 @@ impl MigratorTrait for Migrator {
             Box::new(m20200202_000006_document_tail::Migration),
             Box::new(m20200202_000007_latest_report_index::Migration),
             Box::new(m20200202_000008_device_challenges::Migration),
+            Box::new(m20200202_000009_audit_chain::Migration),
+            Box::new(m20200202_000010_account_controls::Migration),
+            Box::new(m20200202_000011_settings::Migration),
+            Box::new(m20200202_000012_audit_seals::Migration),
+            Box::new(m20200202_000013_changes_by_time::Migration),
         ]
     }
 }

@@ -330,6 +330,9 @@ CREATE TABLE IF NOT EXISTS tail (
     doc TEXT NOT NULL, n INTEGER NOT NULL, body BLOB NOT NULL, PRIMARY KEY (doc, n));
 ";
 
+/// One meta key set to a value.
+const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
 impl SqliteStore {
     /// Open (or create) the store at `path`.
     pub fn open(path: impl AsRef<Path>) -> StoreResult<Self> {
@@ -351,6 +354,22 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self { conn })
+    }
+
+    /// A document's saved state and the server's version, written whole.
+    fn put_doc(
+        tx: &rusqlite::Transaction<'_>,
+        id: &str,
+        key: &DocKey,
+        snapshot: &[u8],
+        remote: &[u8],
+    ) -> StoreResult<()> {
+        tx.execute(
+            "INSERT INTO docs (id, directive, unit, snapshot, remote) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, remote = excluded.remote",
+            params![id, key.directive, key.unit, snapshot, remote],
+        )?;
+        Ok(())
     }
 
     fn i64(n: u64) -> i64 {
@@ -381,10 +400,7 @@ impl Store for SqliteStore {
     }
 
     fn set_meta(&mut self, key: &str, value: &[u8]) -> StoreResult<()> {
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )?;
+        self.conn.execute(SET_META, params![key, value])?;
         Ok(())
     }
 
@@ -453,11 +469,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let id = doc_id(key);
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO docs (id, directive, unit, snapshot, remote) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, remote = excluded.remote",
-            params![id, key.directive, key.unit, snapshot, remote],
-        )?;
+        Self::put_doc(&tx, &id, key, snapshot, remote)?;
         tx.execute(
             "DELETE FROM changes WHERE doc = ?1 AND last <= ?2",
             params![id, Self::i64(acked)],
@@ -532,11 +544,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<()> {
         let id = doc_id(key);
         let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO docs (id, directive, unit, snapshot, remote) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT (id) DO UPDATE SET snapshot = excluded.snapshot, remote = excluded.remote",
-            params![id, key.directive, key.unit, snapshot, remote],
-        )?;
+        Self::put_doc(&tx, &id, key, snapshot, remote)?;
         for table in ["changes", "tail", "pending"] {
             tx.execute(&format!("DELETE FROM {table} WHERE doc = ?1"), [&id])?;
         }
@@ -546,10 +554,7 @@ impl Store for SqliteStore {
             for (seq, op) in pending {
                 insert.execute(params![id, Self::i64(*seq), encode_op(op)])?;
             }
-            let mut set = tx.prepare_cached(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )?;
+            let mut set = tx.prepare_cached(SET_META)?;
             for (k, v) in meta {
                 set.execute(params![k, v])?;
             }

@@ -39,6 +39,79 @@ pub struct Config {
     /// already waiting is refused at once with 503 `overloaded` and `Retry-After`, which the
     /// phones retry, instead of queueing without bound. Default: 1024.
     pub writer_queue: usize,
+    /// Devices one user may have registered and not revoked; registering another is refused
+    /// (409 `quota_exceeded`) until one is revoked. Default: 10.
+    pub devices_per_user: u64,
+    /// Members one unit may have; adding another is refused (409 `quota_exceeded`). Default: 200.
+    pub members_per_unit: u64,
+    /// The shortest username a new account may have, in characters (at least 2). Default: 3.
+    pub username_min_chars: usize,
+    /// The longest username a new account may have, in characters (at most 64). Default: 64.
+    pub username_max_chars: usize,
+    /// The longest display name, in characters (control characters are always refused).
+    /// Default: 128.
+    pub display_name_max_chars: usize,
+    /// Login attempts per minute from one client address (an IPv6 /64), sustained; a failed
+    /// one costs four (`auth::limiter`). Default: 10.
+    pub login_per_address_per_minute: u32,
+    /// Login attempts from one client address at once. Default: 20.
+    pub login_per_address_burst: u32,
+    /// Take the client's address for the login limits from the last `X-Forwarded-For` entry
+    /// (what the one reverse proxy in front of the server saw) instead of the peer's. Only
+    /// behind a proxy that sets it: otherwise a client names any address it likes. Default: false.
+    pub trust_forwarded_for: bool,
+    /// The secret (at least 16 bytes) that signs login device tokens; every replica must have
+    /// the same. Default: a random one kept in the database's `settings` table.
+    pub login_secret: Option<Secret>,
+    /// A PEM certificate chain: serve HTTPS (with `tls_key`) instead of plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// A bearer token `/metrics` requires (`Authorization: Bearer …`). Unset: `/metrics`
+    /// answers loopback callers only (an operator on the host, or a scraper beside it).
+    pub metrics_token: Option<Secret>,
+    /// The server's ed25519 audit key file, kept outside the database: it seals the op log
+    /// (decision 32). Created (mode 0600) when absent; a file that cannot be read or is not a
+    /// key stops the start. Every replica on one database must be given the same file.
+    /// Default: [`default_audit_key`] of `db`.
+    pub audit_key: Option<PathBuf>,
+}
+
+/// The audit key file's name when none is configured.
+pub const AUDIT_KEY_FILE: &str = "taskforce-audit.key";
+
+/// Where the audit key is kept by default: `taskforce-audit.key` next to the SQLite file of
+/// `db`, or in the working directory for PostgreSQL (and an in-memory SQLite).
+pub fn default_audit_key(db: &str) -> PathBuf {
+    let file = db
+        .strip_prefix("sqlite://")
+        .or_else(|| db.strip_prefix("sqlite:"))
+        .and_then(|rest| rest.split('?').next())
+        .filter(|f| !f.is_empty() && *f != ":memory:");
+    match file.and_then(|f| Path::new(f).parent()) {
+        Some(dir) => dir.join(AUDIT_KEY_FILE),
+        None => PathBuf::from(AUDIT_KEY_FILE),
+    }
+}
+
+impl Config {
+    /// The audit key file: the configured one, else [`default_audit_key`].
+    pub fn audit_key_path(&self) -> PathBuf {
+        self.audit_key
+            .clone()
+            .unwrap_or_else(|| default_audit_key(&self.db))
+    }
+}
+
+/// A configured secret: read like a string, never printed.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 impl Default for Config {
@@ -55,6 +128,19 @@ impl Default for Config {
             doc_cache_mb: 512,
             doc_whole_kb: 4096,
             writer_queue: 1024,
+            devices_per_user: 10,
+            members_per_unit: 200,
+            username_min_chars: 3,
+            username_max_chars: 64,
+            display_name_max_chars: 128,
+            login_per_address_per_minute: 10,
+            login_per_address_burst: 20,
+            trust_forwarded_for: false,
+            login_secret: None,
+            tls_cert: None,
+            tls_key: None,
+            metrics_token: None,
+            audit_key: None,
         }
     }
 }
@@ -78,5 +164,47 @@ mod tests {
             toml::from_str("writer_queue = 8").unwrap_or_else(|e| panic!("writer_queue: {e}"));
         assert_eq!(c.writer_queue, 8);
         assert_eq!(c.doc_cache_entries, 1024, "the others keep their defaults");
+    }
+
+    #[test]
+    fn tls_and_login_settings_are_read_from_the_file_and_the_secret_never_printed() {
+        let c: Config = toml::from_str(
+            "tls_cert = \"c.pem\"\ntls_key = \"k.pem\"\nlogin_secret = \"s3cret-s3cret-s3cret\"\n\
+             login_per_address_burst = 50\ntrust_forwarded_for = true",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.tls_cert.as_deref(), Some(Path::new("c.pem")));
+        assert_eq!(c.tls_key.as_deref(), Some(Path::new("k.pem")));
+        assert_eq!(c.login_per_address_burst, 50);
+        assert_eq!(c.login_per_address_per_minute, 10);
+        assert!(c.trust_forwarded_for);
+        assert_eq!(
+            c.login_secret.as_ref().map(|s| s.0.as_str()),
+            Some("s3cret-s3cret-s3cret")
+        );
+        assert!(!format!("{c:?}").contains("s3cret"), "{c:?}");
+    }
+
+    #[test]
+    fn the_audit_key_defaults_to_beside_the_sqlite_file_else_the_working_directory() {
+        assert_eq!(
+            default_audit_key("sqlite:///var/lib/tf/taskforce.db?mode=rwc"),
+            Path::new("/var/lib/tf/taskforce-audit.key")
+        );
+        assert_eq!(
+            default_audit_key("sqlite://taskforce.db?mode=rwc"),
+            Path::new("taskforce-audit.key")
+        );
+        assert_eq!(
+            default_audit_key("postgres://tf@db/taskforce"),
+            Path::new("taskforce-audit.key")
+        );
+        assert_eq!(
+            default_audit_key("sqlite::memory:"),
+            Path::new("taskforce-audit.key")
+        );
+        let c: Config =
+            toml::from_str("audit_key = \"/etc/tf/audit.key\"").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.audit_key_path(), Path::new("/etc/tf/audit.key"));
     }
 }

@@ -53,7 +53,11 @@ pub enum ApiError {
         after: usize,
         max: usize,
     },
-    #[error("too many attempts; try again in {retry_after} seconds")]
+    /// Too many login attempts from the client (its address, the account, or its device
+    /// token): the `Retry-After` header says when to try again.
+    #[error(
+        "quá nhiều lần thử; hãy thử lại sau {retry_after} giây / too many attempts; try again in {retry_after} seconds"
+    )]
     TooManyRequests { retry_after: u64 },
     /// The sync writer's queue is full: nothing of the sync was taken; send it again later.
     #[error(
@@ -62,6 +66,20 @@ pub enum ApiError {
     Overloaded { retry_after: u64 },
     #[error(transparent)]
     Registration(#[from] RegistrationRefused),
+    #[error(transparent)]
+    Account(#[from] AccountRefused),
+    /// The database has no room left (its disk, or PostgreSQL's): nothing of the write was
+    /// stored; the phones keep their changes and send them again.
+    #[error(
+        "bộ nhớ lưu trữ của máy chủ đã đầy; các thay đổi chưa được nhận, hãy đồng bộ lại sau / the server's storage is full; the changes were not taken, sync again later"
+    )]
+    StorageFull,
+    /// The database refuses writes (a read-only file system, file or database): nothing of
+    /// the write was stored; reads go on.
+    #[error(
+        "cơ sở dữ liệu của máy chủ đang ở chế độ chỉ đọc; các thay đổi chưa được nhận, hãy đồng bộ lại sau / the server's database is read-only; the changes were not taken, sync again later"
+    )]
+    StorageReadOnly,
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
 }
@@ -82,15 +100,61 @@ impl ApiError {
             ApiError::Reused { .. } => "reused_sequence",
             ApiError::TooLarge { .. } => "too_large",
             ApiError::DocumentFull { .. } => "document_full",
-            ApiError::TooManyRequests { .. } => "too_many_requests",
+            ApiError::TooManyRequests { .. } => "too_many_attempts",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::Registration(r) => r.code(),
+            ApiError::Account(a) => a.code(),
+            ApiError::StorageFull => "storage_full",
+            ApiError::StorageReadOnly => "storage_read_only",
             ApiError::Internal(_) => "internal",
         }
     }
 
     pub fn internal(e: impl Into<anyhow::Error>) -> Self {
         ApiError::Internal(e.into())
+    }
+
+    /// A storage fault (full, read-only) as such, for each of the syncs of a failed batch.
+    pub fn storage_fault(&self) -> Option<ApiError> {
+        match self {
+            ApiError::StorageFull => Some(ApiError::StorageFull),
+            ApiError::StorageReadOnly => Some(ApiError::StorageReadOnly),
+            _ => None,
+        }
+    }
+}
+
+/// A database error that says the storage is full or read-only: SQLite's result codes
+/// (`SQLITE_FULL`, `SQLITE_READONLY` and its extended codes) or PostgreSQL's SQLSTATE
+/// (`53100` disk full, `25006` read-only transaction); or, on SQLite, busy past its timeout
+/// (503 `overloaded`).
+fn storage_fault(e: &sea_orm::DbErr) -> Option<ApiError> {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    let (DbErr::Conn(RuntimeErr::SqlxError(e))
+    | DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))) = e
+    else {
+        return None;
+    };
+    let sqlx::Error::Database(db) = &**e else {
+        return None;
+    };
+    let code = db.code()?;
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // SQLite: the primary result code is the low byte of the extended one.
+        return match code.parse::<i32>().ok()? & 0xff {
+            13 => Some(ApiError::StorageFull),
+            8 => Some(ApiError::StorageReadOnly),
+            // SQLITE_BUSY / SQLITE_LOCKED past the busy timeout: another writer held the
+            // database that long. Nothing was written; the client may try again shortly.
+            5 | 6 => Some(ApiError::Overloaded { retry_after: 1 }),
+            _ => None,
+        };
+    }
+    match &*code {
+        "53100" => Some(ApiError::StorageFull),
+        "25006" => Some(ApiError::StorageReadOnly),
+        _ => None,
     }
 }
 
@@ -149,9 +213,65 @@ impl RegistrationRefused {
     }
 }
 
+/// Why an account operation was refused (issue 19): a quota reached, a name not allowed, the
+/// last admin, a revoked device.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountRefused {
+    #[error(
+        "{username} đã có {max} thiết bị, mức tối đa; hãy thu hồi một thiết bị cũ trước / {username} has {max} devices, the most allowed; revoke an old one first"
+    )]
+    TooManyDevices { username: String, max: u64 },
+    #[error(
+        "đơn vị {unit} đã có {max} thành viên, mức tối đa / unit {unit} has {max} members, the most allowed"
+    )]
+    TooManyMembers { unit: String, max: u64 },
+    #[error(
+        "tên đăng nhập gồm {min}–{max} ký tự a-z, 0-9, '.', '_', '-' / a username is {min}–{max} of a-z, 0-9, '.', '_', '-'"
+    )]
+    BadUsername { min: usize, max: usize },
+    #[error(
+        "tên hiển thị tối đa {max} ký tự, không chứa ký tự điều khiển / a display name is at most {max} characters, with no control characters"
+    )]
+    BadDisplayName { max: usize },
+    #[error(
+        "không thể vô hiệu hóa quản trị viên cuối cùng còn hoạt động / the last enabled admin cannot be disabled"
+    )]
+    LastAdmin,
+    #[error(
+        "thiết bị {actor} đã bị thu hồi: máy chủ không nhận đồng bộ từ thiết bị này nữa; hãy đăng ký thiết bị mới / device {actor} has been revoked: its syncs are refused; register a new device"
+    )]
+    DeviceRevoked { actor: u32 },
+}
+
+impl AccountRefused {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AccountRefused::TooManyDevices { .. } | AccountRefused::TooManyMembers { .. } => {
+                "quota_exceeded"
+            }
+            AccountRefused::BadUsername { .. } => "bad_username",
+            AccountRefused::BadDisplayName { .. } => "bad_display_name",
+            AccountRefused::LastAdmin => "last_admin",
+            AccountRefused::DeviceRevoked { .. } => "device_revoked",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            AccountRefused::BadUsername { .. } | AccountRefused::BadDisplayName { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            AccountRefused::TooManyDevices { .. }
+            | AccountRefused::TooManyMembers { .. }
+            | AccountRefused::LastAdmin => StatusCode::CONFLICT,
+            AccountRefused::DeviceRevoked { .. } => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        ApiError::Internal(e.into())
+        storage_fault(&e).unwrap_or_else(|| ApiError::Internal(e.into()))
     }
 }
 
@@ -242,6 +362,9 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Registration(r) => r.status(),
+            ApiError::Account(a) => a.status(),
+            ApiError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::StorageReadOnly => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -7,12 +7,16 @@
 //!   `dashboard` (HTML pages), `http` (what those two share);
 //! - `state`: what every handler is given;
 //! - services: `sync` (the write path: group commit, compactor, projections), `accounts`,
-//!   `progress` (the Ministry Office's read models);
+//!   `progress` (the Ministry Office's read models), `audit` (the op log's hash chains and
+//!   signatures re-checked; exports), `task_history` (a task's operations read back from the op
+//!   log);
 //! - `docstore` (documents: rows, snapshots, change logs, the decoded cache), `auth` (roles,
 //!   passwords, tokens);
-//! - foundations: `db` (connection, entities, seed), `telemetry`, `config`, `clock`, `error`.
+//! - foundations: `db` (connection, entities, seed), `telemetry`, `config`, `clock`, `error`,
+//!   `tls` (the HTTPS listener's certificate and key).
 
 pub mod accounts;
+pub mod audit;
 pub mod auth;
 pub mod clock;
 pub mod config;
@@ -26,4 +30,6 @@ pub mod routes;
 pub mod startup;
 pub mod state;
 pub mod sync;
+pub mod task_history;
 pub mod telemetry;
+pub mod tls;

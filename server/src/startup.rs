@@ -27,12 +27,23 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
         )?,
     };
+    // The audit key first: a malformed or unreadable one stops the start before anything is
+    // written (decision 32).
+    let key_path = config.audit_key_path();
+    let audit_key = crate::audit::AuditKey::load_or_create(&key_path)?;
+    let public = crate::audit::hex(audit_key.public().as_bytes());
+    tracing::info!(path = %key_path.display(), %public, "the op log is sealed with this audit key");
     let db = connect(&config.db).await?;
     let directive = db::seed::seed(&db, &catalogue).await?;
     crate::progress::record_history(&db, &directive.slug(), chrono::Utc::now().date_naive())
         .await
         .map_err(|e| anyhow::anyhow!("recording the progress history: {e}"))?;
-    Ok(AppState::new(db, config, catalogue))
+    // Every replica signs login device tokens with the same key (`auth::device_token`).
+    let device_key =
+        crate::auth::shared_key(&db, config.login_secret.as_ref().map(|s| s.0.as_str())).await?;
+    let state = AppState::new(db, config, catalogue, std::sync::Arc::new(audit_key));
+    state.limiter.set_key(device_key);
+    Ok(state)
 }
 
 /// Counts requests and error responses for `/metrics`. The request's log line and its id are
@@ -101,16 +112,23 @@ pub fn start(state: AppState) -> anyhow::Result<(Server, std::net::SocketAddr)> 
     let config = state.config.clone();
     let data = web::Data::new(state);
     let cfg = config.clone();
-    let mut server = HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
             .wrap(from_fn(count_requests))
             .wrap(Compress::default())
+            // CSP, framing, sniffing, referrer: on every response (issue 19).
+            .wrap(crate::dashboard::security_headers())
             // Outermost: every request's span, with its request id, covers all of the above.
             .wrap(TracingLogger::default())
             .configure(|c| routes(c, &cfg))
-    })
-    .bind(&config.bind)
+    });
+    // HTTPS when a certificate and key are configured (`tls`), else plain HTTP.
+    let tls = crate::tls::server_config(config.tls_cert.as_deref(), config.tls_key.as_deref())?;
+    let mut server = match tls {
+        Some(tls) => server.bind_rustls_0_23(&config.bind, tls),
+        None => server.bind(&config.bind),
+    }
     .with_context(|| format!("cannot listen on {}", config.bind))?;
     if let Some(w) = config.workers {
         server = server.workers(w);

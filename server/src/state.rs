@@ -8,7 +8,8 @@ use sea_orm::{DatabaseBackend, DatabaseConnection};
 use taskforce_core::directive::Catalogue;
 
 use crate::{
-    auth::{AuthCache, LoginLimiter},
+    audit::AuditKey,
+    auth::{AuthCache, LoginLimiter, LoginLimits},
     config::Config,
     docstore::DocCache,
     sync::{GroupWriter, WriteContext},
@@ -30,11 +31,19 @@ pub struct AppState {
     pub history_recorded: Arc<AtomicI64>,
     /// The task that writes syncs in groups.
     pub writer: GroupWriter,
+    /// The key that seals the op log (read from outside the database at start).
+    pub audit_key: Arc<AuditKey>,
 }
 
 impl AppState {
-    /// The state of a server on `db`: its writer task starts on the current runtime.
-    pub fn new(db: DatabaseConnection, config: Config, catalogue: Catalogue) -> Self {
+    /// The state of a server on `db`, sealing with `audit_key`: its writer task starts on the
+    /// current runtime.
+    pub fn new(
+        db: DatabaseConnection,
+        config: Config,
+        catalogue: Catalogue,
+        audit_key: Arc<AuditKey>,
+    ) -> Self {
         let docs = Arc::new(DocCache::new(
             config.doc_cache_entries,
             config.doc_cache_mb.saturating_mul(1 << 20),
@@ -48,19 +57,26 @@ impl AppState {
                 docs: docs.clone(),
                 metrics: metrics.clone(),
                 history_recorded: history_recorded.clone(),
+                audit_key: audit_key.clone(),
             },
             config.writer_queue,
         );
+        let limiter = Arc::new(LoginLimiter::new(LoginLimits {
+            per_address_per_minute: config.login_per_address_per_minute,
+            per_address_burst: config.login_per_address_burst,
+            ..LoginLimits::default()
+        }));
         Self {
             db,
             config: Arc::new(config),
             catalogue: Arc::new(catalogue),
             docs,
-            limiter: Arc::new(LoginLimiter::default()),
+            limiter,
             auth: Arc::new(AuthCache::default()),
             metrics,
             history_recorded,
             writer,
+            audit_key,
         }
     }
 
@@ -75,6 +91,7 @@ impl AppState {
             docs: self.docs.clone(),
             metrics: self.metrics.clone(),
             history_recorded: self.history_recorded.clone(),
+            audit_key: self.audit_key.clone(),
         }
     }
 }

@@ -16,11 +16,34 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
+/// The sign-in form's CSRF cookie (`tf_csrf=…`) and the same value for its hidden field.
+fn login_csrf(app: &TestApp) -> (String, String) {
+    let mut form = agent()
+        .get(&format!("{}/login", app.base))
+        .call()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cookie = form
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("tf_csrf="))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_else(|| panic!("no CSRF cookie"))
+        .to_string();
+    let value = cookie.trim_start_matches("tf_csrf=").to_string();
+    let html = form.body_mut().read_to_string().unwrap_or_default();
+    assert!(html.contains(&value), "the form carries the cookie's token");
+    (cookie, value)
+}
+
 /// Sign in through the form; the session cookie.
 fn sign_in(app: &TestApp, user: &str) -> String {
+    let (csrf_cookie, csrf) = login_csrf(app);
     let resp = agent()
         .post(&format!("{}/login", app.base))
-        .send_form([("username", user), ("password", PASSWORD)])
+        .header("Cookie", &csrf_cookie)
+        .send_form([("username", user), ("password", PASSWORD), ("csrf", &csrf)])
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(resp.status().as_u16(), 303);
     let cookie = resp
@@ -62,9 +85,15 @@ fn dashboard_shows_progress(db: TestDb) {
             .ok(),
         Some(303)
     );
+    let (csrf_cookie, csrf) = login_csrf(&app);
     let bad = agent()
         .post(&format!("{}/login", app.base))
-        .send_form([("username", "vanphong"), ("password", "wrong one!!")]);
+        .header("Cookie", &csrf_cookie)
+        .send_form([
+            ("username", "vanphong"),
+            ("password", "wrong one!!"),
+            ("csrf", &csrf),
+        ]);
     assert_eq!(bad.map(|r| r.status().as_u16()).ok(), Some(401));
 
     let mo = sign_in(&app, "vanphong");

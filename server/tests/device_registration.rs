@@ -23,6 +23,19 @@ fn key(n: u8) -> SigningKey {
     signing_key(&secret)
 }
 
+/// Register `k` with the challenge, signed for `user` and `name`, as `token`'s caller.
+fn present(
+    app: &TestApp,
+    token: &str,
+    k: &SigningKey,
+    challenge: &[u8; 32],
+    user: &str,
+    name: &str,
+) -> (u16, serde_json::Value) {
+    let sig = sign_registration(k, challenge, user, name);
+    app.post_device(token, name, &k.verifying_key().to_bytes(), challenge, &sig)
+}
+
 fn devices(app: &TestApp) -> i64 {
     app.query_i64("SELECT COUNT(*) FROM devices")
 }
@@ -107,9 +120,9 @@ fn a_made_up_challenge_is_refused(db: TestDb) {
     let before = devices(&app);
     let k = key(1);
     let made_up = [0x77u8; 32];
-    let sig = sign_registration(&k, &made_up, "cucvt.a", "p");
-    let reply = app.post_device(&token, "p", &k.verifying_key().to_bytes(), &made_up, &sig);
+    let reply = present(&app, &token, &k, &made_up, "cucvt.a", "p");
     assert_refused(reply, 400, "challenge_unknown");
+    let sig = sign_registration(&k, &made_up, "cucvt.a", "p");
     // Not even base64, or not 32 bytes: not issued either.
     for challenge in ["không phải base64", "AAAA"] {
         let reply = app.post_json(
@@ -133,8 +146,7 @@ fn an_expired_challenge_is_refused(db: TestDb) {
     let past = chrono::Utc::now().timestamp() - 1;
     app.execute(&format!("UPDATE device_challenges SET expires_at = {past}"));
     let k = key(1);
-    let sig = sign_registration(&k, &challenge, &username, "p");
-    let reply = app.post_device(&token, "p", &k.verifying_key().to_bytes(), &challenge, &sig);
+    let reply = present(&app, &token, &k, &challenge, &username, "p");
     assert_refused(reply, 400, "challenge_expired");
     assert_eq!(devices(&app), before);
 }
@@ -145,23 +157,14 @@ fn a_used_challenge_is_refused(db: TestDb) {
     let token = app.token("cucvt.a");
     let (challenge, username, _) = app.challenge(&token);
     let k = key(1);
-    let sig = sign_registration(&k, &challenge, &username, "p");
-    let (status, body) =
-        app.post_device(&token, "p", &k.verifying_key().to_bytes(), &challenge, &sig);
+    let (status, body) = present(&app, &token, &k, &challenge, &username, "p");
     assert_eq!(status, 201, "{body}");
     let before = devices(&app);
-    // The very same request replayed.
-    let reply = app.post_device(&token, "p", &k.verifying_key().to_bytes(), &challenge, &sig);
+    // The very same request replayed (ed25519 signs deterministically: the same bytes).
+    let reply = present(&app, &token, &k, &challenge, &username, "p");
     assert_refused(reply, 400, "challenge_used");
     let other = key(2);
-    let sig = sign_registration(&other, &challenge, &username, "q");
-    let reply = app.post_device(
-        &token,
-        "q",
-        &other.verifying_key().to_bytes(),
-        &challenge,
-        &sig,
-    );
+    let reply = present(&app, &token, &other, &challenge, &username, "q");
     assert_refused(reply, 400, "challenge_used");
     assert_eq!(devices(&app), before);
 }
@@ -176,25 +179,11 @@ fn another_users_challenge_is_refused(db: TestDb) {
     let (challenge, _, _) = app.challenge(&token_a);
     let k = key(1);
     for user in ["cucvt.b", "cucvt.a"] {
-        let sig = sign_registration(&k, &challenge, user, "p");
-        let reply = app.post_device(
-            &token_b,
-            "p",
-            &k.verifying_key().to_bytes(),
-            &challenge,
-            &sig,
-        );
+        let reply = present(&app, &token_b, &k, &challenge, user, "p");
         assert_refused(reply, 403, "challenge_not_yours");
     }
     assert_eq!(devices(&app), before);
-    let sig = sign_registration(&k, &challenge, "cucvt.a", "p");
-    let (status, body) = app.post_device(
-        &token_a,
-        "p",
-        &k.verifying_key().to_bytes(),
-        &challenge,
-        &sig,
-    );
+    let (status, body) = present(&app, &token_a, &k, &challenge, "cucvt.a", "p");
     assert_eq!(status, 201, "A's challenge still works for A: {body}");
 }
 
@@ -280,14 +269,7 @@ fn challenges_are_bounded_per_user_and_expired_ones_purged(db: TestDb) {
     let sig = sign_registration(&k, oldest, username, "p");
     let reply = app.post_device(&token_a, "p", &public, oldest, &sig);
     assert_refused(reply, 400, "challenge_unknown");
-    let sig = sign_registration(&key(2), &expired_b, "cucvt.b", "p");
-    let reply = app.post_device(
-        &token_b,
-        "p",
-        &key(2).verifying_key().to_bytes(),
-        &expired_b,
-        &sig,
-    );
+    let reply = present(&app, &token_b, &key(2), &expired_b, "cucvt.b", "p");
     assert_refused(reply, 400, "challenge_unknown");
     let (newest, username, _) = &issued[issued.len() - 1];
     let sig = sign_registration(&k, newest, username, "p");
@@ -476,7 +458,72 @@ fn the_phone_client_renews_a_retired_challenge(db: TestDb) {
     assert_eq!(devices(&app), before + 1);
 }
 
+/// Registrations of many users at once while phones sync: each waits its turn for the write
+/// lock and is registered (on SQLite a deferred transaction used to fail at once with a 500
+/// while another connection wrote).
+fn registrations_at_once_while_phones_sync_all_succeed(db: TestDb) {
+    let app = setup(db);
+    let users: Vec<String> = (0..12).map(|i| format!("busy.{i}")).collect();
+    for u in &users {
+        app.create_user(
+            u,
+            taskforce_server::auth::Role::Member,
+            &[("cuc-vt", false)],
+        );
+    }
+    let tokens: Vec<String> = users.iter().map(|u| app.token(u)).collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let syncing = {
+        let (http, stop) = (app.http.clone(), stop.clone());
+        let mut phone = app.phone("cucvt.a", "cuc-vt");
+        std::thread::spawn(move || {
+            let mut syncs = 0u32;
+            let mut n = 0u8;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                n = n.wrapping_add(1);
+                phone.set(0, taskforce_core::doc::TaskField::Progress(n % 100));
+                phone.sync(&http);
+                syncs += 1;
+            }
+            syncs
+        })
+    };
+    let mut answers = Vec::new();
+    for round in 0..3u8 {
+        let handles: Vec<_> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, token)| {
+                let (http, token) = (app.http.clone(), token.clone());
+                let k = key(100 + round * 20 + i as u8);
+                std::thread::spawn(move || http.register_device(&token, &k, "p"))
+            })
+            .collect();
+        answers.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| panic!("join"))),
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let syncs = syncing
+        .join()
+        .unwrap_or_else(|_| panic!("the syncing phone panicked"));
+    let failed: Vec<_> = answers.iter().filter(|(s, _)| *s != 201).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} refused: {failed:?}",
+        failed.len(),
+        answers.len()
+    );
+    eprintln!(
+        "{} registrations at once, all 201, while a phone synced {syncs} times",
+        answers.len()
+    );
+}
+
 on_every_store!(
+    registrations_at_once_while_phones_sync_all_succeed,
     a_signed_challenge_registers_the_device_and_it_syncs,
     a_registration_without_a_challenge_is_refused,
     a_made_up_challenge_is_refused,

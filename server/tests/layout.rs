@@ -23,10 +23,10 @@ const LAYERS: &[&[&str]] = &[
     &["routes", "dashboard"],
     &["http"],
     &["state"],
-    &["sync", "accounts", "progress"],
+    &["sync", "accounts", "progress", "audit", "task_history"],
     &["docstore", "auth"],
     &["db", "telemetry"],
-    &["config", "clock", "error"],
+    &["config", "clock", "error", "tls"],
 ];
 
 type Module = Vec<String>;

@@ -6,7 +6,7 @@ use common::{TestDb, runtime};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use taskforce_migrations::{Migrator, MigratorTrait};
 
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 17] = [
     "units",
     "directives",
     "clauses",
@@ -23,6 +23,7 @@ const TABLES: [&str; 16] = [
     "confirmations",
     "progress_history",
     "device_challenges",
+    "settings",
 ];
 
 fn up_down_up(db: TestDb) {
@@ -87,6 +88,13 @@ fn up_down_up(db: TestDb) {
             }
         };
         assert_eq!(indexed().await, Some(1), "the reports' index");
+        // The steps after the device challenges' (issue 19's), all at once.
+        let after_challenges = Migrator::migrations().len() as u32 - 8;
+        Migrator::down(&conn, Some(after_challenges))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(count("settings").await.is_err(), "settings still there");
+        assert!(count("device_challenges").await.is_ok());
         Migrator::down(&conn, Some(1))
             .await
             .unwrap_or_else(|e| panic!("{e}"));

@@ -131,14 +131,31 @@ fn store_as_an_older_server(app: &TestApp, change: &Change, head: Vec<u8>) {
                 .unwrap_or_else(|e| panic!("{e}"));
             let actor = i32::try_from(change.actor).unwrap_or_else(|e| panic!("{e}"));
             let end = i64::try_from(change.end()).unwrap_or_else(|e| panic!("{e}"));
+            let body = wire::encode_change(&change);
+            let hash = taskforce_core::sync::audit::entry_hash(
+                &taskforce_core::sync::audit::GENESIS,
+                &taskforce_core::sync::audit::Link {
+                    directive: DIRECTIVE,
+                    unit: UNIT,
+                    position: 0,
+                    actor: i64::from(actor),
+                    start: 1,
+                    end,
+                    received_at: 1_580_000_000,
+                    body: &body,
+                },
+            );
             changes::Entity::insert(changes::ActiveModel {
                 directive_id: Set(DIRECTIVE.into()),
                 unit_id: Set(UNIT.into()),
                 actor_id: Set(actor),
                 start_seq: Set(1),
                 end_seq: Set(end),
-                body: Set(wire::encode_change(&change)),
+                body: Set(body),
                 received_at: Set(1_580_000_000),
+                position: Set(0),
+                hash: Set(hash.to_vec()),
+                seal: Set(None),
             })
             .exec_without_returning(&db)
             .await
@@ -146,6 +163,8 @@ fn store_as_an_older_server(app: &TestApp, change: &Change, head: Vec<u8>) {
             documents::Entity::update_many()
                 .col_expr(documents::Column::Ops, Expr::value(end))
                 .col_expr(documents::Column::Head, Expr::value(head))
+                .col_expr(documents::Column::ChainLen, Expr::value(1))
+                .col_expr(documents::Column::ChainHead, Expr::value(hash.to_vec()))
                 .filter(documents::Column::DirectiveId.eq(DIRECTIVE))
                 .filter(documents::Column::UnitId.eq(UNIT))
                 .exec(&db)

@@ -415,6 +415,16 @@ fn openapi_matches_the_server(db: TestDb) {
         None,
     );
     assert_eq!(confirmations[0]["state"], "confirmed", "{confirmations}");
+    // A task's history from the op log: the phone's status edit, by whom and from which device.
+    let (status, history) = c.call(
+        "get",
+        "/api/v1/units/{id}/tasks/{task}/history",
+        "/api/v1/units/viettel/tasks/a0/history?order=newest&limit=5",
+        t,
+        None,
+    );
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(history["entries"][0]["what"]["kind"], "status", "{history}");
 
     // Writes: a device (a challenge, signed), a member added and removed; errors in the
     // documented body.
@@ -497,6 +507,49 @@ fn openapi_matches_the_server(db: TestDb) {
         None,
     );
     assert_eq!(status, 404);
+    // Accounts: the list, a user's devices, revoking one, disabling and enabling (admins).
+    let (status, users) = c.call("get", "/api/v1/users", "/api/v1/users?per_page=2", t, None);
+    assert_eq!(
+        (status, users["per_page"].as_u64()),
+        (200, Some(2)),
+        "{users}"
+    );
+    let (status, devices) = c.call(
+        "get",
+        "/api/v1/users/{username}/devices",
+        "/api/v1/users/vanphong/devices",
+        t,
+        None,
+    );
+    assert_eq!(status, 200, "{devices}");
+    let actor = devices["devices"][0]["actor_id"]
+        .as_u64()
+        .unwrap_or_default();
+    let (status, _) = c.call(
+        "post",
+        "/api/v1/devices/{actor}/revoke",
+        &format!("/api/v1/devices/{actor}/revoke"),
+        t,
+        Some(json!({})),
+    );
+    assert_eq!(status, 200);
+    // Revoking the device ended the Ministry Office's sessions: signed in again.
+    let office = app.token("vanphong");
+    let t = Some(office.as_str());
+    app.create_user("quantri", Role::Admin, &[]);
+    let admin = app.token("quantri");
+    for action in ["disable", "enable"] {
+        let template = format!("/api/v1/users/{{username}}/{action}");
+        let path = format!("/api/v1/users/viettel.b/{action}");
+        let (status, _) = c.call("post", &template, &path, t, Some(json!({})));
+        assert_eq!(
+            status, 403,
+            "the Ministry Office does not {action} accounts"
+        );
+        let (status, _) = c.call("post", &template, &path, Some(&admin), Some(json!({})));
+        assert_eq!(status, 204, "{action}");
+    }
+
     // A member reads their own unit and is refused another's.
     let member_token = app.token("viettel.a");
     let m = Some(member_token.as_str());

@@ -21,7 +21,7 @@ use std::{
 };
 
 use common::{Phone, TestApp, TestDb};
-use sea_orm::sqlx::{self, Connection};
+use sea_orm::sqlx;
 use taskforce_core::{
     client::Client,
     doc::{Op, Status, TaskRef},
@@ -54,6 +54,33 @@ struct WriteLock {
     thread: Option<thread::JoinHandle<()>>,
 }
 
+/// Take the write lock with `begin` on a connection of its own, say so, and hold it until
+/// released (or `at_most`), then roll back.
+async fn hold<C>(
+    url: &str,
+    begin: &'static str,
+    held: mpsc::Sender<()>,
+    release: mpsc::Receiver<()>,
+    at_most: Duration,
+) where
+    C: sqlx::Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    let mut c = C::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("lock connection: {e}"));
+    sqlx::raw_sql(begin)
+        .execute(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("{begin}: {e}"));
+    let _ = held.send(());
+    let _ = release.recv_timeout(at_most);
+    sqlx::raw_sql("ROLLBACK")
+        .execute(&mut c)
+        .await
+        .unwrap_or_else(|e| panic!("ROLLBACK: {e}"));
+}
+
 impl WriteLock {
     fn take(url: &str, hold_at_most: Duration) -> Self {
         let url = url.to_string();
@@ -62,33 +89,23 @@ impl WriteLock {
         let thread = thread::spawn(move || {
             common::runtime().block_on(async move {
                 if url.starts_with("sqlite:") {
-                    let mut c = sqlx::SqliteConnection::connect(&url)
-                        .await
-                        .unwrap_or_else(|e| panic!("lock connection: {e}"));
-                    sqlx::raw_sql("BEGIN IMMEDIATE")
-                        .execute(&mut c)
-                        .await
-                        .unwrap_or_else(|e| panic!("BEGIN IMMEDIATE: {e}"));
-                    let _ = held_tx.send(());
-                    let _ = release_rx.recv_timeout(hold_at_most);
-                    sqlx::raw_sql("ROLLBACK")
-                        .execute(&mut c)
-                        .await
-                        .unwrap_or_else(|e| panic!("ROLLBACK: {e}"));
+                    hold::<sqlx::SqliteConnection>(
+                        &url,
+                        "BEGIN IMMEDIATE",
+                        held_tx,
+                        release_rx,
+                        hold_at_most,
+                    )
+                    .await;
                 } else {
-                    let mut c = sqlx::PgConnection::connect(&url)
-                        .await
-                        .unwrap_or_else(|e| panic!("lock connection: {e}"));
-                    sqlx::raw_sql("BEGIN; SELECT 1 FROM documents FOR UPDATE")
-                        .execute(&mut c)
-                        .await
-                        .unwrap_or_else(|e| panic!("SELECT … FOR UPDATE: {e}"));
-                    let _ = held_tx.send(());
-                    let _ = release_rx.recv_timeout(hold_at_most);
-                    sqlx::raw_sql("ROLLBACK")
-                        .execute(&mut c)
-                        .await
-                        .unwrap_or_else(|e| panic!("ROLLBACK: {e}"));
+                    hold::<sqlx::PgConnection>(
+                        &url,
+                        "BEGIN; SELECT 1 FROM documents FOR UPDATE",
+                        held_tx,
+                        release_rx,
+                        hold_at_most,
+                    )
+                    .await;
                 }
             });
         });
@@ -377,7 +394,11 @@ fn stored_changes(app: &TestApp, actor: u32) -> i64 {
 }
 
 fn an_overloaded_writer_refuses_with_503_and_loses_nothing(db: TestDb) {
-    let app = common::spawn_app_with(db, |c| c.writer_queue = QUEUE);
+    // Many phones of one member: more devices than a user may hold by default.
+    let app = common::spawn_app_with(db, |c| {
+        c.writer_queue = QUEUE;
+        c.devices_per_user = 1000;
+    });
     app.create_user("cucvt.a", Role::Member, &[("cuc-vt", false)]);
     app.create_user("vanphong", Role::MinistryOffice, &[]);
     let mut phones: Vec<Phone> = (0..PHONES)

@@ -1,6 +1,6 @@
 //! What operators and the load generator read, after issue 17 moved it onto crates: `/metrics`
 //! in the OpenMetrics text format under the names read before (prometheus-client), the login
-//! limit (governor), a logout dropping the cached caller (moka), and every request's log line
+//! limits, a logout dropping the cached caller (moka), and every request's log line
 //! carrying a request id (tracing-actix-web).
 
 mod common;

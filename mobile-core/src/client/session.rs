@@ -85,7 +85,31 @@ fn register_once(
         .map_err(net)
 }
 
+/// The store's meta key of the device token the server gave this device at its last login:
+/// sent back with the next, it lets a correct password through while strangers' failures hold
+/// the account back (the server's login limits).
+pub(super) const DEVICE_TOKEN: &str = "device_token";
+
+/// The login request: with the device token, when the device has one.
+fn login_body(username: &str, password: &str, device_token: Option<String>) -> serde_json::Value {
+    let mut body = serde_json::json!({ "username": username, "password": password });
+    if let Some(t) = device_token {
+        body["device_token"] = serde_json::Value::String(t);
+    }
+    body
+}
+
 impl Client {
+    /// The device token the server gave this device at its last login, if any.
+    pub fn device_token(&self) -> ClientResult<Option<String>> {
+        Ok(self
+            .lock()
+            .store
+            .get_meta(DEVICE_TOKEN)?
+            .and_then(|t| String::from_utf8(t).ok())
+            .filter(|t| !t.is_empty()))
+    }
+
     pub fn is_logged_in(&self) -> bool {
         self.lock().session.is_some()
     }
@@ -116,12 +140,15 @@ impl Client {
             .post_json(
                 "/api/v1/auth/login",
                 None,
-                &serde_json::json!({ "username": username, "password": password }),
+                &login_body(username, password, self.device_token()?),
             )
             .map_err(net)?;
         let body = reply.json();
         if reply.status != 200 {
             return Err(error::from_reply(reply.status, &body));
+        }
+        if let Some(t) = body["device_token"].as_str() {
+            self.lock().store.set_meta(DEVICE_TOKEN, t.as_bytes())?;
         }
         let token = body["token"].as_str().unwrap_or_default().to_string();
         let units: Vec<String> = body["user"]["units"]
@@ -247,5 +274,101 @@ impl Client {
     /// Who is signed in.
     pub fn username(&self) -> Option<String> {
         self.lock().session.as_ref().map(|s| s.username.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::{client::Transport, directive::Role, doc::HeaderTask, store::MemoryStore};
+
+    /// A server that signs in (answering `device_token` "dt-N" to the Nth login), registers
+    /// the device and hands out a one-task document; it keeps the login requests.
+    #[derive(Debug, Default)]
+    struct Server {
+        logins: Mutex<Vec<serde_json::Value>>,
+    }
+
+    fn ok(status: u16, body: serde_json::Value) -> Result<Reply, TransportError> {
+        Ok(Reply {
+            status,
+            body: body.to_string().into_bytes(),
+            retry_after: None,
+        })
+    }
+
+    impl Transport for Server {
+        fn get(&self, path: &str, _: Option<&str>) -> Result<Reply, TransportError> {
+            let header = DocHeader {
+                directive: "5-ct-btttt".into(),
+                unit: "cuc-vt".into(),
+                tasks: vec![HeaderTask {
+                    clause: "II.1".into(),
+                    role: Role::Lead,
+                }],
+            };
+            if path.contains("/document") {
+                ok(200, serde_json::json!({ "header": header }))
+            } else {
+                ok(200, serde_json::json!({ "clauses": [] }))
+            }
+        }
+        fn post_json(
+            &self,
+            path: &str,
+            _: Option<&str>,
+            body: &serde_json::Value,
+        ) -> Result<Reply, TransportError> {
+            if path.ends_with("/devices") {
+                return ok(201, serde_json::json!({ "actor_id": 3 }));
+            }
+            if path.ends_with("/challenge") {
+                let challenge = base64_encode(&[1; 32]);
+                return ok(
+                    200,
+                    serde_json::json!({ "challenge": challenge, "username": "cucvt.a" }),
+                );
+            }
+            let mut logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
+            logins.push(body.clone());
+            ok(
+                200,
+                serde_json::json!({ "token": "t", "device_token": format!("dt-{}", logins.len()),
+                    "user": { "units": [{ "unit": "cuc-vt" }] } }),
+            )
+        }
+        fn post_sync(&self, _: &str, _: u32, _: Vec<u8>) -> Result<Reply, TransportError> {
+            Err(TransportError("offline".into()))
+        }
+    }
+
+    #[test]
+    fn the_device_token_of_a_login_is_kept_and_sent_with_the_next() -> ClientResult<()> {
+        let server = Arc::new(Server::default());
+        let s = server.clone();
+        let client = Client::with_store(
+            Box::new(MemoryStore::default()),
+            Box::new(move |_: &str| s.clone() as Arc<dyn Transport>),
+        )?;
+        assert_eq!(client.device_token()?, None);
+        client.login("http://server", "cucvt.a", "mật khẩu", "phone", None)?;
+        assert_eq!(client.device_token()?.as_deref(), Some("dt-1"));
+        client.logout()?;
+        client.login("http://server", "cucvt.a", "mật khẩu", "phone", None)?;
+        assert_eq!(
+            client.device_token()?.as_deref(),
+            Some("dt-2"),
+            "the newest kept"
+        );
+        let logins = server.logins.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(logins[0].get("device_token"), None, "none the first time");
+        assert_eq!(logins[1]["device_token"], "dt-1");
+        assert_eq!(logins[1]["username"], "cucvt.a");
+        // In the store's meta: a restarted app has it too.
+        let stored = client.lock().store.get_meta(DEVICE_TOKEN)?;
+        assert_eq!(stored.as_deref(), Some(&b"dt-2"[..]));
+        Ok(())
     }
 }

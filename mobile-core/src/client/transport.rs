@@ -1,6 +1,9 @@
-//! How the client reaches the server: a small trait, with HTTP (ureq) as the real one.
+//! How the client reaches the server: a small trait, with HTTP(S) (ureq, rustls on ring) as
+//! the real one.
 
 use std::time::Duration;
+
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider, parse_pem};
 
 /// What can go wrong before the server answers.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -34,6 +37,9 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     fn post_sync(&self, token: &str, actor: u32, body: Vec<u8>) -> Result<Reply, TransportError>;
 }
 
+/// How long a request may take in all by default.
+const TIMEOUT: Duration = Duration::from_secs(60);
+
 /// HTTP(S) to a taskforce server.
 #[derive(Debug, Clone)]
 pub struct HttpTransport {
@@ -42,11 +48,49 @@ pub struct HttpTransport {
 }
 
 impl HttpTransport {
+    /// HTTP, or HTTPS trusting the public roots (Mozilla's, `webpki-roots`).
     pub fn new(base: &str) -> Self {
+        Self::with_tls(base, TlsConfig::default(), TIMEOUT)
+    }
+
+    /// As [`Self::new`], a request given up after `timeout` instead of a minute (a network
+    /// known to stall; tests).
+    pub fn with_timeout(base: &str, timeout: Duration) -> Self {
+        Self::with_tls(base, TlsConfig::default(), timeout)
+    }
+
+    /// HTTPS trusting the public roots and the certificates of `ca_pem` as well (a private
+    /// CA, or a test's): refused when `ca_pem` holds no certificate or one that does not parse.
+    pub fn with_extra_ca(base: &str, ca_pem: &[u8]) -> Result<Self, TransportError> {
+        let bad = |e: ureq::Error| TransportError(format!("the extra CA: {e}"));
+        let mut extra = Vec::new();
+        for item in parse_pem(ca_pem) {
+            if let PemItem::Certificate(c) = item.map_err(bad)? {
+                extra.push(c);
+            }
+        }
+        if extra.is_empty() {
+            return Err(TransportError(
+                "the extra CA holds no PEM certificate".into(),
+            ));
+        }
+        let roots = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|c| Certificate::from_der(c.as_ref()))
+            .chain(extra);
+        let tls = TlsConfig::builder()
+            .provider(TlsProvider::Rustls)
+            .root_certs(RootCerts::from(roots))
+            .build();
+        Ok(Self::with_tls(base, tls, TIMEOUT))
+    }
+
+    fn with_tls(base: &str, tls: TlsConfig, timeout: Duration) -> Self {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .timeout_connect(Some(Duration::from_secs(10)))
+            .timeout_global(Some(timeout))
+            .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
+            .tls_config(tls)
             .build()
             .into();
         Self {

@@ -97,27 +97,6 @@ pub fn admit_op<D: ChangeTarget + ?Sized>(doc: &D, op: &Op) -> Result<(), DocErr
     }
 }
 
-/// The operations that are new in `changes` against `doc`: those of the changes starting
-/// past what is held (a change starting within it is held whole, or refused by
-/// [`admit_changes`]).
-pub fn new_changes<'a, D: ChangeTarget + ?Sized>(
-    doc: &'a D,
-    changes: &'a [Change],
-) -> impl Iterator<Item = &'a Change> + 'a {
-    let mut have: BTreeMap<ActorId, u64> = BTreeMap::new();
-    changes.iter().filter(move |c| {
-        let held_up_to = have
-            .entry(c.actor)
-            .or_insert_with(|| doc.version().get(&c.actor));
-        if c.start > *held_up_to {
-            *held_up_to = (*held_up_to).max(c.end());
-            true
-        } else {
-            false
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,15 +237,5 @@ mod tests {
         };
         let made = Change::sign(1, 7, 2, vec![add, on(OpId::new(7, 2))], &key);
         assert_eq!(admit_changes(&d, &[made], |_| false), Ok(()));
-    }
-
-    #[test]
-    fn new_changes_are_those_past_what_is_held() {
-        let first = change(1, &[10, 20]);
-        let d = holding(std::slice::from_ref(&first));
-        let next = change(3, &[30]);
-        let batch = [first, next.clone()];
-        let new: Vec<&Change> = new_changes(&d, &batch).collect();
-        assert_eq!(new, vec![&next]);
     }
 }

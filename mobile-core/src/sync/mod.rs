@@ -4,6 +4,7 @@
 
 mod accept;
 mod admit;
+pub mod audit;
 mod change;
 mod register;
 mod replica;
@@ -13,7 +14,7 @@ pub use accept::{
     Applied, ChangeTarget, EMPTY_CHANGE, OVERLAPPING_CHANGE, UNKNOWN_OPERATION, apply_changes,
     apply_checked, check_changes,
 };
-pub use admit::{NOT_A_TASK, admit_changes, admit_op, new_changes};
+pub use admit::{NOT_A_TASK, admit_changes, admit_op};
 pub use change::{Change, signing_key};
 pub use register::{
     REGISTRATION_DOMAIN, registration_message, sign_registration, verify_registration,

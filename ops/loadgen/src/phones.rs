@@ -92,9 +92,11 @@ pub fn api(
 }
 
 /// The server's own counters and gauges (`/metrics`), by name without the `taskforce_`
-/// prefix: what it did for the load (snapshots, cache hits, copies, the cache's bytes).
+/// prefix: what it did for the load (snapshots, cache hits, copies, the cache's bytes). With
+/// `TASKFORCE_METRICS_TOKEN` set, as the server's `/metrics` token (needed off the server's host).
 pub fn server_metrics(http: &HttpTransport) -> anyhow::Result<BTreeMap<String, f64>> {
-    let reply = http.get("/metrics", None).context("/metrics")?;
+    let token = std::env::var("TASKFORCE_METRICS_TOKEN").ok();
+    let reply = http.get("/metrics", token.as_deref()).context("/metrics")?;
     let text = String::from_utf8_lossy(&reply.body);
     Ok(text
         .lines()

@@ -131,6 +131,14 @@ pub fn start_own_server(
     let mut cmd = Command::new(&exe);
     cmd.args(["serve", "--db", &db, "--bind", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
+        // Every phone signs in from 127.0.0.1: one address standing for thousands.
+        .env("TASKFORCE_LOGIN_PER_ADDRESS_BURST", "1000000")
+        // And a unit's phones share its one account: as many devices as phones, and the fresh
+        // phone per unit that checks convergence (at least the default's 10).
+        .env(
+            "TASKFORCE_DEVICES_PER_USER",
+            (args.devices + args.units).max(10).to_string(),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     if let Some(w) = args.server_workers {

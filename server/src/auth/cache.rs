@@ -31,21 +31,35 @@ use crate::{
 
 /// How long a checked token's caller is trusted without reading the database again.
 pub const CALLER_TTL: Duration = Duration::from_secs(5);
-/// How long a device's owner and key are (they never change once registered).
-pub const DEVICE_TTL: Duration = Duration::from_secs(3600);
+/// How long a device's owner, key and revocation are trusted. Owner and key never change once
+/// registered, but a device can be revoked (issue 19): revoking it here drops it at once; a
+/// revocation by another replica or the `taskforce user revoke-device` command is seen within
+/// this time, the same bound as a disabled account's ([`CALLER_TTL`]). It was an hour before.
+pub const DEVICE_TTL: Duration = Duration::from_secs(5);
 /// Entries per cache; past it moka evicts the entries least likely to be used again.
 const AUTH_CACHE_CAP: u64 = 100_000;
 
 /// A token's caller and when the token expires (Unix seconds).
 type CallerEntry = (Caller, i64);
-/// A device's owner (user id) and public key.
-type DeviceEntry = (i64, [u8; 32]);
+/// A registered device as the sync route checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnownDevice {
+    /// The owner's user id.
+    pub user_id: i64,
+    pub key: [u8; 32],
+    /// Revoked: its syncs are refused.
+    pub revoked: bool,
+}
+
+type DeviceEntry = KnownDevice;
 
 /// Recently checked bearer tokens (by hash) and device keys, so that a sync does not read the
 /// tokens, users, memberships and devices tables every time (decision 22). Changes made through
-/// this process (logout, removing a member) drop the cached callers at once; changes made
-/// elsewhere (the `taskforce user` command, another server replica) take effect within
-/// [`CALLER_TTL`]. A token's expiry is checked on every use.
+/// this process (logout, removing or adding a member, disabling an account, revoking a
+/// device) drop the cached entries at once; changes made elsewhere (the `taskforce user` and
+/// `taskforce member` commands, another server replica on the same database) take effect
+/// within [`CALLER_TTL`] (callers) and [`DEVICE_TTL`] (devices), both 5 s. A token's expiry is
+/// checked on every use.
 pub struct AuthCache {
     /// Token hash → caller and token expiry, for [`CALLER_TTL`] after it was read.
     callers: Cache<String, CallerEntry>,
@@ -119,12 +133,23 @@ impl AuthCache {
         self.callers.invalidate_all();
     }
 
-    /// A registered device's owner (user id) and public key.
+    /// Forget one token's cached caller (its session ended here): the next lookup reads the
+    /// database, where the token is gone. The other callers stay cached.
+    pub fn evict_token(&self, token: &str) {
+        self.callers.invalidate(&token_hash(token));
+    }
+
+    /// Forget one device (it was revoked here): the next lookup reads the database.
+    pub fn forget_device(&self, actor: u32) {
+        self.devices.invalidate(&actor);
+    }
+
+    /// A registered device: its owner, public key and whether it is revoked.
     pub async fn device(
         &self,
         db: &impl ConnectionTrait,
         actor: u32,
-    ) -> ApiResult<Option<(i64, [u8; 32])>> {
+    ) -> ApiResult<Option<KnownDevice>> {
         if let Some(known) = self.devices.get(&actor) {
             return Ok(Some(known));
         }
@@ -139,8 +164,13 @@ impl AuthCache {
             .as_slice()
             .try_into()
             .map_err(ApiError::internal)?;
-        self.devices.insert(actor, (row.user_id, key));
-        Ok(Some((row.user_id, key)))
+        let known = KnownDevice {
+            user_id: row.user_id,
+            key,
+            revoked: row.revoked_at.is_some(),
+        };
+        self.devices.insert(actor, known);
+        Ok(Some(known))
     }
 }
 
@@ -156,6 +186,14 @@ mod tests {
             display_name: format!("User {user_id}"),
             role: Role::Member,
             units: vec![("cuc-vt".into(), false)],
+        }
+    }
+
+    fn device(user_id: i64, key: [u8; 32]) -> KnownDevice {
+        KnownDevice {
+            user_id,
+            key,
+            revoked: false,
         }
     }
 
@@ -185,7 +223,7 @@ mod tests {
                 .callers
                 .insert(format!("h{i}"), (caller(i), now() + 60));
         }
-        cache.devices.insert(7, (1, [7; 32]));
+        cache.devices.insert(7, device(1, [7; 32]));
         assert_eq!(user_of(cache.cached_caller("h42")), Some(Ok(42)));
         cache.forget_callers();
         // moka's invalidate_all is lazy, but no lookup returns an entry it invalidated.
@@ -193,7 +231,7 @@ mod tests {
             assert_eq!(user_of(cache.cached_caller(&format!("h{i}"))), None, "h{i}");
         }
         // Devices are not callers: they stay.
-        assert_eq!(cache.devices.get(&7), Some((1, [7; 32])));
+        assert_eq!(cache.devices.get(&7), Some(device(1, [7; 32])));
         // A caller read again after the call is cached as usual.
         cache.callers.insert("h42".into(), (caller(42), now() + 60));
         assert_eq!(user_of(cache.cached_caller("h42")), Some(Ok(42)));
@@ -203,10 +241,24 @@ mod tests {
     }
 
     #[test]
+    fn forgetting_a_device_misses_at_once_and_keeps_the_others() {
+        let cache = AuthCache::default();
+        cache.devices.insert(7, device(1, [7; 32]));
+        cache.devices.insert(8, device(1, [8; 32]));
+        cache.forget_device(7);
+        assert_eq!(
+            cache.devices.get(&7),
+            None,
+            "a revoked device is read again"
+        );
+        assert_eq!(cache.devices.get(&8), Some(device(1, [8; 32])));
+    }
+
+    #[test]
     fn entries_expire_after_their_ttl() {
         let cache = AuthCache::with_ttls(Duration::from_millis(100), Duration::from_millis(300));
         cache.callers.insert("h1".into(), (caller(1), now() + 60));
-        cache.devices.insert(7, (1, [7; 32]));
+        cache.devices.insert(7, device(1, [7; 32]));
         assert_eq!(user_of(cache.cached_caller("h1")), Some(Ok(1)));
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(
@@ -216,7 +268,7 @@ mod tests {
         );
         assert_eq!(
             cache.devices.get(&7),
-            Some((1, [7; 32])),
+            Some(device(1, [7; 32])),
             "the device did not"
         );
         std::thread::sleep(Duration::from_millis(200));
@@ -230,7 +282,7 @@ mod tests {
             cache
                 .callers
                 .insert(format!("h{i}"), (caller(i.into()), now() + 60));
-            cache.devices.insert(i, (1, [0; 32]));
+            cache.devices.insert(i, device(1, [0; 32]));
         }
         cache.callers.run_pending_tasks();
         cache.devices.run_pending_tasks();
@@ -256,7 +308,7 @@ mod tests {
             new.callers
                 .insert(h.clone(), (caller(i as i64), now() + 3600));
             old.insert_device(i as u32, (1, [1; 32]));
-            new.devices.insert(i as u32, (1, [1; 32]));
+            new.devices.insert(i as u32, device(1, [1; 32]));
         }
         let hashes = Arc::new(hashes);
         // Every entry fresh again before each run: the callers' 5 s lifetime is shorter than
@@ -358,7 +410,7 @@ mod tests {
         let old_full = old::AuthCache::default();
         let old_inserts = inserts(&|i| old_full.insert_device(i, (1, [1; 32])));
         let new_full = AuthCache::default();
-        let new_inserts = inserts(&|i| new_full.devices.insert(i, (1, [1; 32])));
+        let new_inserts = inserts(&|i| new_full.devices.insert(i, device(1, [1; 32])));
         new_full.devices.run_pending_tasks();
         println!(
             "  {} inserts into a cache of {cap} (device entries):",

@@ -4,12 +4,14 @@
 //! `crate::http`.
 
 mod cache;
+mod device_token;
 mod limiter;
 mod password;
 mod token;
 
 pub use cache::{AuthCache, CALLER_TTL, DEVICE_TTL};
-pub use limiter::LoginLimiter;
+pub use device_token::{DeviceKey, DeviceKeyError, DeviceToken, shared_key};
+pub use limiter::{Attempt, LoginLimiter, LoginLimits, normalise};
 pub use password::{check_password_strength, hash_password, verify_password};
 pub use token::{caller_for_token, new_token, token_hash};
 

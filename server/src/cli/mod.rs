@@ -1,5 +1,6 @@
 //! The command line: one file per command, each with its own options.
 
+mod audit;
 mod catalogue;
 mod directive;
 mod migrate;
@@ -22,9 +23,12 @@ pub struct Cli {
 pub enum Command {
     /// Run the server: migrations and the bundled directive on first start, then the API.
     Serve(serve::ServeArgs),
-    /// Accounts: create users, reset passwords.
+    /// Accounts: create, list, disable and enable users, reset passwords, list and revoke devices.
     #[command(subcommand)]
     User(user::UserCommand),
+    /// Unit memberships: add an existing account to a unit.
+    #[command(subcommand)]
+    Member(user::MemberCommand),
     /// Run the database migrations (up, or down to nothing) and exit.
     Migrate {
         #[command(flatten)]
@@ -39,6 +43,9 @@ pub enum Command {
     /// The unit catalogue: list it, or check an edited file.
     #[command(subcommand)]
     Catalogue(catalogue::CatalogueCommand),
+    /// The audit trail: verify the op log's hash chains and signatures, export a unit's log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -56,8 +63,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::serve(args),
         Command::User(cmd) => user::user(cmd),
+        Command::Member(cmd) => user::member(cmd),
         Command::Migrate { db, down } => migrate::migrate(&db.db, down),
         Command::Directive(cmd) => directive::run(cmd),
         Command::Catalogue(cmd) => catalogue::run(cmd),
+        Command::Audit(cmd) => audit::run(cmd),
     }
 }

@@ -36,6 +36,29 @@ pub struct ServeArgs {
     /// Syncs that may wait for the writer; past them a sync is answered 503 [default: 1024].
     #[arg(long, env = "TASKFORCE_WRITER_QUEUE")]
     pub writer_queue: Option<usize>,
+    /// A bearer token `/metrics` requires [default: none; then loopback callers only].
+    #[arg(long, env = "TASKFORCE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+    /// A PEM certificate chain: serve HTTPS with it (needs --tls-key).
+    #[arg(long, env = "TASKFORCE_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TASKFORCE_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// The audit key file that seals the op log (created, mode 0600, when absent; the same
+    /// file on every replica) [default: taskforce-audit.key beside the SQLite file, or in the
+    /// working directory].
+    #[arg(long, env = "TASKFORCE_AUDIT_KEY")]
+    pub audit_key: Option<PathBuf>,
+    /// Login attempts per minute from one client address (an IPv6 /64) [default: 10].
+    #[arg(long, env = "TASKFORCE_LOGIN_PER_ADDRESS_PER_MINUTE")]
+    pub login_per_address_per_minute: Option<u32>,
+    /// Login attempts at once from one client address [default: 20].
+    #[arg(long, env = "TASKFORCE_LOGIN_PER_ADDRESS_BURST")]
+    pub login_per_address_burst: Option<u32>,
+    /// Devices (not revoked) one user may hold [default: 10].
+    #[arg(long, env = "TASKFORCE_DEVICES_PER_USER")]
+    pub devices_per_user: Option<u64>,
     /// Also create demo accounts (one per role, for a few units) and print their passwords.
     #[arg(long)]
     pub demo: bool,
@@ -61,8 +84,29 @@ fn config(args: &ServeArgs) -> anyhow::Result<Config> {
     if let Some(n) = args.writer_queue {
         c.writer_queue = n;
     }
+    if let Some(t) = &args.metrics_token {
+        c.metrics_token = Some(taskforce_server::config::Secret(t.clone()));
+    }
     if args.catalogue.is_some() {
         c.catalogue.clone_from(&args.catalogue);
+    }
+    if let Some(n) = args.login_per_address_per_minute {
+        c.login_per_address_per_minute = n;
+    }
+    if let Some(n) = args.login_per_address_burst {
+        c.login_per_address_burst = n;
+    }
+    if let Some(n) = args.devices_per_user {
+        c.devices_per_user = n;
+    }
+    if args.tls_cert.is_some() {
+        c.tls_cert.clone_from(&args.tls_cert);
+    }
+    if args.tls_key.is_some() {
+        c.tls_key.clone_from(&args.tls_key);
+    }
+    if args.audit_key.is_some() {
+        c.audit_key.clone_from(&args.audit_key);
     }
     Ok(c)
 }
@@ -80,9 +124,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             demo_accounts(&state.db).await?;
         }
         let db_url = db::redact(&state.config.db);
+        let scheme = if state.config.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let (server, addr) = start(state)?;
-        tracing::info!(%addr, db = %db_url, "taskforce is listening");
-        println!("taskforce listening on http://{addr} (database {db_url})");
+        tracing::info!(%addr, db = %db_url, scheme, "taskforce is listening");
+        println!("taskforce listening on {scheme}://{addr} (database {db_url})");
         server.await.context("server stopped")
     })
 }

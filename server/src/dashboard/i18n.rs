@@ -98,6 +98,27 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("group", "Nhóm", "Group"),
     ("lead", "Chủ trì", "Lead"),
     ("coordinating", "Phối hợp", "Coordinating"),
+    // A task's history (`pages::task_history`).
+    ("h_history", "Lịch sử thay đổi", "History"),
+    ("h_received", "Máy chủ nhận (UTC+7)", "Received (UTC+7)"),
+    ("h_phone_at", "Giờ trên điện thoại", "Phone's time"),
+    ("h_who", "Người sửa", "By"),
+    ("h_device", "Thiết bị", "Device"),
+    ("h_what", "Thay đổi", "Change"),
+    ("h_oldest", "Cũ nhất trước", "Oldest first"),
+    ("h_newest", "Mới nhất trước", "Newest first"),
+    ("h_next", "Trang sau →", "Next page →"),
+    ("h_none", "Chưa có thay đổi nào.", "No changes yet."),
+    ("h_notes", "Ghi chú", "Notes"),
+    ("h_title", "Tên nhiệm vụ", "Title"),
+    ("h_hidden", "Ẩn nhiệm vụ", "Task hidden"),
+    ("h_shown", "Hiện lại nhiệm vụ", "Task shown again"),
+    ("h_comment", "Bình luận", "Comment"),
+    ("h_evidence", "Minh chứng", "Evidence"),
+    ("h_task_added", "Tạo nhiệm vụ", "Task added"),
+    ("h_subtask_added", "Thêm nhiệm vụ con", "Sub-task added"),
+    ("h_cleared", "bỏ hạn", "cleared"),
+    ("h_unknown", "không rõ", "unknown"),
 ];
 
 pub fn t(lang: Lang, key: &str) -> &'static str {

@@ -1,6 +1,9 @@
 //! The Ministry Office's dashboard: server-rendered HTML (maud), Vietnamese by default with
 //! an English switch, no JavaScript frameworks or CDNs, small pages for slow connections.
-//! Sign-in sets an HttpOnly, SameSite=Strict cookie holding a normal bearer token.
+//! Sign-in sets an HttpOnly, SameSite=Strict cookie holding a normal bearer token (Secure
+//! over TLS). Every form that changes state carries a CSRF token: the sign-in form a random
+//! one it also sets as a cookie (double submit) and refuses posts another site sends; the
+//! sign-out form one derived from the session (`http::session_csrf`).
 
 mod chart;
 mod i18n;
@@ -11,22 +14,23 @@ use std::{future::Future, pin::Pin};
 
 use actix_web::{
     FromRequest, HttpRequest, HttpResponse, ResponseError,
-    cookie::{Cookie, SameSite},
     dev::Payload,
     http::{StatusCode, header},
     web,
 };
 pub use i18n::{Lang, t};
+pub use layout::{CONTENT_SECURITY_POLICY, security_headers};
 use maud::html;
 use sea_orm::EntityTrait;
 use serde::Deserialize;
 
 use crate::{
-    accounts,
     auth::{Caller, caller_for_token, token_hash},
     db::entity::tokens,
     error::ApiError,
-    http::TOKEN_COOKIE,
+    http::{
+        self, CSRF_COOKIE, TOKEN_COOKIE, constant_time_eq, cross_site, random_token, session_csrf,
+    },
     state::AppState,
 };
 
@@ -117,7 +121,8 @@ impl FromRequest for Viewer {
     }
 }
 
-/// A page response, remembering an explicit `?lang=` choice.
+/// A page response, remembering an explicit `?lang=` choice; the sign-out form's CSRF field
+/// filled from the session (`layout::CSRF_SLOT`).
 pub fn page(req: &HttpRequest, markup: maud::Markup) -> HttpResponse {
     let mut resp = HttpResponse::Ok();
     resp.content_type("text/html; charset=utf-8");
@@ -125,24 +130,56 @@ pub fn page(req: &HttpRequest, markup: maud::Markup) -> HttpResponse {
         .ok()
         .and_then(|q| q.lang.as_deref().and_then(Lang::parse))
     {
-        resp.cookie(
-            Cookie::build(LANG_COOKIE, lang.code())
-                .path("/")
-                .same_site(SameSite::Strict)
-                .finish(),
-        );
+        resp.cookie(http::cookie(req, LANG_COOKIE, lang.code().to_string()));
     }
-    resp.body(markup.into_string())
+    let mut html = markup.into_string();
+    if let Some(session) = req.cookie(TOKEN_COOKIE) {
+        let field = layout::csrf_input(&session_csrf(session.value())).into_string();
+        html = html.replacen(layout::CSRF_SLOT, &field, 1);
+    }
+    resp.body(html)
 }
 
-async fn login_form(req: HttpRequest) -> HttpResponse {
-    page(&req, layout::login(lang_of(&req), false))
+/// 403 with a page: a form without its CSRF token, or posted from another site.
+fn refused_form() -> HttpResponse {
+    HttpResponse::Forbidden()
+        .content_type("text/html; charset=utf-8")
+        .body(layout::forbidden_form().into_string())
+}
+
+/// The sign-in form, with the browser's pre-session token if it has one (so that two open
+/// sign-in tabs both work), else a new random one.
+async fn login_form(req: HttpRequest) -> PageResult {
+    let held = req
+        .cookie(CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .filter(|v| v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()));
+    let csrf = match held {
+        Some(v) => v,
+        None => {
+            random_token().map_err(|e| ApiError::internal(anyhow::anyhow!("no randomness: {e}")))?
+        }
+    };
+    let mut resp = page(&req, layout::login(lang_of(&req), false, &csrf));
+    resp.add_cookie(&http::cookie(&req, CSRF_COOKIE, csrf))
+        .map_err(ApiError::internal)?;
+    Ok(resp)
 }
 
 #[derive(Deserialize)]
 pub struct LoginForm {
     username: String,
     password: String,
+    /// The sign-in form's CSRF token: the `tf_csrf` cookie's value.
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The hidden CSRF field of a form that carries nothing else.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
 }
 
 impl std::fmt::Debug for LoginForm {
@@ -159,64 +196,88 @@ async fn login(
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     let lang = lang_of(&req);
-    if state.limiter.check(&form.username).is_err() {
-        return HttpResponse::TooManyRequests()
-            .content_type("text/html; charset=utf-8")
-            .body(layout::login(lang, true).into_string());
-    }
-    match accounts::login(
-        &state.db,
-        &form.username,
-        &form.password,
-        state.config.token_ttl_hours,
-    )
-    .await
+    // Login CSRF: another site's page must not sign the browser in (as the attacker).
+    let pre_session = req.cookie(CSRF_COOKIE);
+    if cross_site(&req)
+        || form.csrf.is_empty()
+        || !pre_session
+            .is_some_and(|c| constant_time_eq(c.value().as_bytes(), form.csrf.as_bytes()))
     {
-        Ok((token, _, _)) => HttpResponse::SeeOther()
+        return refused_form();
+    }
+    // The API's login and its limits (`http::login`); the device token kept in a cookie.
+    let device = http::login::device_cookie_value(&req);
+    let device = device.as_deref();
+    match http::login::login(&state, &req, &form.username, &form.password, device).await {
+        Ok(done) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/"))
+            .cookie(http::cookie(&req, TOKEN_COOKIE, done.token.clone()))
             .cookie(
-                Cookie::build(TOKEN_COOKIE, token)
-                    .path("/")
-                    .http_only(true)
-                    .same_site(SameSite::Strict)
-                    .finish(),
+                done.device_cookie(&req)
+                    .unwrap_or_else(|| http::removal(&req, http::login::DEVICE_COOKIE)),
             )
+            .cookie(http::removal(&req, CSRF_COOKIE))
             .finish(),
-        Err(_) => {
-            state.limiter.failed(&form.username);
-            HttpResponse::Unauthorized()
-                .content_type("text/html; charset=utf-8")
-                .body(layout::login(lang, true).into_string())
-        }
+        Err(ApiError::TooManyRequests { retry_after }) => HttpResponse::TooManyRequests()
+            .insert_header((header::RETRY_AFTER, retry_after.to_string()))
+            .content_type("text/html; charset=utf-8")
+            .body(layout::login(lang, true, &form.csrf).into_string()),
+        Err(_) => HttpResponse::Unauthorized()
+            .content_type("text/html; charset=utf-8")
+            .body(layout::login(lang, true, &form.csrf).into_string()),
     }
 }
 
-async fn logout(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+/// Sign-out: only with the session's CSRF token (another site cannot sign a user out); the
+/// token is deleted and dropped from the cache, so it is refused on the very next request.
+async fn logout(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form: Option<web::Form<CsrfForm>>,
+) -> HttpResponse {
     if let Some(c) = req.cookie(TOKEN_COOKIE) {
+        let sent = form.map(|f| f.into_inner().csrf).unwrap_or_default();
+        if cross_site(&req)
+            || !constant_time_eq(session_csrf(c.value()).as_bytes(), sent.as_bytes())
+        {
+            return refused_form();
+        }
         let _ = tokens::Entity::delete_by_id(token_hash(c.value()))
             .exec(&state.db)
             .await;
         // The token stops working for the API at once too, not when its cached caller expires.
-        state.auth.forget_callers();
+        state.auth.evict_token(c.value());
     }
-    let mut gone = Cookie::build(TOKEN_COOKIE, "").path("/").finish();
-    gone.make_removal();
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/login"))
-        .cookie(gone)
+        .cookie(http::removal(&req, TOKEN_COOKIE))
         .finish()
 }
 
-/// The dashboard's routes.
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/login", web::get().to(login_form))
-        .route("/login", web::post().to(login))
-        .route("/logout", web::post().to(logout))
-        .route("/", web::get().to(pages::overview))
-        .route("/matrix", web::get().to(pages::matrix))
-        .route("/clauses/{id}", web::get().to(pages::clause))
-        .route("/units/{id}", web::get().to(pages::unit))
-        .route("/hotlines", web::get().to(pages::hotlines))
-        .route("/stale", web::get().to(pages::stale))
-        .route("/report", web::get().to(pages::report));
+/// The dashboard's route table: one line per page or form. It registers the routes and lists
+/// them in [`DASHBOARD_ROUTES`], which the authorisation test walks (server/tests/authorisation.rs).
+macro_rules! dashboard_routes {
+    ($($method:ident $path:literal => $handler:path;)*) => {
+        /// `(method, path)` of every dashboard route, as registered.
+        pub const DASHBOARD_ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        /// The dashboard's routes.
+        pub fn routes(cfg: &mut web::ServiceConfig) {
+            $(cfg.route($path, web::$method().to($handler));)*
+        }
+    };
+}
+
+dashboard_routes! {
+    get "/login" => login_form;
+    post "/login" => login;
+    post "/logout" => logout;
+    get "/" => pages::overview;
+    get "/matrix" => pages::matrix;
+    get "/clauses/{id}" => pages::clause;
+    get "/units/{id}" => pages::unit;
+    get "/hotlines" => pages::hotlines;
+    get "/stale" => pages::stale;
+    get "/report" => pages::report;
+    get "/units/{id}/tasks/{task}/history" => pages::task_history;
 }

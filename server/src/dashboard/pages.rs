@@ -14,13 +14,14 @@ use super::{
     layout, page,
 };
 use crate::{
-    db::entity::{confirmations, reports},
+    db::entity::{confirmations, reports, tasks},
     error::ApiError,
     progress::{
         ClauseRow, DEFAULT_DIRECTIVE, DirectiveProgress, STALE_DAYS, history, role_label,
         visible_progress,
     },
     state::AppState,
+    task_history::{self, HistoryQuery, Order, What},
 };
 
 fn status_key(s: Status) -> &'static str {
@@ -214,19 +215,24 @@ pub async fn clause(
         .iter()
         .map(|u| (u.unit.as_str(), u.name.as_str()))
         .collect();
+    let task_refs = task_refs_by(&state, tasks::Column::ClauseId.eq(id.as_str()), |r| {
+        Some(r.unit_id.clone())
+    })
+    .await?;
     let body = html! {
         @if let Some(h) = &c.heading { p { b { (h) } } }
         blockquote id="clause-text" class="clause-text" { (c.text) }
         p { (t(lang, "done")) ": " (c.counts.done) "/" (c.counts.assigned) " " (layout::bar(c.percent_done)) }
         (legend(lang))
         table id="clause-units" {
-            tr { th { (t(lang, "unit")) } th { (t(lang, "role")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } }
+            tr { th { (t(lang, "unit")) } th { (t(lang, "role")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } th class="noprint" { (t(lang, "h_history")) } }
             @for u in &c.units {
                 tr {
                     td { a href={ "/units/" (u.unit) } { (names.get(u.unit.as_str()).copied().unwrap_or(&u.unit)) } }
                     td { (role_label(u.role, lang == Lang::En)) }
                     (cell(lang, u.status, u.overdue, t(lang, status_key(u.status))))
                     td { (layout::bar(u.progress)) }
+                    td class="noprint" { @if let Some(r) = task_refs.get(&u.unit).filter(|_| v.caller.may_read_unit(&u.unit)) { a class="history" href={ "/units/" (u.unit) "/tasks/" (r) "/history" } { (t(lang, "h_history")) } } }
                 }
             }
         }
@@ -298,10 +304,14 @@ pub async fn unit(
         .all(&state.db)
         .await
         .map_err(ApiError::from)?;
+    let task_refs = task_refs_by(&state, tasks::Column::UnitId.eq(id.as_str()), |r| {
+        r.clause_id.clone()
+    })
+    .await?;
     let body = html! {
         h2 { (t(lang, "tasks")) }
         table id="unit-tasks" {
-            tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } }
+            tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } @if !is_group { th class="noprint" { (t(lang, "h_history")) } } }
             @for (c, us) in &rows {
                 @let (s, overdue, text) = combined(us);
                 tr {
@@ -309,6 +319,7 @@ pub async fn unit(
                     td class="clause-text" { (clause_label(c)) }
                     (cell(lang, s, overdue, &if us.len() > 1 { text } else { t(lang, status_key(s)).to_string() }))
                     td { (layout::bar(u8::try_from(us.iter().map(|u| u32::from(u.progress)).sum::<u32>() / u32::try_from(us.len()).unwrap_or(1)).unwrap_or(0))) }
+                    @if !is_group { td class="noprint" { @if let Some(r) = task_refs.get(&c.clause) { a class="history" href={ "/units/" (id) "/tasks/" (r) "/history" } { (t(lang, "h_history")) } } } }
                 }
             }
         }
@@ -426,7 +437,7 @@ pub async fn report(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> 
         p { b { (p.number) } " — " (p.title) }
         p { (t(lang, "generated")) ": " (p.today) " · " (t(lang, "done")) " " (p.counts.done) "/" (p.counts.assigned) " (" (p.percent_done) "%) · "
             (t(lang, "blocked")) " " (p.counts.blocked) " · " (t(lang, "overdue")) " " (p.counts.overdue) }
-        p class="noprint" { button onclick="window.print()" { (t(lang, "print")) } }
+        (layout::print_button(lang))
         table {
             tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "done")) } th { (t(lang, "blocked")) } th { (t(lang, "overdue")) } }
             @for c in &p.clauses { tr { td { (c.clause) } td class="clause-text" { (clause_label(c)) } td class="num" { (c.counts.done) "/" (c.counts.assigned) } td class="num" { (c.counts.blocked) } td class="num" { (c.counts.overdue) } } }
@@ -440,5 +451,136 @@ pub async fn report(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> 
     Ok(page(
         &req,
         layout::shell(lang, &v.caller, t(lang, "report"), "/report", body),
+    ))
+}
+
+/// The task refs (`a3`) of the directive's task rows matching `filter`, keyed by `key`: the
+/// links from the pages that show tasks to their history.
+async fn task_refs_by(
+    state: &AppState,
+    filter: sea_orm::sea_query::SimpleExpr,
+    key: impl Fn(&tasks::Model) -> Option<String>,
+) -> Result<BTreeMap<String, String>, ApiError> {
+    Ok(tasks::Entity::find()
+        .filter(tasks::Column::DirectiveId.eq(DEFAULT_DIRECTIVE))
+        .filter(filter)
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .filter_map(|r| key(&r).map(|k| (k, r.task_ref)))
+        .collect())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryParams {
+    order: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// A Unix time as Vietnam's clock shows it (UTC+7).
+fn vn_time(at: i64) -> String {
+    chrono::FixedOffset::east_opt(7 * 3600)
+        .and_then(|tz| chrono::DateTime::from_timestamp(at, 0).map(|t| t.with_timezone(&tz)))
+        .map_or_else(
+            || at.to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        )
+}
+
+/// What one operation did, in words. Text typed on phones goes through maud's escaping.
+fn what_cell(lang: Lang, unit: &str, what: &What) -> Markup {
+    html! {
+        @match what {
+            What::Status { status } => { (t(lang, "status")) ": " b { (Status::parse(status).map_or(status.as_str(), |s| t(lang, status_key(s)))) } },
+            What::Progress { progress } => { (t(lang, "progress")) ": " b { (progress) "%" } },
+            What::Assignee { assignee } => { (t(lang, "assignee")) ": " b { (assignee) } },
+            What::Due { due } => { (t(lang, "due")) ": " b { @match due { Some(d) => (d), None => (t(lang, "h_cleared")) } } },
+            What::Notes { notes } => { (t(lang, "h_notes")) ": " span class="history-text" { (notes) } },
+            What::Title { title } => { (t(lang, "h_title")) ": " b { (title) } },
+            What::Removed { removed } => { (t(lang, if *removed { "h_hidden" } else { "h_shown" })) },
+            What::Comment { text } => { (t(lang, "h_comment")) ": " span class="history-text" { (text) } },
+            What::Evidence { file_name, size, sha256 } => {
+                (t(lang, "h_evidence")) ": " b { (file_name) } " (" (size) " B, sha256 " code title=(sha256) { (sha256.chars().take(12).collect::<String>()) } "…)"
+            },
+            What::TaskAdded { title, .. } => { (t(lang, "h_task_added")) ": " b { (title) } },
+            What::SubtaskAdded { task, title } => {
+                (t(lang, "h_subtask_added")) ": " a href={ "/units/" (unit) "/tasks/" (task) "/history" } { (title) }
+            },
+        }
+    }
+}
+
+/// A task's history from the op log: who changed what, when, from which device; paged.
+pub async fn task_history(
+    state: web::Data<AppState>,
+    v: Viewer,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    q: web::Query<HistoryParams>,
+) -> PageResult {
+    let (id, task) = path.into_inner();
+    let lang = v.lang;
+    // Who may see a unit's tasks on the dashboard (as `unit`) may see their history.
+    let is_group = state.catalogue.get(&id).is_some_and(|u| u.is_group());
+    if !(v.caller.reads_everything() || (!is_group && v.caller.is_member_of(&id))) {
+        return Err(ApiError::Forbidden(format!("{} may not read {id}", v.caller.username)).into());
+    }
+    let query = HistoryQuery::from_params(
+        DEFAULT_DIRECTIVE,
+        &id,
+        &task,
+        q.order.as_deref(),
+        q.after.as_deref(),
+        q.limit,
+    )?;
+    let h = task_history::task_history(&state.db, &v.caller, &query).await?;
+    let unit_name = state.catalogue.get(&id).map_or(id.as_str(), |u| {
+        if lang == Lang::En {
+            u.en.as_str()
+        } else {
+            u.name.as_str()
+        }
+    });
+    let base = format!("/units/{id}/tasks/{}/history", h.task);
+    let other = match h.order {
+        Order::Oldest => Order::Newest,
+        Order::Newest => Order::Oldest,
+    };
+    let body = html! {
+        p {
+            a href={ "/units/" (id) } { (unit_name) } " · "
+            @if let Some(c) = &h.clause { (t(lang, "clause")) " " a href={ "/clauses/" (c) } { (c) } }
+            @else if let Some(title) = &h.title { b { (title) } }
+            " · " code { (h.task) }
+        }
+        p class="noprint" {
+            b { (t(lang, if h.order == Order::Oldest { "h_oldest" } else { "h_newest" })) } " · "
+            a id="history-order" href={ (base) "?order=" (other.as_str()) } { (t(lang, if other == Order::Oldest { "h_oldest" } else { "h_newest" })) }
+        }
+        @if h.entries.is_empty() && h.next.is_none() && query.after.is_none() { p class="muted" { (t(lang, "h_none")) } }
+        table id="history" {
+            tr { th { (t(lang, "h_received")) } th { (t(lang, "h_phone_at")) } th { (t(lang, "h_who")) } th { (t(lang, "h_device")) } th { (t(lang, "h_what")) } }
+            @for e in &h.entries {
+                tr data-op=(e.op) {
+                    td class="num" { (vn_time(e.received_at)) }
+                    td class="num" { @match e.phone_at { Some(at) => (vn_time(at)), None => "—" } }
+                    td { @match &e.user {
+                        Some(u) => { (u.display_name) " " span class="muted" { "(" (u.username) ")" } },
+                        None => span class="muted" { (t(lang, "h_unknown")) },
+                    } }
+                    td { (e.device.name.as_deref().unwrap_or(t(lang, "h_unknown"))) " " span class="muted" { "#" (e.device.actor) } }
+                    td { (what_cell(lang, &id, &e.what)) }
+                }
+            }
+        }
+        @if let Some(next) = &h.next {
+            p class="noprint" { a id="history-next" href={ (base) "?order=" (h.order.as_str()) "&after=" (next) "&limit=" (query.limit) } { (t(lang, "h_next")) } }
+        }
+    };
+    let title = format!("{} — {}", t(lang, "h_history"), h.task);
+    Ok(page(
+        &req,
+        layout::shell(lang, &v.caller, &title, &format!("/units/{id}"), body),
     ))
 }

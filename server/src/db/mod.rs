@@ -25,6 +25,19 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
         });
+        // A connection handed back still inside a transaction is closed, not pooled: when a
+        // COMMIT fails (SQLITE_FULL), SQLite has ended the transaction but sqlx still counts
+        // it open and its ROLLBACK fails too; pooled again, the next `begin` would be a mere
+        // SAVEPOINT inside a transaction that never commits, and the writer would answer 200
+        // for syncs it never stored (server/tests/storage_faults.rs).
+        opts.map_sqlx_sqlite_pool_opts(|p| {
+            p.after_release(|conn, _| {
+                Box::pin(async move {
+                    use sea_orm::sqlx::Connection;
+                    Ok(!conn.is_in_transaction())
+                })
+            })
+        });
     } else {
         opts.max_connections(16).min_connections(1);
     }
@@ -34,6 +47,63 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     Migrator::up(&db, None)
         .await
         .context("running the migrations")?;
+    Ok(db)
+}
+
+/// A transaction that writes. On SQLite it is IMMEDIATE: the write lock is taken at BEGIN
+/// (waiting out the busy timeout), not when the first write upgrades a read — which fails at
+/// once with "database is locked" while another connection writes. PostgreSQL ignores it.
+pub async fn begin_write<C: sea_orm::TransactionTrait>(
+    db: &C,
+) -> Result<C::Transaction, sea_orm::DbErr> {
+    db.begin_with_options(sea_orm::TransactionOptions {
+        sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
+        ..sea_orm::TransactionOptions::default()
+    })
+    .await
+}
+
+/// Open an existing database to read it, without migrating (`taskforce audit verify`): no
+/// journal mode or other setting is written, so a read-only copy opens (SQLite
+/// `?mode=ro`, or `?immutable=1` for a copy on read-only media), and a database with
+/// migrations not yet run is refused rather than changed.
+pub async fn connect_existing(url: &str) -> anyhow::Result<DatabaseConnection> {
+    use sea_orm::ConnectionTrait;
+    let mut opts = ConnectOptions::new(url.to_string());
+    opts.sqlx_logging(false)
+        .max_connections(2)
+        .min_connections(1);
+    let db = Database::connect(opts)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact(url)))?;
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT version FROM seaql_migrations",
+        ))
+        .await
+        .with_context(|| {
+            format!(
+                "{} has no migrations table: not a taskforce database",
+                redact(url)
+            )
+        })?;
+    let applied: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "version").ok())
+        .collect();
+    let pending: Vec<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_string())
+        .filter(|n| !applied.contains(n))
+        .collect();
+    if !pending.is_empty() {
+        anyhow::bail!(
+            "{} has migrations not yet run ({}): run `taskforce migrate` on a copy, then check the copy / cơ sở dữ liệu còn bước chuyển đổi chưa chạy: chạy `taskforce migrate` trên một bản sao rồi kiểm tra bản sao",
+            redact(url),
+            pending.join(", ")
+        );
+    }
     Ok(db)
 }
 

@@ -3,8 +3,7 @@
 
 use anyhow::Context;
 use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, TransactionTrait,
-    sea_query::OnConflict,
+    ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait, sea_query::OnConflict,
 };
 use taskforce_core::{
     directive::{Catalogue, Clause, Directive, Role, SEED_DIRECTIVE, import},
@@ -74,7 +73,7 @@ pub async fn store_directive(
     d: &Directive,
     catalogue: &Catalogue,
 ) -> anyhow::Result<bool> {
-    let txn = db.begin().await?;
+    let txn = super::begin_write(db).await?;
     let slug = d.slug();
     if directives::Entity::find_by_id(slug.clone())
         .one(&txn)
@@ -148,6 +147,8 @@ pub async fn store_directive(
             updated_at: Set(t),
             state_ops: Set(0),
             head: Set(None),
+            chain_len: Set(0),
+            chain_head: Set(None),
         })
         .exec_without_returning(&txn)
         .await?;

@@ -1,9 +1,18 @@
 //! What the HTTP edge shares between the API's routes and the dashboard's pages: reading a
-//! request's caller from its bearer token or the dashboard's cookie.
+//! request's caller from its bearer token or the dashboard's cookie; the cookies' attributes;
+//! the checks against cross-site forms (CSRF tokens, `Origin` and `Sec-Fetch-Site`).
+
+pub mod login;
 
 use std::{future::Future, pin::Pin};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::{
+    FromRequest, HttpRequest,
+    cookie::{Cookie, SameSite},
+    dev::Payload,
+    web,
+};
+use sha2::{Digest, Sha256};
 
 use crate::{auth::Caller, error::ApiError, state::AppState};
 
@@ -36,4 +45,83 @@ impl FromRequest for Caller {
 /// The token of a request: its bearer token, else the dashboard's cookie.
 pub fn bearer_or_cookie(req: &HttpRequest) -> Option<String> {
     bearer(req).or_else(|| req.cookie(TOKEN_COOKIE).map(|c| c.value().to_string()))
+}
+
+/// Whether the request came over TLS (the listener's own, or a proxy's `Forwarded` /
+/// `X-Forwarded-Proto` saying so).
+pub fn is_tls(req: &HttpRequest) -> bool {
+    req.connection_info().scheme().eq_ignore_ascii_case("https")
+}
+
+/// A cookie of the dashboard: `HttpOnly`, `SameSite=Strict`, `Path=/`, and `Secure` whenever
+/// the request came over TLS (a cookie marked `Secure` over plain HTTP would never come back).
+pub fn cookie(req: &HttpRequest, name: &'static str, value: String) -> Cookie<'static> {
+    Cookie::build(name, value)
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(is_tls(req))
+        .finish()
+}
+
+/// The same cookie, expired: the browser drops it.
+pub fn removal(req: &HttpRequest, name: &'static str) -> Cookie<'static> {
+    let mut gone = cookie(req, name, String::new());
+    gone.make_removal();
+    gone
+}
+
+/// Equal bytes, in a time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// The pre-session CSRF cookie of the sign-in form (double submit: the form carries the same
+/// random value).
+pub const CSRF_COOKIE: &str = "tf_csrf";
+/// The hidden field every state-changing form carries.
+pub const CSRF_FIELD: &str = "csrf";
+
+/// 32 random bytes from the operating system, as hex.
+pub fn random_token() -> Result<String, getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The CSRF token of a signed-in session: derived from its (secret, `HttpOnly`) session token,
+/// so a page of another site can neither read nor compute it, and it ends with the session.
+pub fn session_csrf(session_token: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"taskforce dashboard csrf\0");
+    h.update(session_token.as_bytes());
+    format!("{:x}", h.finalize())
+}
+
+/// Whether a browser says the request comes from another site: `Sec-Fetch-Site` other than
+/// `same-origin` or `none` (typed or bookmarked), or an `Origin` that is not this server's
+/// host (`null` included). A request with neither (not a browser, or an old one)
+/// is not cross-site by this test; the CSRF token still has to match.
+pub fn cross_site(req: &HttpRequest) -> bool {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("\u{fffd}").trim().to_ascii_lowercase())
+    };
+    if header("sec-fetch-site").is_some_and(|site| site != "same-origin" && site != "none") {
+        return true;
+    }
+    if let Some(origin) = header("origin") {
+        // The host only: behind a proxy that ends TLS without saying so, the scheme this
+        // server sees is not the browser's.
+        let host = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"));
+        return host != Some(req.connection_info().host().to_ascii_lowercase().as_str());
+    }
+    false
 }

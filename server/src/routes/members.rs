@@ -6,20 +6,26 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    accounts,
+    accounts::{self, NewUser, Quotas},
     auth::{Caller, Role},
     db::entity::{memberships, users},
     error::{ApiError, ApiResult, ErrorBody},
     state::AppState,
 };
 
+/// A member to add. With `password`: a new account of that username (and `display_name`),
+/// a member of the unit. Without: the existing account of that username joins the unit
+/// (`display_name` is then refused: it belongs to the account).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewMember {
+    /// a-z, 0-9, `.`, `_`, `-`; 3 to 64 of them unless the server is configured otherwise.
+    #[schema(pattern = "^[a-z0-9._-]{2,64}$")]
     username: String,
     #[serde(default)]
     display_name: String,
-    password: String,
+    #[serde(default)]
+    password: Option<String>,
     #[serde(default)]
     lead: bool,
 }
@@ -38,13 +44,20 @@ pub struct MemberCreated {
     id: i64,
     username: String,
     unit: String,
+    /// Whether a new account was made (a password was given) or an existing one joined.
+    created: bool,
 }
 
-/// A unit lead (or the Ministry Office) adds a member to the unit.
+/// A unit lead (or the Ministry Office, or an admin) adds a member to the unit: a new account
+/// when a password is given, else an existing account. Refused: 400 `bad_username`,
+/// `bad_display_name`; 404 an unknown unit or (without a password) user; 409 `conflict` (the
+/// username is taken, or the user is a member already), `quota_exceeded` (the unit has
+/// `members_per_unit` members).
 #[utoipa::path(post, path = "/api/v1/units/{id}/members", tag = "accounts", security(("bearer" = [])),
     params(("id" = String, Path, description = "unit id")), request_body = NewMember,
     responses((status = 201, body = MemberCreated), (status = 400, body = ErrorBody),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn add_member(
     state: web::Data<AppState>,
     caller: Caller,
@@ -61,20 +74,42 @@ pub async fn add_member(
             "only the Ministry Office appoints unit leads".into(),
         ));
     }
-    let id = accounts::create_user(
-        &state.db,
-        &body.username,
-        &body.display_name,
-        &body.password,
-        Role::Member,
-        &[(unit.clone(), body.lead)],
-        Some(caller.user_id),
-    )
-    .await?;
+    let quotas = Quotas::of(&state.config);
+    let by = Some(caller.user_id);
+    let (id, created) = match &body.password {
+        Some(password) => {
+            let units = [(unit.clone(), body.lead)];
+            let new = NewUser {
+                username: &body.username,
+                display_name: &body.display_name,
+                password,
+                role: Role::Member,
+                units: &units,
+            };
+            (
+                accounts::create_user_within(&state.db, &quotas, &new, by).await?,
+                true,
+            )
+        }
+        None if !body.display_name.is_empty() => {
+            return Err(ApiError::BadRequest(
+                "tên hiển thị chỉ dùng khi tạo tài khoản mới (kèm mật khẩu) / display_name is for a new account (with a password)".into(),
+            ));
+        }
+        None => {
+            let id =
+                accounts::add_membership(&state.db, &quotas, &body.username, &unit, body.lead, by)
+                    .await?;
+            // The account's cached callers name its old units.
+            state.auth.forget_callers();
+            (id, false)
+        }
+    };
     Ok(HttpResponse::Created().json(MemberCreated {
         id,
         username: body.username.clone(),
         unit,
+        created,
     }))
 }
 

@@ -11,7 +11,9 @@ pub mod openapi;
 pub mod progress;
 pub mod session;
 pub mod sync;
+pub mod task_history;
 pub mod units;
+pub mod users;
 
 use actix_web::web;
 
@@ -37,12 +39,14 @@ api_routes! {
     get "/api/v1/me" => session::whoami;
     post "/api/v1/devices/challenge" => devices::device_challenge;
     post "/api/v1/devices" => devices::register_device;
+    post "/api/v1/devices/{actor}/revoke" => devices::revoke_device;
     post "/api/v1/sync" => sync::sync;
     get "/api/v1/directives" => directives::list_directives;
     get "/api/v1/directives/{id}" => directives::get_directive;
     get "/api/v1/units" => units::list_units;
     get "/api/v1/units/{id}/document" => units::unit_document;
     get "/api/v1/units/{id}/progress" => units::unit_progress;
+    get "/api/v1/units/{id}/tasks/{task}/history" => task_history::history;
     get "/api/v1/progress" => progress::progress;
     get "/api/v1/progress/clauses/{id}" => progress::clause;
     get "/api/v1/progress/units/{id}" => progress::unit;
@@ -51,6 +55,10 @@ api_routes! {
     get "/api/v1/confirmations" => progress::list_confirmations;
     post "/api/v1/units/{id}/members" => members::add_member;
     delete "/api/v1/units/{id}/members/{username}" => members::remove_member;
+    get "/api/v1/users" => users::list_users;
+    get "/api/v1/users/{username}/devices" => users::user_devices;
+    post "/api/v1/users/{username}/disable" => users::disable_user;
+    post "/api/v1/users/{username}/enable" => users::enable_user;
     get "/exports/{name}" => exports::download;
 }
 

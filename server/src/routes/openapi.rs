@@ -9,7 +9,10 @@ use utoipa::{
     openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{devices, directives, exports, health, members, progress, session, sync, units};
+use super::{
+    devices, directives, exports, health, members, progress, session, sync, task_history, units,
+    users,
+};
 
 #[derive(Debug, OpenApi)]
 #[openapi(
@@ -28,12 +31,14 @@ use super::{devices, directives, exports, health, members, progress, session, sy
         session::whoami,
         devices::device_challenge,
         devices::register_device,
+        devices::revoke_device,
         sync::sync,
         directives::list_directives,
         directives::get_directive,
         units::list_units,
         units::unit_document,
         units::unit_progress,
+        task_history::history,
         progress::progress,
         progress::clause,
         progress::unit,
@@ -42,6 +47,10 @@ use super::{devices, directives, exports, health, members, progress, session, sy
         progress::list_confirmations,
         members::add_member,
         members::remove_member,
+        users::list_users,
+        users::user_devices,
+        users::disable_user,
+        users::enable_user,
         exports::download,
     ),
     modifiers(&Security),

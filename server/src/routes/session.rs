@@ -6,13 +6,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::{
-    accounts,
     auth::{Caller, Role, token_hash},
     db::entity::tokens,
-    error::{ApiError, ApiResult, ErrorBody},
+    error::{ApiResult, ErrorBody},
     http::bearer,
     state::AppState,
-    telemetry::metrics::Metrics,
 };
 
 #[derive(Deserialize, ToSchema)]
@@ -20,6 +18,10 @@ use crate::{
 pub struct Login {
     username: String,
     password: String,
+    /// The `device_token` of this device's last successful login, if it has one: with it, a
+    /// correct password passes while strangers' failures hold the account back.
+    #[serde(default)]
+    device_token: Option<String>,
 }
 
 impl std::fmt::Debug for Login {
@@ -67,38 +69,34 @@ pub struct LoginReply {
     /// Unix seconds.
     expires_at: i64,
     user: Me,
+    /// Keep it and send it with the next login (`device_token`): it marks this device as one
+    /// that has signed in to the account before.
+    device_token: Option<String>,
 }
 
 /// Sign in: a bearer token for the API and the phone's sync.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "accounts", request_body = Login,
     responses((status = 200, body = LoginReply), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn login(state: web::Data<AppState>, body: web::Json<Login>) -> ApiResult<HttpResponse> {
-    state.limiter.check(&body.username)?;
-    match accounts::login(
-        &state.db,
+pub async fn login(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<Login>,
+) -> ApiResult<HttpResponse> {
+    let done = crate::http::login::login(
+        &state,
+        &req,
         &body.username,
         &body.password,
-        state.config.token_ttl_hours,
+        body.device_token.as_deref(),
     )
-    .await
-    {
-        Ok((token, expires_at, caller)) => {
-            Metrics::add(&state.metrics.logins, 1);
-            Ok(HttpResponse::Ok().json(LoginReply {
-                token,
-                expires_at,
-                user: me(&caller),
-            }))
-        }
-        Err(e) => {
-            if matches!(e, ApiError::BadCredentials) {
-                state.limiter.failed(&body.username);
-                Metrics::add(&state.metrics.login_failures, 1);
-            }
-            Err(e)
-        }
-    }
+    .await?;
+    Ok(HttpResponse::Ok().json(LoginReply {
+        token: done.token,
+        expires_at: done.expires_at,
+        user: me(&done.caller),
+        device_token: done.device_token,
+    }))
 }
 
 /// Sign out: the token stops working.

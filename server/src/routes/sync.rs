@@ -21,7 +21,7 @@ use taskforce_core::{
 use crate::{
     auth::Caller,
     docstore,
-    error::{ApiError, ApiResult, ErrorBody},
+    error::{AccountRefused, ApiError, ApiResult, ErrorBody},
     state::AppState,
     sync::WriteJob,
     telemetry::metrics::Metrics,
@@ -82,7 +82,7 @@ async fn read_body(
             description = "a `SyncResponse`: changes or a snapshot, and the server's version vector"),
         (status = 400, body = ErrorBody, description = "malformed message, invalid operation, wrong header"),
         (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody, description = "not the caller's device, forged actor, bad signature, other unit"),
+        (status = 403, body = ErrorBody, description = "not the caller's device, `device_revoked`, forged actor, bad signature, other unit"),
         (status = 404, body = ErrorBody),
         (status = 409, body = ErrorBody, description = "`gap`: `missing` names the changes to send first; `reused_sequence`: `reused` names the first change whose numbers are held with other content (a restored or copied store: register anew)"),
         (status = 413, body = ErrorBody),
@@ -134,7 +134,11 @@ async fn handle(
     }
     let actor = device_actor(req)?;
     let key = match state.auth.device(&state.db, actor).await? {
-        Some((user, key)) if user == caller.user_id => key,
+        // A revoked device (a lost phone) syncs no more; what it wrote before stays.
+        Some(d) if d.user_id == caller.user_id && d.revoked => {
+            return Err(AccountRefused::DeviceRevoked { actor }.into());
+        }
+        Some(d) if d.user_id == caller.user_id => d.key,
         _ => {
             return Err(ApiError::Forbidden(format!(
                 "device {actor} is not registered to {}",

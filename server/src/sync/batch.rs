@@ -1,6 +1,7 @@
 //! One transaction for a batch of syncs: open each document (locked on PostgreSQL), check
-//! and apply each sync's changes through mobile-core's one rule, store the op-log rows, the
-//! documents' heads and snapshots, and the projections.
+//! and apply each sync's changes through mobile-core's one rule, store the op-log rows (each
+//! the next link of its document's audit chain, `sync::audit`), the documents' heads (and
+//! chain heads) and snapshots, and the projections.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -9,11 +10,15 @@ use std::{
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    TransactionTrait, sea_query::Expr,
+    QuerySelect, sea_query::Expr,
 };
 use taskforce_core::{
     doc::check_room,
-    sync::{DocKey, admit_changes, apply_checked, check_changes, wire},
+    sync::{
+        DocKey, admit_changes, apply_checked,
+        audit::{self, GENESIS, Hash},
+        check_changes, wire,
+    },
 };
 
 use super::{
@@ -38,6 +43,9 @@ struct Slot {
     applied: usize,
     rows: Vec<changes::ActiveModel>,
     touched: Touched,
+    /// The audit chain's length and last hash, moved on by every row of `rows`.
+    chain_len: i64,
+    chain_head: Hash,
 }
 
 /// Write `jobs` in one transaction; one result per job, in order. Only the writer task calls
@@ -68,9 +76,10 @@ pub(super) async fn write_batch_due(
             let message = e.to_string();
             let failed = (0..n)
                 .map(|_| {
-                    Err(ApiError::internal(anyhow::anyhow!(
-                        "the write failed: {message}"
-                    )))
+                    // A full or read-only storage says so (the phones retry later).
+                    Err(e.storage_fault().unwrap_or_else(|| {
+                        ApiError::internal(anyhow::anyhow!("the write failed: {message}"))
+                    }))
                 })
                 .collect();
             (failed, Vec::new())
@@ -86,16 +95,8 @@ async fn try_batch(
     snapshots: Vec<NewSnapshot>,
 ) -> ApiResult<Done> {
     let lock_rows = ctx.backend() == DatabaseBackend::Postgres;
-    // IMMEDIATE on SQLite: the write lock is taken (waiting out the busy timeout) at BEGIN,
-    // not when the first write upgrades a read, which fails at once with "database is
-    // locked" while another connection writes (a sign-in, a registration, the CLI).
-    let txn = ctx
-        .db
-        .begin_with_options(sea_orm::TransactionOptions {
-            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-            ..sea_orm::TransactionOptions::default()
-        })
-        .await?;
+    // IMMEDIATE on SQLite: a sign-in, a registration or the CLI may be writing too.
+    let txn = crate::db::begin_write(&ctx.db).await?;
     let mut slots: BTreeMap<DocKey, Result<Slot, Unwritable>> = BTreeMap::new();
     let mut outcomes: Vec<ApiResult<()>> = Vec::with_capacity(jobs.len());
     // Rows are locked in key order, so two server processes' batches never wait on each other
@@ -153,6 +154,11 @@ async fn try_batch(
             .col_expr(
                 documents::Column::Head,
                 Expr::value(wire::encode_version(&doc.version().dots)),
+            )
+            .col_expr(documents::Column::ChainLen, Expr::value(slot.chain_len))
+            .col_expr(
+                documents::Column::ChainHead,
+                Expr::value(slot.chain_head.to_vec()),
             );
         if docstore::snapshot_due(ops, slot.meta.state_ops) {
             match slot.entry.doc.whole() {
@@ -178,6 +184,16 @@ async fn try_batch(
             .await?;
         Metrics::add(&ctx.metrics.ops_applied, slot.applied as u64);
         Metrics::add(&ctx.metrics.changes_stored, slot.rows.len() as u64);
+        // The server's seal on the document's last row of the batch: it covers the chain up
+        // to there (decision 32), one signature per document per batch.
+        if let Some(last) = slot.rows.last_mut() {
+            last.seal = Set(Some(ctx.audit_key.seal(
+                &key.directive,
+                &key.unit,
+                slot.chain_len - 1,
+                &slot.chain_head,
+            )));
+        }
         change_rows.append(&mut slot.rows);
         let (rows, gone) = task_rows_of(doc, key, &slot.touched.tasks, today, t);
         task_rows.extend(rows);
@@ -269,6 +285,24 @@ async fn open_slot(
     let Some(meta) = docstore::meta(txn, key, lock_rows).await? else {
         return Ok(Err(Unwritable::Missing));
     };
+    // The chain's head, from the row just read (and locked on PostgreSQL: another
+    // replica's writer waits for this transaction, so chains never fork).
+    let Some((chain_len, chain_head)) = chain_head(txn, key).await? else {
+        return Ok(Err(Unwritable::Missing));
+    };
+    let chain_head = match chain_head {
+        None => GENESIS,
+        Some(bytes) => match Hash::try_from(bytes.as_slice()) {
+            Ok(h) => h,
+            Err(_) => {
+                tracing::error!(directive = %key.directive, unit = %key.unit,
+                    "a document's audit chain head is not a hash");
+                return Ok(Err(Unwritable::Broken(
+                    "its audit chain head is not a 32-byte hash".into(),
+                )));
+            }
+        },
+    };
     let (entry, hit) = match docstore::take_or_load(txn, &ctx.docs, key, &meta).await {
         Ok(x) => x,
         Err(e) => {
@@ -291,7 +325,24 @@ async fn open_slot(
         applied: 0,
         rows: Vec::new(),
         touched: Touched::default(),
+        chain_len,
+        chain_head,
     }))
+}
+
+/// A document's audit chain length and head.
+async fn chain_head(
+    txn: &impl ConnectionTrait,
+    key: &DocKey,
+) -> ApiResult<Option<(i64, Option<Vec<u8>>)>> {
+    Ok(
+        documents::Entity::find_by_id((key.directive.clone(), key.unit.clone()))
+            .select_only()
+            .columns([documents::Column::ChainLen, documents::Column::ChainHead])
+            .into_tuple::<(i64, Option<Vec<u8>>)>()
+            .one(txn)
+            .await?,
+    )
 }
 
 /// The encoded bodies of the job's changes that start within what the document holds and
@@ -376,6 +427,8 @@ fn apply_job(
         applied: total,
         rows,
         touched,
+        chain_len,
+        chain_head,
         ..
     } = slot;
     let doc = Arc::make_mut(&mut entry.doc);
@@ -388,15 +441,38 @@ fn apply_job(
         *total += applied.applied;
         let body = wire::encode_change(c);
         log.push(c.actor, c.end(), body.as_slice().into());
+        let actor = i32::try_from(c.actor).unwrap_or(i32::MAX);
+        let start = i64::try_from(c.start).unwrap_or(i64::MAX);
+        let end = i64::try_from(c.end()).unwrap_or(i64::MAX);
+        // The next link of the audit chain (`sync::audit`): over the previous hash and
+        // exactly the columns stored.
+        let hash = audit::entry_hash(
+            chain_head,
+            &audit::Link {
+                directive,
+                unit,
+                position: *chain_len,
+                actor: i64::from(actor),
+                start,
+                end,
+                received_at: t,
+                body: &body,
+            },
+        );
         rows.push(changes::ActiveModel {
             directive_id: Set(directive.clone()),
             unit_id: Set(unit.clone()),
-            actor_id: Set(i32::try_from(c.actor).unwrap_or(i32::MAX)),
-            start_seq: Set(i64::try_from(c.start).unwrap_or(i64::MAX)),
-            end_seq: Set(i64::try_from(c.end()).unwrap_or(i64::MAX)),
+            actor_id: Set(actor),
+            start_seq: Set(start),
+            end_seq: Set(end),
             body: Set(body),
             received_at: Set(t),
+            position: Set(*chain_len),
+            hash: Set(hash.to_vec()),
+            seal: Set(None),
         });
+        *chain_len += 1;
+        *chain_head = hash;
     })
     // Checked above: a failure here is a bug, and fails the batch rather than store a
     // half-applied document.

@@ -51,6 +51,8 @@ pub struct WriteContext {
     pub metrics: Arc<Metrics>,
     /// When this process last recorded the progress history (Unix seconds).
     pub history_recorded: Arc<AtomicI64>,
+    /// Seals the last row each batch stores for a document (decision 32).
+    pub audit_key: Arc<crate::audit::AuditKey>,
 }
 
 impl WriteContext {

@@ -1,9 +1,12 @@
 //! The test harness: a real server on a loopback port over a fresh database (an SQLite file,
 //! or a PostgreSQL database made for the test and dropped after), and phones that sync with
 //! it over real HTTP using mobile-core's replicas. The databases and `on_every_store!` are in
-//! `test_db.rs`.
+//! `test_db.rs`; the crash and fault tests' phones and checks in `fleet.rs`, their
+//! fault-injecting proxy in `fault_proxy.rs`.
 #![allow(dead_code)]
 
+pub mod fault_proxy;
+pub mod fleet;
 mod test_db;
 
 use std::{sync::atomic::Ordering, time::Duration};
@@ -26,6 +29,9 @@ use taskforce_server::{
 pub use test_db::*;
 
 pub const DIRECTIVE: &str = "5-ct-btttt";
+
+/// Login attempts at once from the tests' one address (the default is 20).
+pub const LOOPBACK_LOGIN_BURST: u32 = 100_000;
 
 /// A running server.
 pub struct TestApp {
@@ -54,6 +60,9 @@ pub fn spawn_app_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
         db: db.url().to_string(),
         bind: "127.0.0.1:0".into(),
         workers: Some(2),
+        // Every test's phones and browsers log in from 127.0.0.1: one address standing for
+        // many (tests/login_limits.rs sets the real limits).
+        login_per_address_burst: LOOPBACK_LOGIN_BURST,
         ..Config::default()
     };
     tweak(&mut config);
@@ -161,6 +170,7 @@ impl TestApp {
             db: self.db.url().to_string(),
             bind: "127.0.0.1:0".into(),
             workers: Some(2),
+            login_per_address_burst: LOOPBACK_LOGIN_BURST,
             ..Config::default()
         })
     }

@@ -12,6 +12,11 @@ pub struct Model {
     #[sea_orm(column_type = "Blob")]
     pub public_key: Vec<u8>,
     pub created_at: i64,
+    /// When the device was revoked (Unix seconds): its syncs are refused from then on; the
+    /// row and its key stay, so what it wrote before stays verifiable.
+    pub revoked_at: Option<i64>,
+    /// Who revoked it (a user id; `None` from the command line).
+    pub revoked_by: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

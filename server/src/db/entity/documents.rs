@@ -19,6 +19,11 @@ pub struct Model {
     /// The document's whole version vector (`wire::encode_version`), when `state` lags.
     #[sea_orm(column_type = "Blob", nullable)]
     pub head: Option<Vec<u8>>,
+    /// The entries of the document's op-log chain.
+    pub chain_len: i64,
+    /// The chain's last hash; `None` while the log is empty.
+    #[sea_orm(column_type = "Blob", nullable)]
+    pub chain_head: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -15,6 +15,7 @@ pub mod documents;
 pub mod memberships;
 pub mod progress_history;
 pub mod reports;
+pub mod settings;
 pub mod tasks;
 pub mod tokens;
 pub mod units;

@@ -1,0 +1,3 @@
+//! The fuzz targets' logic ([`harness`]), one function per target.
+
+pub mod harness;
