@@ -46,6 +46,9 @@ pub struct DocMeta {
     pub ops: i64,
     pub state_ops: i64,
     pub head: Option<Vec<u8>>,
+    /// The audit chain's length and head hash (`None` while the log is empty; decision 32).
+    pub chain_len: i64,
+    pub chain_head: Option<Vec<u8>>,
 }
 
 pub async fn meta(
@@ -60,19 +63,23 @@ pub async fn meta(
             documents::Column::Ops,
             documents::Column::StateOps,
             documents::Column::Head,
+            documents::Column::ChainLen,
+            documents::Column::ChainHead,
         ]);
     if lock_row {
         q = q.lock_exclusive();
     }
-    Ok(q.into_tuple::<(i64, i64, i64, Option<Vec<u8>>)>()
-        .one(db)
-        .await?
-        .map(|(fingerprint, ops, state_ops, head)| DocMeta {
+    type Row = (i64, i64, i64, Option<Vec<u8>>, i64, Option<Vec<u8>>);
+    Ok(q.into_tuple::<Row>().one(db).await?.map(
+        |(fingerprint, ops, state_ops, head, chain_len, chain_head)| DocMeta {
             fingerprint,
             ops,
             state_ops,
             head,
-        }))
+            chain_len,
+            chain_head,
+        },
+    ))
 }
 
 /// The document `meta` describes: taken out of the cache when it holds that version (`true`),

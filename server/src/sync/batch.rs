@@ -10,7 +10,7 @@ use std::{
 
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter,
-    QuerySelect, sea_query::Expr,
+    sea_query::Expr,
 };
 use taskforce_core::{
     doc::check_room,
@@ -287,10 +287,8 @@ async fn open_slot(
     };
     // The chain's head, from the row just read (and locked on PostgreSQL: another
     // replica's writer waits for this transaction, so chains never fork).
-    let Some((chain_len, chain_head)) = chain_head(txn, key).await? else {
-        return Ok(Err(Unwritable::Missing));
-    };
-    let chain_head = match chain_head {
+    let chain_len = meta.chain_len;
+    let chain_head = match &meta.chain_head {
         None => GENESIS,
         Some(bytes) => match Hash::try_from(bytes.as_slice()) {
             Ok(h) => h,
@@ -328,21 +326,6 @@ async fn open_slot(
         chain_len,
         chain_head,
     }))
-}
-
-/// A document's audit chain length and head.
-async fn chain_head(
-    txn: &impl ConnectionTrait,
-    key: &DocKey,
-) -> ApiResult<Option<(i64, Option<Vec<u8>>)>> {
-    Ok(
-        documents::Entity::find_by_id((key.directive.clone(), key.unit.clone()))
-            .select_only()
-            .columns([documents::Column::ChainLen, documents::Column::ChainHead])
-            .into_tuple::<(i64, Option<Vec<u8>>)>()
-            .one(txn)
-            .await?,
-    )
 }
 
 /// The encoded bodies of the job's changes that start within what the document holds and
