@@ -14,11 +14,11 @@ mod common;
 
 use std::{collections::BTreeMap, path::Path, process::Command};
 
-use common::{DIRECTIVE, Phone, TestApp, TestDb, spawn_app_with_members};
+use common::{DIRECTIVE, Phone, TestApp, TestDb, spawn_app_with_members, with_db};
 use ed25519_dalek::VerifyingKey;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, sea_query::Expr,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, sea_query::Expr,
 };
 use taskforce_core::{
     doc::Status,
@@ -31,29 +31,10 @@ use taskforce_migrations::{Migrator, MigratorTrait};
 use taskforce_server::{
     audit::{self, AuditKey, Export, Report},
     config::default_audit_key,
-    db::{
-        connect,
-        entity::{changes, devices, documents, users},
-    },
+    db::entity::{changes, devices, documents, users},
 };
 
 const UNIT: &str = "cuc-vt";
-
-/// Run `f` on a fresh connection to `db`, on its own runtime.
-fn with_db<T: Send + 'static>(
-    db: &TestDb,
-    f: impl AsyncFnOnce(DatabaseConnection) -> T + Send + 'static,
-) -> T {
-    let url = db.url().to_string();
-    std::thread::spawn(move || {
-        common::runtime().block_on(async move {
-            let conn = connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
-            f(conn).await
-        })
-    })
-    .join()
-    .unwrap_or_else(|_| panic!("a database call panicked"))
-}
 
 /// The public half of the key the test's servers seal with (the default file: beside the
 /// SQLite file, or in the working directory for PostgreSQL).

@@ -39,9 +39,9 @@ use std::{
 };
 
 use chrono::{Duration, NaiveDate};
-use common::{DIRECTIVE, Http, PASSWORD, Phone, TestDb};
+use common::{DIRECTIVE, Http, PASSWORD, Phone, TestDb, with_db};
 use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, sea_query::Expr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::Value;
 use taskforce_core::{
     doc::{
@@ -55,10 +55,7 @@ use taskforce_server::{
     accounts,
     auth::Role,
     config::Config,
-    db::{
-        connect,
-        entity::{changes, documents},
-    },
+    db::entity::{changes, documents},
 };
 
 /// The default seed and step budget (CI runs these; see the module's doc to replay others).
@@ -112,22 +109,6 @@ fn serve(db: &TestDb, cache: bool) -> Server {
         config.doc_cache_mb = 0;
     }
     Server::start(config)
-}
-
-/// Run `f` on a fresh connection to `db`, on its own runtime.
-fn with_db<T: Send + 'static>(
-    db: &TestDb,
-    f: impl AsyncFnOnce(DatabaseConnection) -> T + Send + 'static,
-) -> T {
-    let url = db.url().to_string();
-    std::thread::spawn(move || {
-        common::runtime().block_on(async move {
-            let conn = connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
-            f(conn).await
-        })
-    })
-    .join()
-    .unwrap_or_else(|_| panic!("a database call panicked"))
 }
 
 fn create_user(db: &TestDb, username: &str, role: Role, units: &[&str]) {

@@ -229,6 +229,22 @@ impl TestApp {
     }
 }
 
+/// Run `f` on a fresh connection to `db`, on its own runtime.
+pub fn with_db<T: Send + 'static>(
+    db: &TestDb,
+    f: impl AsyncFnOnce(sea_orm::DatabaseConnection) -> T + Send + 'static,
+) -> T {
+    let url = db.url().to_string();
+    std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let conn = connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+            f(conn).await
+        })
+    })
+    .join()
+    .unwrap_or_else(|_| panic!("a database call panicked"))
+}
+
 /// HTTP to one server process.
 #[derive(Debug, Clone)]
 pub struct Http {
