@@ -147,8 +147,12 @@ impl AuditKey {
         let mut secret = [0u8; 32];
         getrandom::fill(&mut secret).map_err(|e| KeyError::Random(e.to_string()))?;
         let key = Self::from_bytes(&secret);
+        // A temporary name of this attempt alone: threads of one process (or two processes
+        // with one pid in different containers on a shared volume) must not meet on it.
+        let mut nonce = [0u8; 8];
+        getrandom::fill(&mut nonce).map_err(|e| KeyError::Random(e.to_string()))?;
         let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".{}.tmp", std::process::id()));
+        tmp.push(format!(".{}.{}.tmp", std::process::id(), hex(&nonce)));
         let tmp = std::path::PathBuf::from(tmp);
         {
             use std::io::Write as _;
@@ -770,6 +774,42 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap_or_else(|e| panic!("{e}"));
         d
+    }
+
+    /// Servers in one process (the test harness's parallel apps, or replicas started by one
+    /// supervisor) creating the same absent key at once all start, with one key. CI saw
+    /// "File exists" when two threads shared the process-id temporary file name.
+    #[test]
+    fn threads_of_one_process_creating_the_same_key_at_once_all_get_one_key() {
+        for round in 0..20 {
+            let d = dir(&format!("race-{round}"));
+            let path = d.join("taskforce-audit.key");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let keys: Vec<_> = (0..8)
+                .map(|_| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        AuditKey::load_or_create(&path).map(|k| k.public())
+                    })
+                })
+                .collect::<Vec<_>>()
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|_| panic!("thread panicked")))
+                .collect();
+            for key in &keys {
+                match key {
+                    Ok(k) => assert_eq!(Some(k), keys[0].as_ref().ok(), "one key"),
+                    Err(e) => panic!("round {round}: a server could not start: {e}"),
+                }
+            }
+            let left = std::fs::read_dir(&d)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .filter_map(Result::ok)
+                .count();
+            assert_eq!(left, 1, "round {round}: no temporary file left");
+            let _ = std::fs::remove_dir_all(&d);
+        }
     }
 
     #[test]
