@@ -30,6 +30,9 @@ pub enum TaskforceError {
     /// The phone's database failed.
     #[error("{detail}")]
     Storage { detail: String },
+    /// The task was accepted by the Ministry Office: locked until it is returned.
+    #[error("{detail}")]
+    Locked { detail: String },
 }
 
 impl From<ClientError> for TaskforceError {
@@ -41,6 +44,7 @@ impl From<ClientError> for TaskforceError {
             ClientError::Conflict(detail) => TaskforceError::Conflict { detail },
             ClientError::InvalidInput(detail) => TaskforceError::InvalidInput { detail },
             ClientError::Storage(detail) => TaskforceError::Storage { detail },
+            ClientError::Locked(detail) => TaskforceError::Locked { detail },
         }
     }
 }
@@ -64,6 +68,61 @@ pub struct Task {
     pub comments: u32,
     pub evidence: u32,
     pub conflicted: bool,
+    /// open, reported, accepted, changed_after_acceptance, returned, conflict.
+    pub review: String,
+    pub review_reason: Option<String>,
+    pub locked: bool,
+    pub deadline: Option<String>,
+    pub urges: u32,
+}
+
+/// Something the Ministry Office sent the unit: an urge, a return, an acceptance.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Notice {
+    pub id: String,
+    pub task: String,
+    /// urge, returned, accepted.
+    pub kind: String,
+    pub message: String,
+    pub due: Option<String>,
+    pub at: i64,
+    pub unread: bool,
+}
+
+impl From<client::NoticeView> for Notice {
+    fn from(n: client::NoticeView) -> Self {
+        Self {
+            id: n.id,
+            task: n.task,
+            kind: n.kind,
+            message: n.message,
+            due: n.due,
+            at: n.at,
+            unread: n.unread,
+        }
+    }
+}
+
+/// A task falling due (`due`) or becoming overdue (`overdue`) on `date`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct DueDate {
+    pub task: String,
+    pub clause: Option<String>,
+    pub title: Option<String>,
+    pub kind: String,
+    pub date: String,
+}
+
+impl From<client::DueView> for DueDate {
+    fn from(d: client::DueView) -> Self {
+        Self {
+            task: d.task,
+            clause: d.clause,
+            title: d.title,
+            kind: d.kind,
+            date: d.date,
+        }
+    }
 }
 
 impl From<client::TaskView> for Task {
@@ -84,6 +143,11 @@ impl From<client::TaskView> for Task {
             comments: t.comments,
             evidence: t.evidence,
             conflicted: t.conflicted,
+            review: t.review,
+            review_reason: t.review_reason,
+            locked: t.locked,
+            deadline: t.deadline,
+            urges: t.urges,
         }
     }
 }
@@ -253,6 +317,54 @@ impl TaskforceClient {
 
     pub fn tasks(&self) -> Result<Vec<Task>> {
         Ok(self.inner.tasks()?.into_iter().map(Task::from).collect())
+    }
+
+    /// The Ministry Office's urges, returns and acceptances, newest first.
+    pub fn notices(&self) -> Result<Vec<Notice>> {
+        Ok(self
+            .inner
+            .notices()?
+            .into_iter()
+            .map(Notice::from)
+            .collect())
+    }
+
+    pub fn unread_notices(&self) -> Result<u32> {
+        Ok(self.inner.unread_notices()?)
+    }
+
+    pub fn mark_notices_read(&self) -> Result<()> {
+        Ok(self.inner.mark_notices_read()?)
+    }
+
+    /// Offline: what falls due or becomes overdue from `from` to `to` (YYYY-MM-DD).
+    pub fn due_between(&self, from: String, to: String) -> Result<Vec<DueDate>> {
+        Ok(self
+            .inner
+            .due_between(&from, &to)?
+            .into_iter()
+            .map(DueDate::from)
+            .collect())
+    }
+
+    /// Ministry Office accounts: accept a unit's task as this phone holds it.
+    pub fn accept_task(&self, task: String, remark: String, at: i64) -> Result<()> {
+        Ok(self.inner.accept_task(&task, &remark, at)?)
+    }
+
+    /// Ministry Office accounts: return a task to the unit with a reason.
+    pub fn return_task(&self, task: String, reason: String, at: i64) -> Result<()> {
+        Ok(self.inner.return_task(&task, &reason, at)?)
+    }
+
+    /// Ministry Office accounts: urge the unit on a task, with a new deadline if given.
+    pub fn urge(&self, task: String, message: String, due: Option<String>, at: i64) -> Result<()> {
+        Ok(self.inner.urge(&task, &message, due.as_deref(), at)?)
+    }
+
+    /// Ministry Office accounts: set or clear a task's deadline.
+    pub fn set_deadline(&self, task: String, due: Option<String>) -> Result<()> {
+        Ok(self.inner.set_deadline(&task, due.as_deref())?)
     }
 
     /// `status`: todo, in_progress, done, blocked.

@@ -21,6 +21,7 @@ mod m20200202_000010_account_controls;
 mod m20200202_000011_settings;
 mod m20200202_000012_audit_seals;
 mod m20200202_000013_changes_by_time;
+mod m20200202_000014_task_reviews;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20200202_000011_settings::Migration),
             Box::new(m20200202_000012_audit_seals::Migration),
             Box::new(m20200202_000013_changes_by_time::Migration),
+            Box::new(m20200202_000014_task_reviews::Migration),
         ]
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     directive::Role,
-    doc::{BoundedDocument, Day, Status, TaskRef, UnitDocument},
+    doc::{BoundedDocument, Day, ReviewState, Status, TaskRef, UnitDocument},
 };
 
 /// The status a task counts as.
@@ -39,10 +39,54 @@ pub struct TaskProgress {
     pub status: Status,
     /// 0–100; a done task is 100.
     pub progress: u8,
+    /// The deadline that counts: the Ministry Office's when it set one, else the unit's.
     pub due: Option<NaiveDate>,
     pub overdue: bool,
     /// Some field holds concurrent values.
     pub conflicted: bool,
+    /// Where the task stands with the Ministry Office (decision 39).
+    #[serde(default = "open")]
+    pub review: ReviewState,
+    /// How many times the Ministry Office urged the unit on it.
+    #[serde(default)]
+    pub urges: u32,
+    /// Unix seconds of the latest urge.
+    #[serde(default)]
+    pub last_urged_at: Option<i64>,
+}
+
+fn open() -> ReviewState {
+    ReviewState::Open
+}
+
+/// What the Ministry Office did about a task: its review state and its urges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfficeMarks {
+    pub review: ReviewState,
+    pub urges: u32,
+    pub last_urged_at: Option<i64>,
+}
+
+impl Default for OfficeMarks {
+    fn default() -> Self {
+        Self {
+            review: ReviewState::Open,
+            urges: 0,
+            last_urged_at: None,
+        }
+    }
+}
+
+impl OfficeMarks {
+    /// The marks of task `t` of a document.
+    pub fn of(doc: &UnitDocument, t: TaskRef) -> Self {
+        let state = doc.task(t);
+        Self {
+            review: doc.review_state(t),
+            urges: state.map_or(0, |s| u32::try_from(s.urges.len()).unwrap_or(u32::MAX)),
+            last_urged_at: state.and_then(|s| s.urges.values().map(|u| u.at).max()),
+        }
+    }
 }
 
 impl TaskProgress {
@@ -58,6 +102,7 @@ impl TaskProgress {
         progress: u8,
         due: Option<NaiveDate>,
         conflicted: bool,
+        marks: OfficeMarks,
         today: NaiveDate,
     ) -> Self {
         Self {
@@ -71,8 +116,14 @@ impl TaskProgress {
                 progress
             },
             due,
-            overdue: due.is_some_and(|d| d < today) && status != Status::Done,
+            // Accepted work is not overdue; returned work is, whatever its status says.
+            overdue: due.is_some_and(|d| d < today)
+                && (status != Status::Done || marks.review == ReviewState::Returned)
+                && marks.review != ReviewState::Accepted,
             conflicted,
+            review: marks.review,
+            urges: marks.urges,
+            last_urged_at: marks.last_urged_at,
         }
     }
 }
@@ -86,6 +137,22 @@ pub struct Counts {
     pub done: u32,
     pub blocked: u32,
     pub overdue: u32,
+    /// Done as reported and not reviewed (or done again after a return).
+    #[serde(default)]
+    pub reported: u32,
+    /// Done and accepted by the Ministry Office.
+    #[serde(default)]
+    pub accepted: u32,
+    #[serde(default)]
+    pub returned: u32,
+    #[serde(default)]
+    pub changed_after_acceptance: u32,
+    /// Reviews in conflict.
+    #[serde(default)]
+    pub review_conflicts: u32,
+    /// Tasks urged at least once.
+    #[serde(default)]
+    pub urged: u32,
 }
 
 impl Counts {
@@ -100,6 +167,17 @@ impl Counts {
         if t.overdue {
             self.overdue += 1;
         }
+        match t.review {
+            ReviewState::Open => {}
+            ReviewState::Reported => self.reported += 1,
+            ReviewState::Accepted => self.accepted += 1,
+            ReviewState::Returned => self.returned += 1,
+            ReviewState::ChangedAfterAcceptance => self.changed_after_acceptance += 1,
+            ReviewState::Conflict => self.review_conflicts += 1,
+        }
+        if t.urges > 0 {
+            self.urged += 1;
+        }
     }
 
     /// Add another set of counts to these (a directive's totals, a group's members).
@@ -110,6 +188,12 @@ impl Counts {
         self.done += other.done;
         self.blocked += other.blocked;
         self.overdue += other.overdue;
+        self.reported += other.reported;
+        self.accepted += other.accepted;
+        self.returned += other.returned;
+        self.changed_after_acceptance += other.changed_after_acceptance;
+        self.review_conflicts += other.review_conflicts;
+        self.urged += other.urged;
     }
 
     /// Done over assigned, in percent (0 when nothing is assigned).
@@ -214,12 +298,14 @@ fn task_progress_fast(doc: &UnitDocument, task: TaskRef, today: NaiveDate) -> Ta
     } else {
         doc.progresses(task).into_iter().min().unwrap_or(0)
     };
-    let due = doc
-        .dues(task)
-        .into_iter()
-        .flatten()
-        .filter_map(Day::date)
-        .min();
+    // The Ministry Office's deadline, when it set one, over the unit's own due date.
+    let due = doc.office_deadline(task).and_then(Day::date).or_else(|| {
+        doc.dues(task)
+            .into_iter()
+            .flatten()
+            .filter_map(Day::date)
+            .min()
+    });
     let header_task = match task {
         TaskRef::Assigned(i) => doc.header().tasks.get(i as usize),
         TaskRef::Adhoc(_) => None,
@@ -232,6 +318,7 @@ fn task_progress_fast(doc: &UnitDocument, task: TaskRef, today: NaiveDate) -> Ta
         progress,
         due,
         false,
+        OfficeMarks::of(doc, task),
         today,
     )
 }
@@ -245,6 +332,10 @@ pub struct ClauseUnit {
     pub status: Status,
     pub progress: u8,
     pub overdue: bool,
+    #[serde(default = "open")]
+    pub review: ReviewState,
+    #[serde(default)]
+    pub urges: u32,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -298,6 +389,8 @@ pub fn clause_progress_of<'a>(
                 status: t.status,
                 progress: t.progress,
                 overdue: t.overdue,
+                review: t.review,
+                urges: t.urges,
             });
         }
     }

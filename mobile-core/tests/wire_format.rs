@@ -12,8 +12,8 @@ use common::{header, key};
 use proptest::prelude::*;
 use taskforce_core::{
     doc::{
-        Confirmation, ConfirmationState, Day, Evidence, Figure, Op, OpId, Report, Status,
-        TaskField, TaskRef, UnitDocument,
+        Confirmation, ConfirmationState, Day, Evidence, Figure, Op, OpId, Report, Review, Status,
+        TaskField, TaskRef, UnitDocument, Urge, Verdict,
     },
     sync::{Change, DocKey, Payload, Replica, SyncRequest, SyncResponse, choose_payload, wire},
 };
@@ -136,12 +136,82 @@ fn fixtures_lock_the_encoding() {
         payload: choose_payload(vec![change], || server.to_canonical()),
     };
     let snapshot = server.to_canonical();
+    // Version 1 (before decision 39), as stored in older databases and phones: still read,
+    // as a state without the Ministry Office's registers.
+    let old = |name: &str| {
+        let path = format!("{}/tests/fixtures/wire/{name}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    };
+    assert_eq!(old("snapshot-v1.bin")[0], 1);
+    assert_eq!(
+        wire::decode_snapshot(&old("snapshot-v1.bin")),
+        Ok(snapshot.clone())
+    );
+    assert_eq!(
+        wire::decode_response(&old("response-v1.bin")),
+        Ok(resp.clone())
+    );
+
+    // Version 2: the same state, then with the Ministry Office's operations.
     let bytes = wire::encode_snapshot(&snapshot);
-    fixture("snapshot-v1.bin", &bytes);
+    fixture("snapshot-v2.bin", &bytes);
     assert_eq!(wire::decode_snapshot(&bytes), Ok(snapshot));
     let bytes = wire::encode_response(&resp);
-    fixture("response-v1.bin", &bytes);
+    fixture("response-v2.bin", &bytes);
     assert_eq!(wire::decode_response(&bytes), Ok(resp));
+
+    let office = Change::sign(header(5).fingerprint(), 9, 1, office_ops(), &key(9));
+    let bytes = wire::encode_change(&office);
+    assert_eq!(bytes[0], 1, "changes are still written as version 1");
+    fixture("change-office-v1.bin", &bytes);
+    assert_eq!(wire::decode_change(&bytes), Ok(office.clone()));
+    server
+        .apply_ops(office.actor, office.start, &office.ops)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let snapshot = server.to_canonical();
+    let bytes = wire::encode_snapshot(&snapshot);
+    fixture("snapshot-office-v2.bin", &bytes);
+    assert_eq!(wire::decode_snapshot(&bytes), Ok(snapshot));
+}
+
+/// The Ministry Office's operations (decision 39): an acceptance, a return, a deadline, an
+/// urge.
+fn office_ops() -> Vec<Op> {
+    vec![
+        Op::Set {
+            task: TaskRef::Assigned(3),
+            value: TaskField::Review(Review {
+                verdict: Verdict::Accepted,
+                reason: String::new(),
+                seen: vec![(1, 2)],
+                at: 1_580_700_000,
+            }),
+            ctx: vec![],
+        },
+        Op::Set {
+            task: TaskRef::Assigned(0),
+            value: TaskField::Review(Review {
+                verdict: Verdict::Returned,
+                reason: "Thiếu số liệu tuần 6".into(),
+                seen: vec![(1, 3)],
+                at: 1_580_700_100,
+            }),
+            ctx: vec![],
+        },
+        Op::Set {
+            task: TaskRef::Assigned(0),
+            value: TaskField::Deadline(Some(Day(737_470))),
+            ctx: vec![],
+        },
+        Op::Urge {
+            task: TaskRef::Assigned(0),
+            urge: Urge {
+                message: "Đề nghị báo cáo trước 17h".into(),
+                due: Some(Day(737_470)),
+                at: 1_580_700_200,
+            },
+        },
+    ]
 }
 
 #[test]
@@ -172,7 +242,14 @@ fn malformed_messages_get_a_clear_error() {
     assert_eq!(wire::decode_change(&[]), Err(wire::WireError::Empty));
     let mut v2 = good.clone();
     v2[0] = 2;
-    assert_eq!(wire::decode_change(&v2), Err(wire::WireError::Version(2)));
+    assert_eq!(
+        wire::decode_change(&v2),
+        wire::decode_change(&good),
+        "a change reads the same in versions 1 and 2"
+    );
+    let mut v3 = good.clone();
+    v3[0] = 3;
+    assert_eq!(wire::decode_change(&v3), Err(wire::WireError::Version(3)));
     assert!(matches!(
         wire::decode_request(&good),
         Err(wire::WireError::Kind { .. })
@@ -217,6 +294,23 @@ fn field() -> impl Strategy<Value = TaskField> {
         text().prop_map(TaskField::Notes),
         text().prop_map(TaskField::Title),
         any::<bool>().prop_map(TaskField::Removed),
+        proptest::option::of(any::<i32>().prop_map(Day)).prop_map(TaskField::Deadline),
+        (
+            any::<bool>(),
+            text(),
+            proptest::collection::vec((any::<u32>(), any::<u64>()), 0..4),
+            any::<i64>()
+        )
+            .prop_map(|(accepted, reason, seen, at)| TaskField::Review(Review {
+                verdict: if accepted {
+                    Verdict::Accepted
+                } else {
+                    Verdict::Returned
+                },
+                reason,
+                seen,
+                at
+            })),
     ]
 }
 
@@ -289,6 +383,16 @@ fn op() -> impl Strategy<Value = Op> {
                     .collect(),
                 at
             })),
+        (
+            task_ref(),
+            text(),
+            proptest::option::of(any::<i32>().prop_map(Day)),
+            any::<i64>()
+        )
+            .prop_map(|(task, message, due, at)| Op::Urge {
+                task,
+                urge: Urge { message, due, at }
+            }),
     ]
 }
 

@@ -215,6 +215,22 @@ pub enum What {
         task: String,
         title: String,
     },
+    /// The Ministry Office set the task's deadline (`None`: cleared).
+    Deadline {
+        deadline: Option<NaiveDate>,
+    },
+    /// The Ministry Office accepted or returned the task.
+    Review {
+        /// `accepted` or `returned`.
+        verdict: String,
+        reason: String,
+    },
+    /// The Ministry Office urged the unit on the task.
+    Urged {
+        message: String,
+        /// The new deadline the urge set, if any.
+        due: Option<NaiveDate>,
+    },
 }
 
 impl What {
@@ -232,6 +248,9 @@ impl What {
             What::Evidence { .. } => "evidence",
             What::TaskAdded { .. } => "task_added",
             What::SubtaskAdded { .. } => "subtask_added",
+            What::Deadline { .. } => "deadline",
+            What::Review { .. } => "review",
+            What::Urged { .. } => "urged",
         }
     }
 }
@@ -285,6 +304,17 @@ pub struct HistoryPage {
 /// What an operation did to `task`, if it names it. `id` is the operation's own id.
 pub fn what_of(op: &Op, id: OpId, task: TaskRef) -> Option<(What, Option<i64>)> {
     match op {
+        Op::Set {
+            task: t,
+            value: TaskField::Review(r),
+            ..
+        } if *t == task => Some((
+            What::Review {
+                verdict: r.verdict.as_str().to_string(),
+                reason: r.reason.clone(),
+            },
+            Some(r.at),
+        )),
         Op::Set { task: t, value, .. } if *t == task => Some((
             match value {
                 TaskField::Status(s) => What::Status {
@@ -300,8 +330,22 @@ pub fn what_of(op: &Op, id: OpId, task: TaskRef) -> Option<(What, Option<i64>)> 
                 TaskField::Notes(n) => What::Notes { notes: n.clone() },
                 TaskField::Title(t) => What::Title { title: t.clone() },
                 TaskField::Removed(r) => What::Removed { removed: *r },
+                TaskField::Deadline(d) => What::Deadline {
+                    deadline: d.and_then(|d| d.date()),
+                },
+                TaskField::Review(r) => What::Review {
+                    verdict: r.verdict.as_str().to_string(),
+                    reason: r.reason.clone(),
+                },
             },
             None,
+        )),
+        Op::Urge { task: t, urge } if *t == task => Some((
+            What::Urged {
+                message: urge.message.clone(),
+                due: urge.due.and_then(|d| d.date()),
+            },
+            Some(urge.at),
         )),
         Op::Comment { task: t, text, at } if *t == task => {
             Some((What::Comment { text: text.clone() }, Some(*at)))
@@ -613,5 +657,61 @@ mod tests {
             Some((What::SubtaskAdded { .. }, None))
         ));
         assert_eq!(what_of(&op, id, TaskRef::Assigned(1)), None);
+    }
+
+    #[test]
+    fn the_ministry_offices_operations_read_as_review_deadline_and_urge() {
+        use taskforce_core::doc::{Day, Review, Urge, Verdict};
+        let t = TaskRef::Assigned(2);
+        let id = OpId::new(4, 1);
+        let d = NaiveDate::from_ymd_opt(2020, 3, 1).unwrap_or_default();
+        let returned = Op::Set {
+            task: t,
+            value: TaskField::Review(Review {
+                verdict: Verdict::Returned,
+                reason: "Thiếu số liệu".into(),
+                seen: vec![(1, 3)],
+                at: 77,
+            }),
+            ctx: Vec::new(),
+        };
+        assert_eq!(
+            what_of(&returned, id, t),
+            Some((
+                What::Review {
+                    verdict: "returned".into(),
+                    reason: "Thiếu số liệu".into(),
+                },
+                Some(77)
+            ))
+        );
+        let deadline = Op::Set {
+            task: t,
+            value: TaskField::Deadline(Some(Day::from_date(d))),
+            ctx: Vec::new(),
+        };
+        assert_eq!(
+            what_of(&deadline, id, t),
+            Some((What::Deadline { deadline: Some(d) }, None))
+        );
+        let urge = Op::Urge {
+            task: t,
+            urge: Urge {
+                message: "Đề nghị khẩn trương".into(),
+                due: Some(Day::from_date(d)),
+                at: 88,
+            },
+        };
+        assert_eq!(
+            what_of(&urge, id, t),
+            Some((
+                What::Urged {
+                    message: "Đề nghị khẩn trương".into(),
+                    due: Some(d),
+                },
+                Some(88)
+            ))
+        );
+        assert_eq!(what_of(&urge, id, TaskRef::Assigned(3)), None);
     }
 }

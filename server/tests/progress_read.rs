@@ -2,8 +2,9 @@
 //! CRDT documents (decision 8), and say exactly what mobile-core's progress rules say on the
 //! phones' own converged copies: after seeded random offline edits by several phones of two
 //! units (statuses, progress, due dates in the past and the future, concurrent writes, ad-hoc
-//! tasks, reports), `/api/v1/units/{id}/progress`, `/api/v1/progress` and the clause pages
-//! equal the rules run on the documents.
+//! tasks, reports) and by the Ministry Office's devices (reviews accepting or returning what
+//! they have seen, deadlines, urges: decision 39), `/api/v1/units/{id}/progress`,
+//! `/api/v1/progress` and the clause pages equal the rules run on the documents.
 
 mod common;
 
@@ -12,7 +13,7 @@ use common::{Http, Phone, TestApp, TestDb};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde_json::Value;
 use taskforce_core::{
-    doc::{Day, DocHeader, Op, Report, Status, TaskField, TaskRef, UnitDocument},
+    doc::{Day, DocHeader, Op, Report, Status, TaskField, TaskRef, UnitDocument, Urge, Verdict},
     progress::{clause_progress, unit_progress},
 };
 
@@ -73,6 +74,62 @@ fn random_edit(p: &mut Phone, rng: &mut StdRng, today: NaiveDate, adhoc: &mut Ve
     }
 }
 
+/// One of the Ministry Office's operations on an assigned task of the unit's document, as
+/// its device holds it: a review (accepting or returning what it has seen), a deadline (or
+/// none), an urge (with a new deadline, written in the same change, or without), a comment.
+fn random_office_edit(p: &mut Phone, rng: &mut StdRng, today: NaiveDate) {
+    let tasks = u32::try_from(p.replica.doc().header().tasks.len()).unwrap_or(1);
+    let task = TaskRef::Assigned(rng.random_range(0..tasks.max(1)));
+    let at = 1_580_000_000 + rng.random_range(0..10_000_000);
+    let mut ops = match rng.random_range(0..7) {
+        0..=2 => {
+            let verdict = if rng.random_bool(0.6) {
+                Verdict::Accepted
+            } else {
+                Verdict::Returned
+            };
+            vec![p.replica.doc().review_op(
+                task,
+                verdict,
+                format!("Ý kiến {}", rng.random_range(0..100)),
+                at,
+            )]
+        }
+        3 | 4 => {
+            let due = today + Duration::days(rng.random_range(-30..30));
+            let value = rng.random_bool(0.85).then(|| Day::from_date(due));
+            vec![p.replica.doc().set_op(task, TaskField::Deadline(value))]
+        }
+        5 => {
+            let due = rng
+                .random_bool(0.5)
+                .then(|| Day::from_date(today + Duration::days(rng.random_range(-10..20))));
+            let mut ops = vec![Op::Urge {
+                task,
+                urge: Urge {
+                    message: "Đề nghị khẩn trương hoàn thành".into(),
+                    due,
+                    at,
+                },
+            }];
+            if due.is_some() {
+                ops.push(p.replica.doc().set_op(task, TaskField::Deadline(due)));
+            }
+            ops
+        }
+        _ => vec![Op::Comment {
+            task,
+            text: "Văn phòng Bộ theo dõi".into(),
+            at,
+        }],
+    };
+    for op in ops.drain(..) {
+        p.replica
+            .edit(p.actor, op)
+            .unwrap_or_else(|e| panic!("office edit (seed {SEED:#x}): {e}"));
+    }
+}
+
 fn get(app: &TestApp, token: &str, path: &str) -> Value {
     let (status, body) = app.get(token, path);
     assert_eq!(status, 200, "{path}: {body}");
@@ -89,6 +146,12 @@ fn reads_agree_with_the_rules_on_the_phones(db: TestDb) {
         app.phone("cucvt.b", "cuc-vt"),
         app.phone("viettel.a", "viettel"),
     ];
+    // The Ministry Office's registered devices, one per unit document it works on: the
+    // sync route takes its operations only from an office account (decision 39).
+    let mut office = [
+        app.phone("vanphong", "cuc-vt"),
+        app.phone("vanphong", "viettel"),
+    ];
     let mut adhoc: [Vec<TaskRef>; 2] = [Vec::new(), Vec::new()];
     for _round in 0..4 {
         for (i, p) in phones.iter_mut().enumerate() {
@@ -97,14 +160,27 @@ fn reads_agree_with_the_rules_on_the_phones(db: TestDb) {
                 random_edit(p, &mut rng, today, &mut adhoc[unit]);
             }
         }
+        // The office reviews what it synced in the previous rounds, offline meanwhile:
+        // its reviews meet concurrent unit edits (changed after acceptance).
+        for p in office.iter_mut() {
+            for _ in 0..rng.random_range(4..12) {
+                random_office_edit(p, &mut rng, today);
+            }
+        }
         // Syncs in a random order: concurrent writes become conflicts the rules must see.
-        let first = rng.random_range(0..phones.len());
-        for k in 0..phones.len() {
-            phones[(first + k) % phones.len()].sync(http);
+        let all = phones.len() + office.len();
+        let first = rng.random_range(0..all);
+        for k in 0..all {
+            let i = (first + k) % all;
+            if i < phones.len() {
+                phones[i].sync(http);
+            } else {
+                office[i - phones.len()].sync(http);
+            }
         }
     }
     for _ in 0..2 {
-        for p in phones.iter_mut() {
+        for p in phones.iter_mut().chain(office.iter_mut()) {
             p.sync(http);
         }
     }
@@ -112,6 +188,16 @@ fn reads_agree_with_the_rules_on_the_phones(db: TestDb) {
         phones[0].canonical(),
         phones[1].canonical(),
         "cuc-vt converged"
+    );
+    assert_eq!(
+        phones[0].canonical(),
+        office[0].canonical(),
+        "cuc-vt converged with the office"
+    );
+    assert_eq!(
+        phones[2].canonical(),
+        office[1].canonical(),
+        "viettel converged with the office"
     );
     let token = app.token("vanphong");
     let before = app.metric("taskforce_doc_cache_hits_total")
@@ -132,6 +218,18 @@ fn reads_agree_with_the_rules_on_the_phones(db: TestDb) {
     assert!(
         conflicted > 0,
         "the edits made no conflict to compare (seed {SEED:#x})"
+    );
+    // The office's operations reached the figures compared: reviewed tasks, urged ones.
+    let office_counts =
+        [&phones[0], &phones[2]].map(|p| unit_progress(p.replica.doc(), today).counts);
+    let reviewed: u32 = office_counts
+        .iter()
+        .map(|c| c.accepted + c.returned + c.changed_after_acceptance)
+        .sum();
+    let urged: u32 = office_counts.iter().map(|c| c.urged).sum();
+    assert!(
+        reviewed > 0 && urged > 0,
+        "the office's edits reviewed {reviewed} and urged {urged} tasks (seed {SEED:#x})"
     );
 
     // The directive's progress: every unit row (the units without edits from their empty

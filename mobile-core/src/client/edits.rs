@@ -7,8 +7,8 @@ use super::{
 };
 use crate::{
     doc::{
-        Confirmation, ConfirmationState, Day, Evidence, Figure, Op, Report, Status, TaskField,
-        TaskRef,
+        Confirmation, ConfirmationState, Day, Evidence, FieldKind, Figure, Op, Report, Status,
+        TaskField, TaskRef, UnitDocument, Urge, Verdict,
     },
     sync::{Replica, admit_op},
 };
@@ -17,16 +17,32 @@ impl Client {
     /// Make an edit: checked, written to the store, then applied; durable when this returns.
     fn edit(&self, make: impl FnOnce(&Replica) -> ClientResult<Op>) -> ClientResult<String> {
         let mut inner = self.lock();
-        let actor = inner
-            .session
+        let Inner {
+            store,
+            replica,
+            session,
+            ..
+        } = &mut *inner;
+        let session = session
             .as_ref()
-            .map(|s| s.actor)
             .ok_or_else(|| ClientError::Unauthorized("sign in first".into()))?;
-        let Inner { store, replica, .. } = &mut *inner;
+        let actor = session.actor;
         let replica = replica
             .as_mut()
             .ok_or_else(|| ClientError::Unauthorized("sign in first".into()))?;
         let op = make(replica)?;
+        if !session.may_make(&op) {
+            return Err(ClientError::Forbidden(if op.is_office() {
+                "chỉ Văn phòng Bộ được nghiệm thu, trả lại, đôn đốc và đặt hạn / only the Ministry Office accepts, returns, urges and sets deadlines".into()
+            } else {
+                "Văn phòng Bộ chỉ nghiệm thu, trả lại, đôn đốc, đặt hạn và bình luận / the Ministry Office only accepts, returns, urges, sets deadlines and comments".into()
+            }));
+        }
+        if let Some(task) = locked_task(replica.doc(), &op) {
+            return Err(ClientError::Locked(format!(
+                "nhiệm vụ {task} đã được Văn phòng Bộ nghiệm thu; không sửa được trừ khi bị trả lại / task {task} was accepted by the Ministry Office and is locked until it is returned"
+            )));
+        }
         let id = replica.doc().next_id(actor);
         op.validate(id, replica.doc().header().tasks.len())?;
         // Refused as typed, not by the server once sealed (which would hold up every later
@@ -39,6 +55,67 @@ impl Client {
         drop(inner);
         self.notify("edit");
         Ok(id.to_string())
+    }
+
+    /// The Ministry Office accepts task `task` as this phone holds it (Ministry Office
+    /// accounts only).
+    pub fn accept_task(&self, task: &str, remark: &str, at: i64) -> ClientResult<()> {
+        self.review(task, Verdict::Accepted, remark, at)
+    }
+
+    /// The Ministry Office returns task `task` to the unit with a reason (Ministry Office
+    /// accounts only); the phones show the reason.
+    pub fn return_task(&self, task: &str, reason: &str, at: i64) -> ClientResult<()> {
+        self.review(task, Verdict::Returned, reason, at)
+    }
+
+    fn review(&self, task: &str, verdict: Verdict, reason: &str, at: i64) -> ClientResult<()> {
+        let t = self.listed_task(task)?;
+        self.edit(|r| Ok(r.doc().review_op(t, verdict, reason.to_string(), at)))
+            .map(|_| ())
+    }
+
+    /// The Ministry Office's deadline for task `task` (`YYYY-MM-DD`, or `None` to clear it).
+    pub fn set_deadline(&self, task: &str, due: Option<&str>) -> ClientResult<()> {
+        let day = due.map(|d| parse_date(d).map(Day::from_date)).transpose()?;
+        self.set(task, TaskField::Deadline(day))
+    }
+
+    /// The Ministry Office urges the unit on task `task`, with a new deadline if given (then
+    /// set as the task's deadline too).
+    pub fn urge(&self, task: &str, message: &str, due: Option<&str>, at: i64) -> ClientResult<()> {
+        let t = self.listed_task(task)?;
+        let day = due.map(|d| parse_date(d).map(Day::from_date)).transpose()?;
+        self.edit(|_| {
+            Ok(Op::Urge {
+                task: t,
+                urge: Urge {
+                    message: message.to_string(),
+                    due: day,
+                    at,
+                },
+            })
+        })?;
+        if day.is_some() {
+            self.set(task, TaskField::Deadline(day))?;
+        }
+        Ok(())
+    }
+
+    /// A task id this document lists.
+    fn listed_task(&self, task: &str) -> ClientResult<TaskRef> {
+        let t = Self::task_ref(task)?;
+        let listed = self
+            .lock()
+            .replica
+            .as_ref()
+            .is_some_and(|r| r.doc().is_listed(t));
+        if !listed {
+            return Err(ClientError::InvalidInput(format!(
+                "there is no task {task}"
+            )));
+        }
+        Ok(t)
     }
 
     fn task_ref(id: &str) -> ClientResult<TaskRef> {
@@ -224,6 +301,21 @@ impl Client {
     }
 }
 
+/// The task `op` would change that the Ministry Office accepted (and so locked), if any: a
+/// unit field written, evidence added, a sub-task added under it. Comments stay open.
+fn locked_task(doc: &UnitDocument, op: &Op) -> Option<TaskRef> {
+    let task = match op {
+        Op::Set { task, value, .. } if FieldKind::UNIT.contains(&value.kind()) => *task,
+        Op::AddEvidence { task, .. } => *task,
+        Op::AddTask {
+            parent: Some(parent),
+            ..
+        } => *parent,
+        _ => return None,
+    };
+    doc.review_state(task).locks().then_some(task)
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -307,6 +399,119 @@ mod tests {
             Err(ClientError::InvalidInput(m)) => assert!(m.contains(says), "{m}"),
             other => panic!("expected invalid input saying {says:?}, got {other:?}"),
         }
+    }
+
+    /// The Ministry Office's operations arriving as a sync would bring them: an office
+    /// device's change applied to the client's replica.
+    fn from_office(c: &Client, make: impl FnOnce(&UnitDocument) -> Vec<Op>) {
+        let mut inner = c.lock();
+        let Some(replica) = inner.replica.as_mut() else {
+            panic!("signed in")
+        };
+        let office = 900;
+        let ops = make(replica.doc());
+        let start = replica.doc().next_id(office).seq;
+        let change = crate::sync::Change::unsigned(office, start, ops);
+        let mut vv = replica.doc().version().dots.clone();
+        vv.insert(office, change.end());
+        let own = inner.session.as_ref().map_or(0, |s| s.actor);
+        vv.remove(&own);
+        if let Some(replica) = inner.replica.as_mut()
+            && let Err(e) = replica.receive(crate::sync::SyncResponse {
+                vv,
+                payload: crate::sync::Payload::Changes(vec![change]),
+            })
+        {
+            panic!("the office's change: {e}");
+        }
+    }
+
+    #[test]
+    fn an_accepted_task_is_locked_a_return_reopens_it_and_notices_are_listed() -> ClientResult<()> {
+        let c = signed_in()?;
+        c.set_status("a0", "done")?;
+        // A member may not act for the Ministry Office.
+        assert!(matches!(
+            c.accept_task("a0", "", 1_580_000_000),
+            Err(ClientError::Forbidden(_))
+        ));
+        let queued = c.unsynced();
+        from_office(&c, |d| {
+            vec![d.review_op(TaskRef::Assigned(0), Verdict::Accepted, String::new(), 100)]
+        });
+        let task = c.tasks()?.remove(0);
+        assert_eq!((task.review.as_str(), task.locked), ("accepted", true));
+        assert!(matches!(
+            c.set_progress("a0", 50),
+            Err(ClientError::Locked(_))
+        ));
+        assert!(matches!(
+            c.add_evidence("a0", "a.pdf", 1, &"ab".repeat(32), 1),
+            Err(ClientError::Locked(_))
+        ));
+        assert_eq!(c.unsynced(), queued, "a refused edit is not queued");
+        c.add_comment("a0", "Cảm ơn", 1_580_000_100)?;
+
+        let friday = Day::from_date(parse_date("2020-02-14")?);
+        from_office(&c, |d| {
+            vec![
+                d.review_op(
+                    TaskRef::Assigned(0),
+                    Verdict::Returned,
+                    "Thiếu ảnh".into(),
+                    200,
+                ),
+                Op::Urge {
+                    task: TaskRef::Assigned(0),
+                    urge: Urge {
+                        message: "Bổ sung trước thứ Sáu".into(),
+                        due: Some(friday),
+                        at: 300,
+                    },
+                },
+                d.set_op(TaskRef::Assigned(0), TaskField::Deadline(Some(friday))),
+            ]
+        });
+        let task = c.tasks()?.remove(0);
+        assert_eq!(task.review, "returned");
+        assert_eq!(task.review_reason.as_deref(), Some("Thiếu ảnh"));
+        assert!(!task.locked);
+        assert_eq!(task.deadline.as_deref(), Some("2020-02-14"));
+        assert_eq!(
+            task.due.as_deref(),
+            Some("2020-02-14"),
+            "the office's deadline counts"
+        );
+        assert_eq!(task.urges, 1);
+        c.set_progress("a0", 90)?;
+
+        let notices = c.notices()?;
+        let kinds: Vec<&str> = notices.iter().map(|n| n.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["urge", "returned"],
+            "newest first; the replaced acceptance is gone"
+        );
+        assert_eq!(c.unread_notices()?, 2);
+        c.mark_notices_read()?;
+        assert_eq!(c.unread_notices()?, 0);
+
+        // Offline reminders: due on the 14th, overdue from the 15th; nothing after a
+        // window that ends before it.
+        let due = c.due_between("2020-02-10", "2020-02-20")?;
+        let days: Vec<(&str, &str)> = due
+            .iter()
+            .map(|d| (d.kind.as_str(), d.date.as_str()))
+            .collect();
+        assert_eq!(days, [("due", "2020-02-14"), ("overdue", "2020-02-15")]);
+        assert!(c.due_between("2020-02-01", "2020-02-13")?.is_empty());
+        assert!(c.due_between("2020-02-20", "2020-02-10").is_err());
+
+        // Done again: reported, and then nothing to remind of.
+        c.set_status("a0", "done")?;
+        assert_eq!(c.tasks()?.remove(0).review, "reported");
+        assert!(c.due_between("2020-02-10", "2020-02-20")?.is_empty());
+        Ok(())
     }
 
     #[test]

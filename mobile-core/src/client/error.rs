@@ -16,6 +16,10 @@ pub enum ClientError {
     /// The server's copy disagrees in a way a retry will not fix (the directive changed).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The task was accepted by the Ministry Office and is locked: the unit's edits to it
+    /// are refused until it is returned (decision 39).
+    #[error("locked: {0}")]
+    Locked(String),
     /// The input was refused (an unknown task, a progress over 100, a text too long …).
     #[error("invalid input: {0}")]
     InvalidInput(String),

@@ -27,7 +27,7 @@ pub use error::ClientError;
 use parse::clause_index;
 pub use sync::SyncReport;
 pub use transport::{HttpTransport, Reply, Transport, TransportError};
-pub use views::{ConfirmationView, ConflictView, ReportView, TaskView};
+pub use views::{ConfirmationView, ConflictView, DueView, NoticeView, ReportView, TaskView};
 
 use crate::{
     doc::ActorId,
@@ -53,6 +53,19 @@ struct Session {
     actor: ActorId,
     unit: String,
     directive: String,
+    /// The account acts as the Ministry Office (its role is `ministry_office` or `admin`):
+    /// it makes reviews, deadlines, urges and comments, not the unit's edits (decision 39).
+    office: bool,
+    /// The account is a member of the session's unit.
+    member: bool,
+}
+
+impl Session {
+    /// Whether this session may make `op` (the server checks it again, per operation).
+    fn may_make(&self, op: &crate::doc::Op) -> bool {
+        use crate::doc::Author;
+        (self.member && op.permitted(Author::Unit)) || (self.office && op.permitted(Author::Office))
+    }
 }
 
 struct Inner {
@@ -202,12 +215,17 @@ impl Client {
             if let Some(json) = json {
                 inner.clauses = clause_index(&serde_json::from_str(json).unwrap_or_default());
             }
+            // Stores from before decision 39 hold no role: a member's session.
+            let role = text(inner.store.as_ref(), "role")?;
+            let (office, member) = session::role_flags(role.as_deref());
             inner.session = Some(Session {
                 token: token.clone(),
                 username: username.clone(),
                 actor,
                 unit: unit.clone(),
                 directive: directive.clone(),
+                office,
+                member,
             });
         }
         Ok(Self {

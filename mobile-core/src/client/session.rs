@@ -157,8 +157,15 @@ impl Client {
             .flatten()
             .filter_map(|u| u["unit"].as_str().map(str::to_string))
             .collect();
+        let role = body["user"]["role"]
+            .as_str()
+            .unwrap_or("member")
+            .to_string();
+        let (office, _) = role_flags(Some(&role));
         let unit = match unit {
             Some(u) if units.iter().any(|x| x == u) => u.to_string(),
+            // The Ministry Office reads and reviews every unit's document.
+            Some(u) if office => u.to_string(),
             Some(u) => {
                 return Err(ClientError::Forbidden(format!(
                     "{username} is not a member of {u}"
@@ -238,6 +245,7 @@ impl Client {
             ("unit", unit.as_str()),
             ("directive", directive.as_str()),
             ("directive_json", directive_json.as_str()),
+            ("role", role_meta(office, units.contains(&unit))),
         ] {
             inner.store.set_meta(k, v.as_bytes())?;
         }
@@ -246,12 +254,15 @@ impl Client {
         inner.transport = Some(transport);
         inner.replica = Some(replica);
         inner.saved = saved;
+        let member = units.contains(&unit);
         inner.session = Some(Session {
             token,
             username: username.to_string(),
             actor,
             unit,
             directive,
+            office,
+            member,
         });
         drop(inner);
         self.notify("login");
@@ -274,6 +285,26 @@ impl Client {
     /// Who is signed in.
     pub fn username(&self) -> Option<String> {
         self.lock().session.as_ref().map(|s| s.username.clone())
+    }
+}
+
+/// What a session's stored `role` says: (acts for the Ministry Office, member of the unit).
+/// `office` for the Ministry Office not a member, `office+member` for both, anything else
+/// (or nothing: a store from before decision 39) a member's session.
+pub(super) fn role_flags(role: Option<&str>) -> (bool, bool) {
+    match role {
+        Some("ministry_office" | "admin" | "office") => (true, false),
+        Some("office+member") => (true, true),
+        _ => (false, true),
+    }
+}
+
+/// The stored form of a session's role ([`role_flags`] reads it back).
+fn role_meta(office: bool, member: bool) -> &'static str {
+    match (office, member) {
+        (true, true) => "office+member",
+        (true, false) => "office",
+        _ => "member",
     }
 }
 

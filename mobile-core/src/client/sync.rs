@@ -23,7 +23,7 @@ use super::{
     session::register_device,
 };
 use crate::{
-    doc::{ActorId, Context, Op, OpId, TaskRef},
+    doc::{ActorId, Context, Op, OpId, Review, TaskField, TaskRef},
     store::{save_after_sync, seal_change},
     sync::{Replica, signing_key, wire},
 };
@@ -444,12 +444,28 @@ fn renumber(op: Op, old: ActorId, start: u64, new: ActorId, map: &BTreeMap<u64, 
     match op {
         Op::Set {
             task: t,
+            value: TaskField::Review(r),
+            ctx: c,
+        } => Op::Set {
+            task: task(t),
+            value: TaskField::Review(Review {
+                seen: ctx(r.seen),
+                ..r
+            }),
+            ctx: ctx(c),
+        },
+        Op::Set {
+            task: t,
             value,
             ctx: c,
         } => Op::Set {
             task: task(t),
             value,
             ctx: ctx(c),
+        },
+        Op::Urge { task: t, urge } => Op::Urge {
+            task: task(t),
+            urge,
         },
         Op::AddTask { parent, title } => Op::AddTask {
             parent: parent.map(task),

@@ -30,7 +30,49 @@ pub struct TaskView {
     pub comments: u32,
     pub evidence: u32,
     pub conflicted: bool,
+    /// Where it stands with the Ministry Office: `open`, `reported`, `accepted`,
+    /// `changed_after_acceptance`, `returned`, `conflict` (decision 39).
+    pub review: String,
+    /// The reason of the latest return (or remark of the latest acceptance).
+    pub review_reason: Option<String>,
+    /// Accepted and unchanged: the unit's edits to it are refused.
+    pub locked: bool,
+    /// The Ministry Office's deadline, when it set one (`due` already counts it).
+    pub deadline: Option<String>,
+    pub urges: u32,
 }
+
+/// Something the Ministry Office sent the unit: an urge, a return or an acceptance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeView {
+    /// The operation's id (`9.4`).
+    pub id: String,
+    pub task: String,
+    /// `urge`, `returned` or `accepted`.
+    pub kind: String,
+    pub message: String,
+    /// The new deadline an urge set (`YYYY-MM-DD`).
+    pub due: Option<String>,
+    /// Unix seconds (the Ministry Office's clock).
+    pub at: i64,
+    pub unread: bool,
+}
+
+/// A task falling due, or becoming overdue, on a day: what an app schedules a local
+/// notification for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueView {
+    pub task: String,
+    pub clause: Option<String>,
+    pub title: Option<String>,
+    /// `due` (its deadline is that day) or `overdue` (the first day past it).
+    pub kind: String,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+}
+
+/// The store's meta key of the newest notice time read.
+const NOTICES_READ: &str = "notices_read_at";
 
 /// A hotline-free billing confirmation as a screen shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,9 +150,125 @@ impl Client {
                         evidence: state
                             .map_or(0, |s| u32::try_from(s.evidence.len()).unwrap_or(u32::MAX)),
                         conflicted: p.conflicted,
+                        review: p.review.as_str().to_string(),
+                        review_reason: doc
+                            .reviews(p.task)
+                            .into_iter()
+                            .max_by_key(|r| r.at)
+                            .map(|r| r.reason)
+                            .filter(|r| !r.is_empty()),
+                        locked: p.review.locks(),
+                        deadline: doc
+                            .office_deadline(p.task)
+                            .and_then(Day::date)
+                            .map(|d| d.to_string()),
+                        urges: p.urges,
                     }
                 })
                 .collect()
+        })
+    }
+
+    /// What the Ministry Office sent the unit (urges, returns, acceptances), newest first;
+    /// `unread` for those newer than the last [`Client::mark_notices_read`].
+    pub fn notices(&self) -> ClientResult<Vec<NoticeView>> {
+        let read_at = self.notices_read_at()?;
+        self.with_replica(|r, _| {
+            let doc = r.doc();
+            let mut out = Vec::new();
+            for t in doc.task_refs() {
+                for (id, u) in doc.urges(t) {
+                    out.push(NoticeView {
+                        id: id.to_string(),
+                        task: t.to_string(),
+                        kind: "urge".into(),
+                        message: u.message.clone(),
+                        due: u.due.and_then(Day::date).map(|d| d.to_string()),
+                        at: u.at,
+                        unread: read_at.is_none_or(|read| u.at > read),
+                    });
+                }
+                if let Some(state) = doc.task(t) {
+                    for (clock, review) in state.review.canonical() {
+                        // A register keeps no writer: the id names the task, the time and
+                        // the clock's size, unique among the register's values.
+                        out.push(NoticeView {
+                            id: format!("{t}:review:{}:{}", review.at, clock.len()),
+                            task: t.to_string(),
+                            kind: review.verdict.as_str().into(),
+                            message: review.reason.clone(),
+                            due: None,
+                            at: review.at,
+                            unread: read_at.is_none_or(|read| review.at > read),
+                        });
+                    }
+                }
+            }
+            out.sort_by(|a, b| b.at.cmp(&a.at).then_with(|| b.id.cmp(&a.id)));
+            out
+        })
+    }
+
+    /// How many notices are unread.
+    pub fn unread_notices(&self) -> ClientResult<u32> {
+        let n = self.notices()?.iter().filter(|n| n.unread).count();
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    /// Mark every notice now held as read (kept in the phone's store).
+    pub fn mark_notices_read(&self) -> ClientResult<()> {
+        let newest = self.notices()?.iter().map(|n| n.at).max();
+        if let Some(at) = newest {
+            self.lock()
+                .store
+                .set_meta(NOTICES_READ, at.to_string().as_bytes())?;
+        }
+        Ok(())
+    }
+
+    fn notices_read_at(&self) -> ClientResult<Option<i64>> {
+        let raw = self.lock().store.get_meta(NOTICES_READ)?;
+        Ok(raw.and_then(|b| String::from_utf8(b).ok()?.parse().ok()))
+    }
+
+    /// Offline, with the deadlines as last synced: the tasks that fall due or become
+    /// overdue on a day from `from` to `to` (`YYYY-MM-DD`, both included), in date order.
+    /// Tasks done (and not returned) or accepted are left out: nothing to remind of.
+    pub fn due_between(&self, from: &str, to: &str) -> ClientResult<Vec<DueView>> {
+        let (from, to) = (parse_date(from)?, parse_date(to)?);
+        if to < from {
+            return Err(ClientError::InvalidInput(format!("{to} is before {from}")));
+        }
+        self.with_replica(|r, _| {
+            let doc = r.doc();
+            let progress = unit_progress(doc, from);
+            let mut out = Vec::new();
+            for p in &progress.tasks {
+                let finished = (p.status == crate::doc::Status::Done
+                    && p.review != crate::doc::ReviewState::Returned)
+                    || p.review == crate::doc::ReviewState::Accepted;
+                let Some(due) = p.due.filter(|_| !finished) else {
+                    continue;
+                };
+                let title = doc.titles(p.task).first().cloned();
+                let mut add = |kind: &str, date: chrono::NaiveDate| {
+                    if (from..=to).contains(&date) {
+                        out.push(DueView {
+                            task: p.task.to_string(),
+                            clause: p.clause.clone(),
+                            title: title.clone(),
+                            kind: kind.into(),
+                            date: date.to_string(),
+                        });
+                    }
+                };
+                add("due", due);
+                if let Some(next) = due.succ_opt() {
+                    add("overdue", next);
+                }
+            }
+            out.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.task.cmp(&b.task)));
+            out
         })
     }
 
@@ -204,5 +362,16 @@ fn field_text(f: &TaskField) -> String {
             .map(|d| d.to_string())
             .unwrap_or_default(),
         TaskField::Removed(b) => b.to_string(),
+        TaskField::Deadline(d) => d
+            .and_then(Day::date)
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        TaskField::Review(r) => {
+            if r.reason.is_empty() {
+                r.verdict.as_str().to_string()
+            } else {
+                format!("{}: {}", r.verdict.as_str(), r.reason)
+            }
+        }
     }
 }

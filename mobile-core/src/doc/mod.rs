@@ -7,6 +7,7 @@ mod footprint;
 mod ids;
 mod ops;
 mod register;
+mod review;
 mod room;
 mod state;
 
@@ -15,12 +16,13 @@ pub use error::DocError;
 pub use footprint::Footprint;
 pub use ids::{ActorId, DocHeader, HeaderTask, OpId, TaskRef, VersionVector};
 pub use ops::{
-    Confirmation, ConfirmationState, Context, Day, Evidence, FieldKind, Figure, Op, Report, Status,
-    TaskField, limits,
+    Author, Confirmation, ConfirmationState, Context, Day, Evidence, FieldKind, Figure, Op, Report,
+    Review, Status, TaskField, Urge, Verdict, limits,
 };
 pub use register::{Register, compare as compare_clocks};
+pub use review::{ReviewState, office_deadline, review_state};
 pub use room::{DocLimit, Measured, check_room, check_room_ops};
-pub use state::{CanonicalDoc, CanonicalTask, Conflict, TaskState, UnitDocument};
+pub use state::{CanonicalDoc, CanonicalReg, CanonicalTask, Conflict, TaskState, UnitDocument};
 
 /// A one-task document header for the crate's unit tests.
 #[cfg(test)]

@@ -138,6 +138,55 @@ pub enum TaskField {
     Title(String),
     /// Ad-hoc tasks only: hidden from lists (never erased).
     Removed(bool),
+    /// The deadline the Ministry Office sets (per task, or for a clause in every unit's
+    /// document); it overrides the unit's own `Due`. Office operation (decision 39).
+    Deadline(Option<Day>),
+    /// The Ministry Office's review: accepted or returned, over the task's state as the
+    /// reviewer saw it. Office operation (decision 39).
+    Review(Review),
+}
+
+/// A reviewer's verdict on a task a unit reported.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Accepted,
+    Returned,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Accepted => "accepted",
+            Verdict::Returned => "returned",
+        }
+    }
+}
+
+/// The Ministry Office's review of a task: what it decided, why, and over which state. The
+/// verdict covers the task's unit fields as far as `seen` (the join of their registers'
+/// clocks when the reviewer looked): a value written later, or concurrently, is not covered,
+/// and the task reads as changed after the review (decision 39).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Review {
+    pub verdict: Verdict,
+    /// Why it was returned (or a remark on acceptance); may be empty for an acceptance.
+    pub reason: String,
+    /// The causal context of the task's state the verdict covers.
+    pub seen: Context,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// The Ministry Office urging a unit on a task: a message, and the new deadline it set (the
+/// deadline itself is the task's `Deadline` register, written in the same change).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Urge {
+    pub message: String,
+    pub due: Option<Day>,
+    /// Unix seconds.
+    pub at: i64,
 }
 
 /// Which field, without a value: for conflicts.
@@ -150,9 +199,23 @@ pub enum FieldKind {
     Notes,
     Title,
     Removed,
+    Deadline,
+    Review,
 }
 
 impl FieldKind {
+    /// The fields a unit writes: the state a review covers (the others are the Ministry
+    /// Office's).
+    pub const UNIT: [FieldKind; 7] = [
+        FieldKind::Status,
+        FieldKind::Progress,
+        FieldKind::Assignee,
+        FieldKind::Due,
+        FieldKind::Notes,
+        FieldKind::Title,
+        FieldKind::Removed,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FieldKind::Status => "status",
@@ -162,6 +225,8 @@ impl FieldKind {
             FieldKind::Notes => "notes",
             FieldKind::Title => "title",
             FieldKind::Removed => "removed",
+            FieldKind::Deadline => "deadline",
+            FieldKind::Review => "review",
         }
     }
 }
@@ -176,6 +241,8 @@ impl TaskField {
             TaskField::Notes(_) => FieldKind::Notes,
             TaskField::Title(_) => FieldKind::Title,
             TaskField::Removed(_) => FieldKind::Removed,
+            TaskField::Deadline(_) => FieldKind::Deadline,
+            TaskField::Review(_) => FieldKind::Review,
         }
     }
 }
@@ -265,6 +332,42 @@ pub enum Op {
         ctx: Context,
     },
     Report(Report),
+    /// The Ministry Office urges the unit on a task (decision 39); kept, never erased.
+    Urge {
+        task: TaskRef,
+        urge: Urge,
+    },
+}
+
+/// Who makes an operation: a unit's member, or the Ministry Office (its staff, or an admin).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Author {
+    Unit,
+    Office,
+}
+
+impl Op {
+    /// Whether this is one of the Ministry Office's operations: a review, a deadline, an
+    /// urge.
+    pub fn is_office(&self) -> bool {
+        matches!(
+            self,
+            Op::Set {
+                value: TaskField::Deadline(_) | TaskField::Review(_),
+                ..
+            } | Op::Urge { .. }
+        )
+    }
+
+    /// Whether `author` may make this operation (decision 39): the Ministry Office makes
+    /// its own operations and comments, nothing else; a unit makes everything but the
+    /// Ministry Office's. Checked per operation by the server, and by a phone before an edit.
+    pub fn permitted(&self, author: Author) -> bool {
+        match author {
+            Author::Unit => !self.is_office(),
+            Author::Office => self.is_office() || matches!(self, Op::Comment { .. }),
+        }
+    }
 }
 
 fn short(field: &'static str, s: &str) -> Result<(), DocError> {
@@ -342,7 +445,23 @@ impl Op {
                     TaskField::Assignee(s) => short("assignee", s),
                     TaskField::Title(s) => short("title", s),
                     TaskField::Notes(s) => long("notes", s),
-                    TaskField::Due(Some(d)) if d.date().is_none() => {
+                    TaskField::Due(Some(d)) | TaskField::Deadline(Some(d))
+                        if d.date().is_none() =>
+                    {
+                        Err(DocError::Invalid("due date out of range"))
+                    }
+                    TaskField::Review(r) => {
+                        long("review reason", &r.reason)?;
+                        context(&r.seen, id)
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Op::Urge { task: t, urge } => {
+                task(t)?;
+                long("urge", &urge.message)?;
+                match urge.due {
+                    Some(d) if d.date().is_none() => {
                         Err(DocError::Invalid("due date out of range"))
                     }
                     _ => Ok(()),
@@ -506,11 +625,28 @@ impl Op {
                     named("title", s)
                 }
                 TaskField::Due(Some(d)) => typed_date("due date", *d),
+                TaskField::Deadline(Some(d)) => typed_date("deadline", *d),
+                TaskField::Review(r) => {
+                    plain("review reason", &r.reason)?;
+                    if r.verdict == Verdict::Returned {
+                        named("reason for returning", &r.reason)?;
+                    }
+                    clock("review time", r.at)
+                }
                 TaskField::Status(_)
                 | TaskField::Progress(_)
                 | TaskField::Due(None)
+                | TaskField::Deadline(None)
                 | TaskField::Removed(_) => Ok(()),
             },
+            Op::Urge { urge, .. } => {
+                plain("urge", &urge.message)?;
+                named("urge", &urge.message)?;
+                if let Some(d) = urge.due {
+                    typed_date("deadline", d)?;
+                }
+                clock("urge time", urge.at)
+            }
             Op::AddTask { title, .. } => {
                 plain("title", title)?;
                 named("title", title)

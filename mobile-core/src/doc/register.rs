@@ -156,6 +156,14 @@ impl<V: Clone + Ord> Register<V> {
         clock
     }
 
+    /// Whether every value's clock is within `seen` (at or before it): a reader that had
+    /// seen `seen` had seen every value held.
+    pub fn within(&self, seen: &VClock<ActorId>) -> bool {
+        self.vals
+            .iter()
+            .all(|(c, _)| matches!(compare(c, seen), Some(Ordering::Less | Ordering::Equal)))
+    }
+
     /// Its pairs sorted: the same bytes on every replica that holds the same values.
     pub fn canonical(&self) -> CanonicalReg<V> {
         let mut pairs: CanonicalReg<V> = self

@@ -19,8 +19,8 @@ use super::{
     footprint::{FIXED, Footprint, MAX_LEN, Sizes, VV_ENTRY, encoded},
     ids::{ActorId, DocHeader, OpId, TaskRef, VersionVector},
     ops::{
-        Confirmation, ConfirmationState, Context, Day, Evidence, FieldKind, Op, Report, Status,
-        TaskField,
+        Confirmation, ConfirmationState, Context, Day, Evidence, FieldKind, Op, Report, Review,
+        Status, TaskField, Urge,
     },
     register::Register,
 };
@@ -38,8 +38,46 @@ pub struct TaskState {
     pub notes: Register<String>,
     pub title: Register<String>,
     pub removed: Register<bool>,
+    /// The Ministry Office's deadline (decision 39).
+    pub deadline: Register<Option<Day>>,
+    /// The Ministry Office's review (decision 39).
+    pub review: Register<Review>,
     pub comments: BTreeMap<OpId, (String, i64)>,
     pub evidence: BTreeMap<OpId, Evidence>,
+    /// The Ministry Office's urges; a document that shed its bodies keeps each urge's time
+    /// and deadline (progress counts them) without its message.
+    pub urges: BTreeMap<OpId, Urge>,
+}
+
+impl TaskState {
+    /// The clock of every value of the unit's fields: what a review made now covers.
+    pub fn unit_clock(&self) -> VersionVector {
+        let mut clock = VersionVector::new();
+        for c in [
+            self.status.clock(),
+            self.progress.clock(),
+            self.assignee.clock(),
+            self.due.clock(),
+            self.notes.clock(),
+            self.title.clock(),
+            self.removed.clock(),
+        ] {
+            clock.merge(c);
+        }
+        clock
+    }
+
+    /// Whether every value of the unit's fields is within `seen`: nothing was written to
+    /// them that a review over `seen` did not see.
+    pub fn unit_fields_within(&self, seen: &VersionVector) -> bool {
+        self.status.within(seen)
+            && self.progress.within(seen)
+            && self.assignee.within(seen)
+            && self.due.within(seen)
+            && self.notes.within(seen)
+            && self.title.within(seen)
+            && self.removed.within(seen)
+    }
 }
 
 /// A confirmation: its details and its state register.
@@ -183,7 +221,10 @@ fn task_bytes(r: &TaskRef, t: &TaskState) -> usize {
         + encoded(&t.due)
         + encoded(&t.notes)
         + encoded(&t.title)
-        + encoded(&t.removed);
+        + encoded(&t.removed)
+        + encoded(&t.deadline)
+        + encoded(&t.review);
+    let urges: usize = t.urges.iter().map(|(id, u)| urge_bytes(*id, u)).sum();
     let comments: usize = t
         .comments
         .iter()
@@ -198,9 +239,15 @@ fn task_bytes(r: &TaskRef, t: &TaskState) -> usize {
         + encoded(&t.parent)
         + encoded(&t.created)
         + registers
-        + 2 * MAX_LEN
+        + 3 * MAX_LEN
         + comments
         + evidence
+        + urges
+}
+
+/// The bytes an urge takes in a snapshot, with its key.
+fn urge_bytes(id: OpId, u: &Urge) -> usize {
+    encoded(&id) + encoded(u)
 }
 
 /// A task's entry, made (and counted) if the document has none yet.
@@ -299,7 +346,7 @@ impl UnitDocument {
         };
         for (r, t) in &self.tasks {
             s.add(task_bytes(r, t));
-            s.bodies += t.comments.len() + t.evidence.len();
+            s.bodies += t.comments.len() + t.evidence.len() + t.urges.len();
         }
         for (id, c) in &self.confirmations {
             s.add(c.bytes(*id));
@@ -398,7 +445,22 @@ impl UnitDocument {
                     TaskField::Notes(v) => put_counted(sizes, &mut t.notes, id, ctx, v),
                     TaskField::Title(v) => put_counted(sizes, &mut t.title, id, ctx, v),
                     TaskField::Removed(v) => put_counted(sizes, &mut t.removed, id, ctx, v),
+                    TaskField::Deadline(v) => put_counted(sizes, &mut t.deadline, id, ctx, v),
+                    TaskField::Review(v) => put_counted(sizes, &mut t.review, id, ctx, v),
                 }
+            }
+            Op::Urge { task, urge } => {
+                let t = task_entry(&mut self.tasks, sizes, *task);
+                sizes.add_body(urge_bytes(id, urge));
+                let kept = if keep {
+                    urge.clone()
+                } else {
+                    Urge {
+                        message: String::new(),
+                        ..urge.clone()
+                    }
+                };
+                t.urges.insert(id, kept);
             }
             Op::AddTask { parent, title } => {
                 let t = task_entry(&mut self.tasks, sizes, TaskRef::Adhoc(id));
@@ -482,6 +544,9 @@ impl UnitDocument {
         for t in self.tasks.values_mut() {
             t.comments = BTreeMap::new();
             t.evidence = BTreeMap::new();
+            for u in t.urges.values_mut() {
+                u.message = String::new();
+            }
         }
         for c in self.confirmations.values_mut() {
             c.info = None;
@@ -518,6 +583,8 @@ impl UnitDocument {
                 FieldKind::Notes => clock_of(&t.notes),
                 FieldKind::Title => clock_of(&t.title),
                 FieldKind::Removed => clock_of(&t.removed),
+                FieldKind::Deadline => clock_of(&t.deadline),
+                FieldKind::Review => clock_of(&t.review),
             });
         Op::Set { task, value, ctx }
     }
@@ -603,7 +670,9 @@ impl UnitDocument {
             .unwrap_or_default()
     }
 
-    /// Whether any field of this task holds more than one value.
+    /// Whether any of the unit's fields of this task holds more than one value. The Ministry
+    /// Office's registers are not the unit's to resolve: concurrent deadlines give the
+    /// strictest, concurrent reviews that disagree a `ReviewState::Conflict` (decision 39).
     pub fn task_conflicted(&self, t: TaskRef) -> bool {
         self.tasks.get(&t).is_some_and(|s| {
             s.status.len() > 1
@@ -637,7 +706,8 @@ impl UnitDocument {
             .sum()
     }
 
-    /// Fields holding more than one value, task by task.
+    /// The unit's fields holding more than one value, task by task (not the Ministry
+    /// Office's: see [`UnitDocument::task_conflicted`]).
     pub fn conflicts(&self) -> Vec<Conflict> {
         let mut out = Vec::new();
         for (r, t) in &self.tasks {
@@ -734,8 +804,11 @@ impl UnitDocument {
             mine.notes.merge(t.notes);
             mine.title.merge(t.title);
             mine.removed.merge(t.removed);
+            mine.deadline.merge(t.deadline);
+            mine.review.merge(t.review);
             mine.comments.extend(t.comments);
             mine.evidence.extend(t.evidence);
+            mine.urges.extend(t.urges);
         }
         for (id, c) in other.confirmations {
             match self.confirmations.entry(id) {
@@ -772,6 +845,9 @@ impl UnitDocument {
                         removed: t.removed.canonical(),
                         comments: t.comments.clone(),
                         evidence: t.evidence.clone(),
+                        deadline: t.deadline.canonical(),
+                        review: t.review.canonical(),
+                        urges: t.urges.clone(),
                     },
                 )
             })
@@ -805,8 +881,11 @@ impl UnitDocument {
                     notes: Register::from_canonical(t.notes),
                     title: Register::from_canonical(t.title),
                     removed: Register::from_canonical(t.removed),
+                    deadline: Register::from_canonical(t.deadline),
+                    review: Register::from_canonical(t.review),
                     comments: t.comments,
                     evidence: t.evidence,
+                    urges: t.urges,
                 },
             );
         }
@@ -886,7 +965,9 @@ impl<'a> Trial<'a> {
         }
         match op {
             Op::Set { task, value, .. } => self.copy_task(*task, Some(value.kind())),
-            Op::Comment { task, .. } | Op::AddEvidence { task, .. } => self.copy_task(*task, None),
+            Op::Comment { task, .. } | Op::AddEvidence { task, .. } | Op::Urge { task, .. } => {
+                self.copy_task(*task, None)
+            }
             Op::AddTask { .. } => self.copy_task(TaskRef::Adhoc(id), Some(FieldKind::Title)),
             Op::Confirm(_) => self.copy_confirmation(id),
             Op::SetConfirmation { id: target, .. } => self.copy_confirmation(*target),
@@ -936,6 +1017,8 @@ impl<'a> Trial<'a> {
             FieldKind::Notes => take(&mut copy.notes, &t.notes),
             FieldKind::Title => take(&mut copy.title, &t.title),
             FieldKind::Removed => take(&mut copy.removed, &t.removed),
+            FieldKind::Deadline => take(&mut copy.deadline, &t.deadline),
+            FieldKind::Review => take(&mut copy.review, &t.review),
         };
         self.copied += bytes;
         self.scratch.sizes.add(bytes);
@@ -997,6 +1080,10 @@ pub struct CanonicalTask {
     pub removed: CanonicalReg<bool>,
     pub comments: BTreeMap<OpId, (String, i64)>,
     pub evidence: BTreeMap<OpId, Evidence>,
+    /// Since format version 2 (decision 39): the Ministry Office's registers and urges.
+    pub deadline: CanonicalReg<Option<Day>>,
+    pub review: CanonicalReg<Review>,
+    pub urges: BTreeMap<OpId, Urge>,
 }
 
 /// The canonical state of a document: what a snapshot carries.

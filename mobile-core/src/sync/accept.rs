@@ -58,7 +58,7 @@ use std::collections::BTreeMap;
 
 use super::change::Change;
 use crate::doc::{
-    ActorId, BoundedDocument, DocError, Op, OpId, TaskRef, UnitDocument, VersionVector,
+    ActorId, BoundedDocument, DocError, Op, OpId, TaskField, TaskRef, UnitDocument, VersionVector,
 };
 
 /// Why an empty change is refused (the message of its `DocError::Invalid`).
@@ -167,9 +167,10 @@ pub fn check_changes<D: ChangeTarget + ?Sized>(
 /// The ad-hoc tasks `op` refers to (the task it writes, comments on or adds a sub-task to).
 pub(super) fn adhoc_tasks(op: &Op) -> Option<OpId> {
     let task = match op {
-        Op::Set { task, .. } | Op::Comment { task, .. } | Op::AddEvidence { task, .. } => {
-            Some(task)
-        }
+        Op::Set { task, .. }
+        | Op::Comment { task, .. }
+        | Op::AddEvidence { task, .. }
+        | Op::Urge { task, .. } => Some(task),
         Op::AddTask { parent, .. } => parent.as_ref(),
         Op::Confirm(_) | Op::Report(_) | Op::SetConfirmation { .. } => None,
     };
@@ -187,14 +188,23 @@ fn named_operations(op: &Op) -> impl Iterator<Item = (ActorId, u64)> + '_ {
         TaskRef::Assigned(_) => None,
     };
     let none: &[(ActorId, u64)] = &[];
-    let (ctx, other) = match op {
-        Op::Set { task, ctx, .. } => (ctx.as_slice(), adhoc(task)),
-        Op::SetConfirmation { id, ctx, .. } => (ctx.as_slice(), Some((id.actor, id.seq))),
-        Op::AddTask { parent, .. } => (none, parent.as_ref().and_then(adhoc)),
-        Op::Comment { task, .. } | Op::AddEvidence { task, .. } => (none, adhoc(task)),
-        Op::Confirm(_) | Op::Report(_) => (none, None),
+    // A review's `seen` names operations too: one naming another actor far ahead would
+    // cover every edit that actor ever makes, and the task would stay accepted for good.
+    let (ctx, seen, other) = match op {
+        Op::Set {
+            task,
+            ctx,
+            value: TaskField::Review(r),
+        } => (ctx.as_slice(), r.seen.as_slice(), adhoc(task)),
+        Op::Set { task, ctx, .. } => (ctx.as_slice(), none, adhoc(task)),
+        Op::SetConfirmation { id, ctx, .. } => (ctx.as_slice(), none, Some((id.actor, id.seq))),
+        Op::AddTask { parent, .. } => (none, none, parent.as_ref().and_then(adhoc)),
+        Op::Comment { task, .. } | Op::AddEvidence { task, .. } | Op::Urge { task, .. } => {
+            (none, none, adhoc(task))
+        }
+        Op::Confirm(_) | Op::Report(_) => (none, none, None),
     };
-    ctx.iter().copied().chain(other)
+    ctx.iter().chain(seen).copied().chain(other)
 }
 
 /// What applying one change did: the actor's held sequence number before it, and how many of

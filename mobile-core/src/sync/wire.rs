@@ -9,10 +9,19 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use thiserror::Error;
 
 use super::change::Change;
-use crate::doc::{ActorId, CanonicalDoc, DocHeader};
+use crate::doc::{ActorId, CanonicalDoc, CanonicalReg, CanonicalTask, DocHeader, OpId};
 
-/// The version of the encoding. A reader refuses any other.
-pub const FORMAT_VERSION: u8 = 1;
+/// The version of the encoding this build writes for a document's state: snapshots, and
+/// answers (which may carry one). Version 2 (decision 39) added the Ministry Office's
+/// registers and urges to a task's state; a reader takes versions 1 and 2 of every kind and
+/// refuses any other.
+pub const FORMAT_VERSION: u8 = 2;
+/// The version changes, requests and version vectors are written in: their bytes are the
+/// same in versions 1 and 2, and a change's stored bytes are what the op log hashes and a
+/// resend is compared with, so they stay as they were.
+pub const CHANGE_FORMAT_VERSION: u8 = 1;
+/// The versions a reader takes.
+const READS: [u8; 2] = [1, 2];
 /// The largest message either side accepts.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// The most changes one sync request may carry: a server refuses more (each change it holds
@@ -35,7 +44,7 @@ pub enum WireError {
     Empty,
     #[error("the message is {size} bytes; at most {limit} are accepted")]
     TooLarge { size: usize, limit: usize },
-    #[error("unknown format version {0} (this build reads version {FORMAT_VERSION})")]
+    #[error("unknown format version {0} (this build reads versions 1 and {FORMAT_VERSION})")]
     Version(u8),
     #[error("expected a {expected} message")]
     Kind { expected: &'static str },
@@ -75,14 +84,122 @@ pub enum Payload {
     Snapshot(Box<CanonicalDoc>),
 }
 
+/// A task's state as format version 1 wrote it: without the Ministry Office's registers.
+#[derive(Deserialize)]
+struct CanonicalTaskV1 {
+    parent: Option<crate::doc::TaskRef>,
+    created: bool,
+    status: CanonicalReg<crate::doc::Status>,
+    progress: CanonicalReg<u8>,
+    assignee: CanonicalReg<String>,
+    due: CanonicalReg<Option<crate::doc::Day>>,
+    notes: CanonicalReg<String>,
+    title: CanonicalReg<String>,
+    removed: CanonicalReg<bool>,
+    comments: BTreeMap<OpId, (String, i64)>,
+    evidence: BTreeMap<OpId, crate::doc::Evidence>,
+}
+
+/// A document's state as format version 1 wrote it.
+#[derive(Deserialize)]
+struct CanonicalDocV1 {
+    header: DocHeader,
+    vv: BTreeMap<ActorId, u64>,
+    tasks: BTreeMap<crate::doc::TaskRef, CanonicalTaskV1>,
+    confirmations: BTreeMap<
+        OpId,
+        (
+            Option<crate::doc::Confirmation>,
+            CanonicalReg<crate::doc::ConfirmationState>,
+        ),
+    >,
+    reports: BTreeMap<OpId, crate::doc::Report>,
+}
+
+impl From<CanonicalDocV1> for CanonicalDoc {
+    fn from(d: CanonicalDocV1) -> Self {
+        let tasks = d
+            .tasks
+            .into_iter()
+            .map(|(r, t)| {
+                let task = CanonicalTask {
+                    parent: t.parent,
+                    created: t.created,
+                    status: t.status,
+                    progress: t.progress,
+                    assignee: t.assignee,
+                    due: t.due,
+                    notes: t.notes,
+                    title: t.title,
+                    removed: t.removed,
+                    comments: t.comments,
+                    evidence: t.evidence,
+                    deadline: Vec::new(),
+                    review: Vec::new(),
+                    urges: BTreeMap::new(),
+                };
+                (r, task)
+            })
+            .collect();
+        CanonicalDoc {
+            header: d.header,
+            vv: d.vv,
+            tasks,
+            confirmations: d.confirmations,
+            reports: d.reports,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+enum PayloadV1 {
+    Changes(Vec<Change>),
+    Snapshot(Box<CanonicalDocV1>),
+}
+
+#[derive(Deserialize)]
+struct SyncResponseV1 {
+    vv: BTreeMap<ActorId, u64>,
+    payload: PayloadV1,
+}
+
+impl From<SyncResponseV1> for SyncResponse {
+    fn from(r: SyncResponseV1) -> Self {
+        SyncResponse {
+            vv: r.vv,
+            payload: match r.payload {
+                PayloadV1::Changes(c) => Payload::Changes(c),
+                PayloadV1::Snapshot(d) => Payload::Snapshot(Box::new((*d).into())),
+            },
+        }
+    }
+}
+
+/// The version a message of `kind` is written in.
+fn version_of(kind: Kind) -> u8 {
+    match kind {
+        Kind::Snapshot | Kind::Response => FORMAT_VERSION,
+        Kind::Change | Kind::Request | Kind::Version => CHANGE_FORMAT_VERSION,
+    }
+}
+
 fn encode<T: Serialize>(kind: Kind, value: &T) -> Vec<u8> {
-    let mut out = vec![FORMAT_VERSION, kind as u8];
+    let mut out = vec![version_of(kind), kind as u8];
     // Serialising our own types into a Vec cannot fail.
     out.extend(postcard::to_stdvec(value).unwrap_or_default());
     out
 }
 
 fn decode<T: DeserializeOwned>(
+    kind: Kind,
+    name: &'static str,
+    bytes: &[u8],
+) -> Result<T, WireError> {
+    decode_versioned::<T, T>(kind, name, bytes)
+}
+
+/// A message of `kind`: `Old`'s layout in version 1, `T`'s in version 2.
+fn decode_versioned<T: DeserializeOwned, Old: DeserializeOwned + Into<T>>(
     kind: Kind,
     name: &'static str,
     bytes: &[u8],
@@ -95,10 +212,14 @@ fn decode<T: DeserializeOwned>(
     }
     match bytes {
         [] => Err(WireError::Empty),
-        [v, ..] if *v != FORMAT_VERSION => Err(WireError::Version(*v)),
-        [_, k, body @ ..] if *k == kind as u8 => {
-            let (value, rest) = postcard::take_from_bytes::<T>(body)
-                .map_err(|e| WireError::Malformed(e.to_string()))?;
+        [v, ..] if !READS.contains(v) => Err(WireError::Version(*v)),
+        [v, k, body @ ..] if *k == kind as u8 => {
+            let (value, rest) = if *v == 1 {
+                postcard::take_from_bytes::<Old>(body).map(|(old, rest)| (old.into(), rest))
+            } else {
+                postcard::take_from_bytes::<T>(body)
+            }
+            .map_err(|e| WireError::Malformed(e.to_string()))?;
             if rest.is_empty() {
                 Ok(value)
             } else {
@@ -130,7 +251,7 @@ pub fn encode_response(r: &SyncResponse) -> Vec<u8> {
 pub fn change_body(b: &[u8]) -> Result<&[u8], WireError> {
     match b {
         [] => Err(WireError::Empty),
-        [v, ..] if *v != FORMAT_VERSION => Err(WireError::Version(*v)),
+        [v, ..] if !READS.contains(v) => Err(WireError::Version(*v)),
         [_, k, body @ ..] if *k == Kind::Change as u8 => Ok(body),
         _ => Err(WireError::Kind { expected: "change" }),
     }
@@ -147,7 +268,7 @@ pub fn encode_changes_response<B: AsRef<[u8]>>(
         .iter()
         .map(|c| change_body(c.as_ref()))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut out = vec![FORMAT_VERSION, Kind::Response as u8];
+    let mut out = vec![version_of(Kind::Response), Kind::Response as u8];
     // Our own values into a Vec: cannot fail. The payload is `Payload::Changes`: postcard
     // writes the variant's index (0), then the list's length, then each change, as varints.
     out.extend(postcard::to_stdvec(vv).unwrap_or_default());
@@ -182,7 +303,7 @@ pub fn changes_response_len<B: AsRef<[u8]>>(vv: &BTreeMap<ActorId, u64>, changes
 pub fn snapshot_header(b: &[u8]) -> Result<DocHeader, WireError> {
     match b {
         [] => Err(WireError::Empty),
-        [v, ..] if *v != FORMAT_VERSION => Err(WireError::Version(*v)),
+        [v, ..] if !READS.contains(v) => Err(WireError::Version(*v)),
         [_, k, body @ ..] if *k == Kind::Snapshot as u8 => postcard::take_from_bytes(body)
             .map(|(header, _)| header)
             .map_err(|e| WireError::Malformed(e.to_string())),
@@ -193,13 +314,13 @@ pub fn snapshot_header(b: &[u8]) -> Result<DocHeader, WireError> {
 }
 
 pub fn decode_response(b: &[u8]) -> Result<SyncResponse, WireError> {
-    decode(Kind::Response, "sync response", b)
+    decode_versioned::<SyncResponse, SyncResponseV1>(Kind::Response, "sync response", b)
 }
 pub fn encode_snapshot(d: &CanonicalDoc) -> Vec<u8> {
     encode(Kind::Snapshot, d)
 }
 pub fn decode_snapshot(b: &[u8]) -> Result<CanonicalDoc, WireError> {
-    decode(Kind::Snapshot, "snapshot", b)
+    decode_versioned::<CanonicalDoc, CanonicalDocV1>(Kind::Snapshot, "snapshot", b)
 }
 
 /// A version vector on its own (the server keeps a document's whole version beside a

@@ -82,9 +82,22 @@ impl Caller {
     pub fn may_read_unit(&self, unit: &str) -> bool {
         self.reads_everything() || self.is_member_of(unit)
     }
-    /// Only the unit's own members write its document.
+    /// Only the unit's own members write its document as the unit; the Ministry Office (and
+    /// an admin) write its own operations into any unit's document (decision 39).
     pub fn may_write_unit(&self, unit: &str) -> bool {
-        self.is_member_of(unit)
+        self.is_member_of(unit) || self.acts_for_office()
+    }
+    /// Whether the caller acts as the Ministry Office: reviews, deadlines, urges.
+    pub fn acts_for_office(&self) -> bool {
+        matches!(self.role, Role::MinistryOffice | Role::Admin)
+    }
+    /// Whether the caller may make `op` in `unit`'s document: as one of its members (any
+    /// operation but the Ministry Office's), or as the Ministry Office (its operations and
+    /// comments). Checked per operation (decision 39).
+    pub fn may_make(&self, unit: &str, op: &taskforce_core::doc::Op) -> bool {
+        use taskforce_core::doc::Author;
+        (self.is_member_of(unit) && op.permitted(Author::Unit))
+            || (self.acts_for_office() && op.permitted(Author::Office))
     }
     pub fn may_manage_members(&self, unit: &str) -> bool {
         matches!(self.role, Role::MinistryOffice | Role::Admin) || self.leads(unit)

@@ -1,5 +1,7 @@
 //! The dashboard's words in Vietnamese (the default) and English.
 
+use taskforce_core::doc::ReviewState;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     Vi,
@@ -119,7 +121,25 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("h_subtask_added", "Thêm nhiệm vụ con", "Sub-task added"),
     ("h_cleared", "bỏ hạn", "cleared"),
     ("h_unknown", "không rõ", "unknown"),
+    // The Ministry Office's operations in a task's history (decision 39).
+    ("h_deadline", "Văn phòng Bộ đặt hạn", "Deadline set to"),
+    ("h_accepted", "Nghiệm thu", "Accepted"),
+    ("h_returned", "Trả lại", "Returned"),
+    ("h_urged", "Đôn đốc", "Urged"),
+    ("h_new_due", "hạn mới", "new deadline"),
+    // The Ministry Office's review on the matrix, the unit page and the report.
+    ("review", "Nghiệm thu", "Review"),
+    ("urges", "Số lần đôn đốc", "Urges"),
 ];
+
+/// A review state's label in the page's language.
+pub fn review_label(lang: Lang, r: ReviewState) -> &'static str {
+    if lang == Lang::Vi {
+        r.label_vi()
+    } else {
+        r.label_en()
+    }
+}
 
 pub fn t(lang: Lang, key: &str) -> &'static str {
     WORDS

@@ -24,6 +24,7 @@ th{background:#f1f1f1;text-align:left}.num{text-align:right;font-variant-numeric
 .s-done{background:#2e7d32;color:#fff}.s-in_progress{background:#f9a825}.s-todo{background:#e0e0e0}.s-blocked{background:#c62828;color:#fff}
 .overdue{outline:3px solid #4a0000;outline-offset:-3px;font-weight:bold}
 .legend span{display:inline-block;padding:.1rem .4rem;margin-right:.3rem;font-size:.8rem}
+.mark{font-size:.75rem;font-weight:bold;background:#fff;color:#1b1b1b;border-radius:2px;padding:0 .15rem}.r-accepted{color:#1b5e20}.r-returned,.r-conflict{color:#b71c1c}.r-changed_after_acceptance{color:#e65100}
 .matrix td{text-align:center;min-width:2.2rem}.matrix th.v{writing-mode:vertical-rl;transform:rotate(180deg);font-weight:normal;font-size:.75rem}
 .clause-text{max-width:40rem}.muted{color:#666}.cards{display:flex;gap:1rem;flex-wrap:wrap}
 .card{background:#fff;border:1px solid #ddd;padding:.6rem 1rem;min-width:8rem}.card b{font-size:1.4rem;display:block}

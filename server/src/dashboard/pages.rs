@@ -6,11 +6,14 @@ use actix_web::{HttpRequest, web};
 use maud::{Markup, html};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
-use taskforce_core::{doc::Status, progress::ClauseUnit};
+use taskforce_core::{
+    doc::{ReviewState, Status},
+    progress::ClauseUnit,
+};
 
 use super::{
     PageResult, Viewer, chart,
-    i18n::{Lang, t},
+    i18n::{Lang, review_label, t},
     layout, page,
 };
 use crate::{
@@ -28,7 +31,61 @@ fn status_key(s: Status) -> &'static str {
     s.as_str()
 }
 
+/// A review state's mark in a matrix cell (its label is the mark's title and the legend's).
+fn review_glyph(r: ReviewState) -> &'static str {
+    match r {
+        ReviewState::Open => "",
+        ReviewState::Reported => "⚐",
+        ReviewState::Accepted => "✓",
+        ReviewState::ChangedAfterAcceptance => "✎",
+        ReviewState::Returned => "↩",
+        ReviewState::Conflict => "⚠",
+    }
+}
+
+/// The Ministry Office's marks on one unit's task in a matrix cell: its review state (past
+/// open) and how many times it was urged.
+fn marks(lang: Lang, review: ReviewState, urges: u32) -> Markup {
+    html! {
+        @if review != ReviewState::Open {
+            " " span class={ "mark r-" (review.as_str()) } title=(review_label(lang, review)) { (review_glyph(review)) }
+        }
+        @if urges > 0 {
+            " " span class="mark urges" title={ (t(lang, "urges")) ": " (urges) } { "⚑" (urges) }
+        }
+    }
+}
+
+/// Several units' review states and urges, in words: each state past open with how many
+/// units are in it, and the urges in all.
+fn combined_review(lang: Lang, units: &[&ClauseUnit]) -> (String, u32) {
+    let words: Vec<String> = ReviewState::ALL
+        .into_iter()
+        .filter(|&r| r != ReviewState::Open)
+        .filter_map(|r| {
+            let n = units.iter().filter(|u| u.review == r).count();
+            if units.len() == 1 {
+                (n == 1).then(|| review_label(lang, r).to_string())
+            } else {
+                (n > 0).then(|| format!("{} {n}/{}", review_label(lang, r), units.len()))
+            }
+        })
+        .collect();
+    (
+        if words.is_empty() {
+            review_label(lang, ReviewState::Open).to_string()
+        } else {
+            words.join(" · ")
+        },
+        units.iter().map(|u| u.urges).sum(),
+    )
+}
+
 fn cell(lang: Lang, status: Status, overdue: bool, text: &str) -> Markup {
+    marked_cell(lang, status, overdue, text, html! {})
+}
+
+fn marked_cell(lang: Lang, status: Status, overdue: bool, text: &str, marks: Markup) -> Markup {
     let class = format!(
         "s-{}{}",
         status_key(status),
@@ -43,7 +100,7 @@ fn cell(lang: Lang, status: Status, overdue: bool, text: &str) -> Markup {
             String::new()
         }
     );
-    html! { td class=(class) title=(title) { (text) } }
+    html! { td class=(class) title=(title) { (text) (marks) } }
 }
 
 /// Several units' standing on one clause, as one status: blocked if any is, done if all are,
@@ -64,6 +121,10 @@ fn legend(lang: Lang) -> Markup {
         p class="legend" {
             @for s in [Status::Done, Status::InProgress, Status::Todo, Status::Blocked] { span class={ "s-" (status_key(s)) } { (t(lang, status_key(s))) } }
             span class="s-todo overdue" { (t(lang, "overdue")) }
+        }
+        p class="legend" {
+            @for r in ReviewState::ALL.into_iter().filter(|&r| r != ReviewState::Open) { span class={ "mark r-" (r.as_str()) } { (review_glyph(r)) " " (review_label(lang, r)) } }
+            span class="mark urges" { "⚑ " (t(lang, "urges")) }
         }
     }
 }
@@ -179,7 +240,7 @@ pub async fn matrix(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> 
                         @let here: Vec<&ClauseUnit> = c.units.iter().filter(|u| members.contains(&u.unit)).collect();
                         @if here.is_empty() { td {} }
                         @else if members.len() == 1 {
-                            (cell(lang, here[0].status, here[0].overdue, if here[0].role == taskforce_core::directive::Role::Lead { "●" } else { "○" }))
+                            (marked_cell(lang, here[0].status, here[0].overdue, if here[0].role == taskforce_core::directive::Role::Lead { "●" } else { "○" }, marks(lang, here[0].review, here[0].urges)))
                         } @else {
                             @let (s, overdue, text) = combined(&here);
                             (cell(lang, s, overdue, &text))
@@ -311,14 +372,17 @@ pub async fn unit(
     let body = html! {
         h2 { (t(lang, "tasks")) }
         table id="unit-tasks" {
-            tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } @if !is_group { th class="noprint" { (t(lang, "h_history")) } } }
+            tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } th { (t(lang, "review")) } th { (t(lang, "urges")) } @if !is_group { th class="noprint" { (t(lang, "h_history")) } } }
             @for (c, us) in &rows {
                 @let (s, overdue, text) = combined(us);
+                @let (review, urges) = combined_review(lang, us);
                 tr {
                     td { a href={ "/clauses/" (c.clause) } { (c.clause) } }
                     td class="clause-text" { (clause_label(c)) }
                     (cell(lang, s, overdue, &if us.len() > 1 { text } else { t(lang, status_key(s)).to_string() }))
                     td { (layout::bar(u8::try_from(us.iter().map(|u| u32::from(u.progress)).sum::<u32>() / u32::try_from(us.len()).unwrap_or(1)).unwrap_or(0))) }
+                    td class="review" { (review) }
+                    td class="num urges" { (urges) }
                     @if !is_group { td class="noprint" { @if let Some(r) = task_refs.get(&c.clause) { a class="history" href={ "/units/" (id) "/tasks/" (r) "/history" } { (t(lang, "h_history")) } } } }
                 }
             }
@@ -437,10 +501,17 @@ pub async fn report(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> 
         p { b { (p.number) } " — " (p.title) }
         p { (t(lang, "generated")) ": " (p.today) " · " (t(lang, "done")) " " (p.counts.done) "/" (p.counts.assigned) " (" (p.percent_done) "%) · "
             (t(lang, "blocked")) " " (p.counts.blocked) " · " (t(lang, "overdue")) " " (p.counts.overdue) }
+        p id="report-review" { (t(lang, "review")) ": "
+            (review_label(lang, ReviewState::Reported)) " " (p.counts.reported) " · "
+            (review_label(lang, ReviewState::Accepted)) " " (p.counts.accepted) " · "
+            (review_label(lang, ReviewState::Returned)) " " (p.counts.returned) " · "
+            (review_label(lang, ReviewState::ChangedAfterAcceptance)) " " (p.counts.changed_after_acceptance) }
         (layout::print_button(lang))
         table {
-            tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "done")) } th { (t(lang, "blocked")) } th { (t(lang, "overdue")) } }
-            @for c in &p.clauses { tr { td { (c.clause) } td class="clause-text" { (clause_label(c)) } td class="num" { (c.counts.done) "/" (c.counts.assigned) } td class="num" { (c.counts.blocked) } td class="num" { (c.counts.overdue) } } }
+            tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "done")) } th { (t(lang, "blocked")) } th { (t(lang, "overdue")) }
+                th { (review_label(lang, ReviewState::Reported)) } th { (review_label(lang, ReviewState::Accepted)) } th { (review_label(lang, ReviewState::Returned)) } th { (review_label(lang, ReviewState::ChangedAfterAcceptance)) } }
+            @for c in &p.clauses { tr { td { (c.clause) } td class="clause-text" { (clause_label(c)) } td class="num" { (c.counts.done) "/" (c.counts.assigned) } td class="num" { (c.counts.blocked) } td class="num" { (c.counts.overdue) }
+                td class="num" { (c.counts.reported) } td class="num" { (c.counts.accepted) } td class="num" { (c.counts.returned) } td class="num" { (c.counts.changed_after_acceptance) } } }
         }
         h2 { (t(lang, "group")) }
         table {
@@ -506,6 +577,15 @@ fn what_cell(lang: Lang, unit: &str, what: &What) -> Markup {
             What::TaskAdded { title, .. } => { (t(lang, "h_task_added")) ": " b { (title) } },
             What::SubtaskAdded { task, title } => {
                 (t(lang, "h_subtask_added")) ": " a href={ "/units/" (unit) "/tasks/" (task) "/history" } { (title) }
+            },
+            What::Deadline { deadline } => { (t(lang, "h_deadline")) ": " b { @match deadline { Some(d) => (d), None => (t(lang, "h_cleared")) } } },
+            What::Review { verdict, reason } => {
+                b { (t(lang, if verdict == "accepted" { "h_accepted" } else { "h_returned" })) }
+                @if !reason.is_empty() { ": " span class="history-text" { (reason) } }
+            },
+            What::Urged { message, due } => {
+                (t(lang, "h_urged")) ": " span class="history-text" { (message) }
+                @if let Some(d) = due { " (" (t(lang, "h_new_due")) " " b { (d) } ")" }
             },
         }
     }

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 use taskforce_core::{
     directive::{Catalogue, Clause, Directive, Role, SEED_DIRECTIVE, import},
-    doc::{DocHeader, TaskRef, UnitDocument},
+    doc::{DocHeader, ReviewState, TaskRef, UnitDocument},
     sync::wire,
 };
 
@@ -167,6 +167,9 @@ pub async fn store_directive(
                 due: Set(None),
                 conflicted: Set(false),
                 updated_at: Set(t),
+                review: Set(ReviewState::Open.as_str().into()),
+                urges: Set(0),
+                last_urged_at: Set(None),
             });
         }
     }

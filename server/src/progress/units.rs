@@ -12,8 +12,8 @@ use sea_orm::{
 };
 use taskforce_core::{
     directive::Role,
-    doc::{Status, TaskRef},
-    progress::{TaskProgress, UnitProgress},
+    doc::{ReviewState, Status, TaskRef},
+    progress::{OfficeMarks, TaskProgress, UnitProgress},
 };
 
 use crate::{
@@ -31,6 +31,9 @@ type TaskRow = (
     i32,
     Option<String>,
     bool,
+    String,
+    i32,
+    Option<i64>,
 );
 
 /// The projected role's column value back to the role (`db::seed::role_str`'s inverse).
@@ -45,10 +48,31 @@ fn role_of(s: &str) -> Option<Role> {
 /// A projected task as mobile-core's progress rules take it; `None` for a row whose task id
 /// does not read (never written by this server), which is left out and logged.
 fn task_of(row: &TaskRow, today: NaiveDate) -> Option<TaskProgress> {
-    let (unit, task_ref, clause, role, status, progress, due, conflicted) = row;
+    let (
+        unit,
+        task_ref,
+        clause,
+        role,
+        status,
+        progress,
+        due,
+        conflicted,
+        review,
+        urges,
+        last_urged_at,
+    ) = row;
     let Ok(task) = task_ref.parse::<TaskRef>() else {
         tracing::warn!(%unit, %task_ref, "a task projection with an unreadable id is left out");
         return None;
+    };
+    let review = ReviewState::parse(review).unwrap_or_else(|| {
+        tracing::warn!(%unit, %task_ref, %review, "an unknown review state reads as open");
+        ReviewState::Open
+    });
+    let marks = OfficeMarks {
+        review,
+        urges: u32::try_from(*urges).unwrap_or(0),
+        last_urged_at: *last_urged_at,
     };
     Some(TaskProgress::new(
         task,
@@ -58,6 +82,7 @@ fn task_of(row: &TaskRow, today: NaiveDate) -> Option<TaskProgress> {
         u8::try_from((*progress).clamp(0, 100)).unwrap_or(0),
         due.as_deref().and_then(|d| d.parse::<NaiveDate>().ok()),
         *conflicted,
+        marks,
         today,
     ))
 }
@@ -107,6 +132,9 @@ pub async fn units_progress(
             tasks::Column::Progress,
             tasks::Column::Due,
             tasks::Column::Conflicted,
+            tasks::Column::Review,
+            tasks::Column::Urges,
+            tasks::Column::LastUrgedAt,
         ])
         .filter(tasks::Column::DirectiveId.eq(directive));
     if let Some(only) = only {
@@ -158,6 +186,9 @@ mod tests {
             40,
             Some("2020-02-05".into()),
             true,
+            "returned".into(),
+            2,
+            Some(1_581_000_000),
         );
         let t = task_of(&row, today);
         assert_eq!(
@@ -170,6 +201,11 @@ mod tests {
                 40,
                 NaiveDate::from_ymd_opt(2020, 2, 5),
                 true,
+                OfficeMarks {
+                    review: ReviewState::Returned,
+                    urges: 2,
+                    last_urged_at: Some(1_581_000_000),
+                },
                 today,
             ))
         );
@@ -177,12 +213,26 @@ mod tests {
         let mut unreadable = row.clone();
         unreadable.1 = "zz".into();
         assert_eq!(task_of(&unreadable, today), None);
-        let mut odd = row;
+        let mut odd = row.clone();
         odd.5 = 1_000;
         odd.4 = "done".into();
+        odd.8 = "reported".into();
         assert_eq!(
             task_of(&odd, today).map(|t| (t.progress, t.overdue)),
             Some((100, false))
+        );
+        // Returned work is overdue past its date whatever its status says.
+        odd.8 = "returned".into();
+        assert_eq!(
+            task_of(&odd, today).map(|t| (t.review, t.overdue)),
+            Some((ReviewState::Returned, true))
+        );
+        let mut unknown = row;
+        unknown.8 = "approved-ish".into();
+        unknown.9 = -3;
+        assert_eq!(
+            task_of(&unknown, today).map(|t| (t.review, t.urges)),
+            Some((ReviewState::Open, 0))
         );
     }
 

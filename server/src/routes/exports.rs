@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use actix_web::{HttpRequest, HttpResponse, web};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use taskforce_core::doc::ReviewState;
 
 use crate::{
     auth::{Caller, caller_for_token},
@@ -137,6 +138,13 @@ pub async fn tasks_table(state: &AppState, caller: &Caller) -> ApiResult<Table> 
                 Cell::Text(t.assignee.unwrap_or_default()),
                 Cell::Date(t.due),
                 Cell::Text(if t.conflicted { "Có" } else { "" }.into()),
+                Cell::Text(
+                    ReviewState::parse(&t.review)
+                        .unwrap_or(ReviewState::Open)
+                        .label_vi()
+                        .into(),
+                ),
+                Cell::Number(f64::from(t.urges)),
             ]
         })
         .collect();
@@ -153,6 +161,8 @@ pub async fn tasks_table(state: &AppState, caller: &Caller) -> ApiResult<Table> 
             "Người thực hiện",
             "Hạn",
             "Xung đột",
+            "Nghiệm thu",
+            "Số lần đôn đốc",
         ]
         .map(String::from)
         .into(),

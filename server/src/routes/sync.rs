@@ -178,6 +178,27 @@ async fn handle(
                 start: c.start,
             });
         }
+        // Who may make what, operation by operation (decision 39): a member's device never
+        // writes a review, a deadline or an urge; the Ministry Office's nothing else but
+        // comments. The whole sync is refused and nothing stored.
+        if let Some((i, op)) = c
+            .ops
+            .iter()
+            .enumerate()
+            .find(|(_, op)| !caller.may_make(&unit, op))
+        {
+            return Err(ApiError::Forbidden(format!(
+                "{} không được thực hiện thao tác này trên tài liệu của {unit} / {} may not make operation {} ({}) in {unit}'s document",
+                caller.username,
+                caller.username,
+                c.start.saturating_add(i as u64),
+                if op.is_office() {
+                    "the Ministry Office's: a review, a deadline or an urge"
+                } else {
+                    "a unit's: only its members make it"
+                },
+            )));
+        }
     }
 
     let key = request.doc.clone();

@@ -41,7 +41,10 @@ pub(super) fn touch(touched: &mut Touched, directive: &str, unit: &str, c: &Chan
             continue;
         }
         match op {
-            Op::Set { task, .. } | Op::Comment { task, .. } | Op::AddEvidence { task, .. } => {
+            Op::Set { task, .. }
+            | Op::Comment { task, .. }
+            | Op::AddEvidence { task, .. }
+            | Op::Urge { task, .. } => {
                 touched.tasks.insert(*task);
             }
             Op::AddTask { .. } => {
@@ -102,6 +105,9 @@ pub(super) fn task_rows_of(
                 due: Set(p.due.map(|d| d.to_string())),
                 conflicted: Set(p.conflicted),
                 updated_at: Set(t),
+                review: Set(p.review.as_str().into()),
+                urges: Set(i32::try_from(p.urges).unwrap_or(i32::MAX)),
+                last_urged_at: Set(p.last_urged_at),
             }
         })
         .collect();
@@ -217,6 +223,9 @@ pub(super) async fn store_rows(
         tasks::Column::Due,
         tasks::Column::Conflicted,
         tasks::Column::UpdatedAt,
+        tasks::Column::Review,
+        tasks::Column::Urges,
+        tasks::Column::LastUrgedAt,
     ])
     .to_owned();
     insert_chunked(db, &task_rows, Some(&task_upsert)).await?;

@@ -22,6 +22,12 @@ pub struct Model {
     pub due: Option<String>,
     pub conflicted: bool,
     pub updated_at: i64,
+    /// The Ministry Office's review state (`ReviewState::as_str`).
+    pub review: String,
+    /// How many times the Ministry Office urged the unit on the task.
+    pub urges: i32,
+    /// When it last did (Unix seconds).
+    pub last_urged_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
