@@ -257,6 +257,13 @@ pub struct Compliance {
     pub percent_done: u8,
     pub mean_progress: u8,
     pub days_since_report: Option<i64>,
+    /// Done as reported, not yet reviewed by the Ministry Office.
+    pub reported: u32,
+    pub accepted: u32,
+    pub returned: u32,
+    pub changed_after_acceptance: u32,
+    /// Tasks the Ministry Office urged.
+    pub urged: u32,
 }
 
 /// Told when the local data changed ("edit", "sync", "login"), so a screen can refresh.
@@ -484,6 +491,11 @@ impl TaskforceClient {
             percent_done: p.counts.percent_done(),
             mean_progress: p.mean_progress,
             days_since_report: p.days_since_report,
+            reported: p.counts.reported,
+            accepted: p.counts.accepted,
+            returned: p.counts.returned,
+            changed_after_acceptance: p.counts.changed_after_acceptance,
+            urged: p.counts.urged,
         })
     }
 

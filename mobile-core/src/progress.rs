@@ -14,6 +14,10 @@ use crate::{
     doc::{BoundedDocument, Day, ReviewState, Status, TaskRef, UnitDocument},
 };
 
+/// Days a unit may go without a status report: on the day after, it is not reporting (the
+/// dashboard's stale list, the phone's reminders).
+pub const REPORT_EVERY_DAYS: i64 = 7;
+
 /// The status a task counts as.
 pub fn effective_status(values: &[Status]) -> Status {
     if values.contains(&Status::Blocked) {

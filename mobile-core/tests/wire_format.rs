@@ -152,6 +152,21 @@ fn fixtures_lock_the_encoding() {
         Ok(resp.clone())
     );
 
+    // A version 1 answer carrying a snapshot: the v1 snapshot's body under a v1 answer's
+    // header (postcard: the version vector, then `Payload::Snapshot`'s index, 1, then the
+    // document), read as the same state.
+    let mut v1_answer = vec![1u8, 3];
+    v1_answer.extend(postcard::to_stdvec(&snapshot.vv).unwrap_or_default());
+    v1_answer.push(1);
+    v1_answer.extend_from_slice(&old("snapshot-v1.bin")[2..]);
+    assert_eq!(
+        wire::decode_response(&v1_answer),
+        Ok(SyncResponse {
+            vv: snapshot.vv.clone(),
+            payload: Payload::Snapshot(Box::new(snapshot.clone())),
+        })
+    );
+
     // Version 2: the same state, then with the Ministry Office's operations.
     let bytes = wire::encode_snapshot(&snapshot);
     fixture("snapshot-v2.bin", &bytes);

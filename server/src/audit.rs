@@ -178,6 +178,12 @@ impl AuditKey {
         }
     }
 
+    /// The secret key's bytes: what keys derived from this one are made from (the dashboard
+    /// devices, `office`). Never written anywhere.
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
     pub fn public(&self) -> VerifyingKey {
         self.0.verifying_key()
     }

@@ -25,6 +25,7 @@ pub mod db;
 pub mod docstore;
 pub mod error;
 pub mod http;
+pub mod office;
 pub mod progress;
 pub mod routes;
 pub mod startup;

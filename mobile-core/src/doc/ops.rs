@@ -25,6 +25,10 @@ pub mod limits {
     /// many devices had written it). Every entry must name an operation held (the accept rule),
     /// and a change's size is bounded by the room rules.
     pub const CONTEXT: usize = 4096;
+    /// Entries in a review's `seen`: the join of a task's seven unit fields' clocks, each of
+    /// which may name up to [`CONTEXT`] devices, so that no number of writers can push a task
+    /// past what a review may cover (decision 39). Every entry must name an operation held.
+    pub const SEEN: usize = 7 * CONTEXT;
 
     // What a whole unit document may hold (`doc::check_room`), measured by its footprint
     // (`UnitDocument::footprint`: an upper bound of its encoded snapshot and of a snapshot
@@ -42,6 +46,9 @@ pub mod limits {
     /// Items in a document: tasks holding state, comments, evidence, confirmations and
     /// reports. Bounds what a server holds of a document without its bodies (decision 25).
     pub const DOC_ITEMS: usize = 100_000;
+    /// Items past [`DOC_ITEMS`] kept for the Ministry Office's urges (decision 39): a unit
+    /// that filled its document still gets urged.
+    pub const OFFICE_ITEMS: usize = 10_000;
 
     // What a new operation may carry (`Op::admissible`), so that every reader of the
     // document can hold it: checked when an operation is made or first accepted, never when
@@ -391,7 +398,11 @@ fn long(field: &'static str, s: &str) -> Result<(), DocError> {
 }
 
 fn context(ctx: &Context, id: OpId) -> Result<(), DocError> {
-    if ctx.len() > limits::CONTEXT {
+    context_within(ctx, id, limits::CONTEXT)
+}
+
+fn context_within(ctx: &Context, id: OpId, limit: usize) -> Result<(), DocError> {
+    if ctx.len() > limit {
         return Err(DocError::Invalid("causal context too large"));
     }
     // Strictly increasing actors: one entry each, and a canonical encoding.
@@ -452,7 +463,7 @@ impl Op {
                     }
                     TaskField::Review(r) => {
                         long("review reason", &r.reason)?;
-                        context(&r.seen, id)
+                        context_within(&r.seen, id, limits::SEEN)
                     }
                     _ => Ok(()),
                 }

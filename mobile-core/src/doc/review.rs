@@ -287,6 +287,68 @@ mod tests {
         Ok(())
     }
 
+    /// Each of the unit's seven fields written after an acceptance makes it changed; the
+    /// office's own fields, comments and evidence do not (the sceptic review of issue 20 saw
+    /// three fields untested).
+    #[test]
+    fn every_unit_field_and_only_they_undo_an_acceptance() -> Result<(), DocError> {
+        let mut accepted = UnitDocument::new(test_header());
+        let op = status(&accepted, Status::Done);
+        apply(&mut accepted, 1, op)?;
+        let op = accepted.review_op(T, Verdict::Accepted, String::new(), 5);
+        apply(&mut accepted, 9, op)?;
+        for kind in crate::doc::FieldKind::UNIT {
+            let value = match kind {
+                crate::doc::FieldKind::Status => TaskField::Status(Status::Done),
+                crate::doc::FieldKind::Progress => TaskField::Progress(100),
+                crate::doc::FieldKind::Assignee => TaskField::Assignee("An".into()),
+                crate::doc::FieldKind::Due => TaskField::Due(None),
+                crate::doc::FieldKind::Notes => TaskField::Notes("n".into()),
+                crate::doc::FieldKind::Title => TaskField::Title("t".into()),
+                crate::doc::FieldKind::Removed => TaskField::Removed(false),
+                other => panic!("{other:?} is not a unit field"),
+            };
+            let mut doc = accepted.clone();
+            let op = doc.set_op(T, value);
+            apply(&mut doc, 2, op)?;
+            assert_eq!(
+                doc.review_state(T),
+                ReviewState::ChangedAfterAcceptance,
+                "{kind:?}"
+            );
+        }
+        let mut doc = accepted.clone();
+        for op in [
+            Op::Comment {
+                task: T,
+                text: "c".into(),
+                at: 6,
+            },
+            Op::AddEvidence {
+                task: T,
+                evidence: crate::doc::Evidence {
+                    file_name: "a.pdf".into(),
+                    size: 1,
+                    sha256: [0; 32],
+                    at: 6,
+                },
+            },
+            doc.set_op(T, TaskField::Deadline(Some(Day(737_470)))),
+            Op::Urge {
+                task: T,
+                urge: Urge {
+                    message: "m".into(),
+                    due: None,
+                    at: 7,
+                },
+            },
+        ] {
+            apply(&mut doc, 2, op)?;
+            assert_eq!(doc.review_state(T), ReviewState::Accepted);
+        }
+        Ok(())
+    }
+
     #[test]
     fn an_offline_edit_before_the_acceptance_arrived_shows_as_changed() -> Result<(), DocError> {
         let (office, phone) = (9, 1);

@@ -152,18 +152,25 @@ fn room_in(doc: &UnitDocument, new: &[(OpId, &Op)]) -> Result<(), DocError> {
             .saturating_add(new.len().saturating_mul(OP_ITEMS)),
     };
     let texts = new.iter().any(|(_, op)| !is_small_field(op));
-    if room(before, bound, texts).is_ok() {
+    let office = new.iter().all(|(_, op)| op.is_office());
+    if room(before, bound, texts, office).is_ok() {
         return Ok(());
     }
-    room(before, after(doc, new), texts)
+    room(before, after(doc, new), texts, office)
 }
 
 /// A write of a task field of a few bytes (status, progress, due date, removal) or of a
-/// confirmation's state: what the room kept past the item limit is for. Text fields (notes,
-/// assignee, title) count as items do, so nobody can fill that room with long notes and
-/// leave the unit unable to move its tasks on.
+/// confirmation's state, or one of the Ministry Office's operations (a review, a deadline, an
+/// urge): what the room kept past the item limit is for. Text fields (notes, assignee,
+/// title) count as items do, so nobody can fill that room with long notes and leave the unit
+/// unable to move its tasks on — nor leave the Ministry Office unable to review, return or
+/// urge (only the office makes its operations, `Op::permitted`; found by the attacker review
+/// of issue 20: a member's comments filled the item room and every review was refused).
 fn is_small_field(op: &Op) -> bool {
     use crate::doc::TaskField;
+    if op.is_office() {
+        return true;
+    }
     match op {
         Op::Set { value, .. } => matches!(
             value,
@@ -238,18 +245,27 @@ pub fn check_room_ops<D: Measured + ?Sized>(
 
 /// The rule: `before` and `after` a batch; `texts`: whether it writes more than small fields
 /// ([`is_small_field`]).
-fn room(before: Footprint, after: Footprint, texts: bool) -> Result<(), DocError> {
+/// `office`: the batch holds only the Ministry Office's operations, which the limits for
+/// items keep room for (the urges it adds are items): a unit's members cannot fill the
+/// document so that the office can no longer review, return or urge (decision 39). The
+/// document's byte limit holds for everyone.
+fn room(before: Footprint, after: Footprint, texts: bool, office: bool) -> Result<(), DocError> {
     let full = |limit: DocLimit, value: usize| DocError::Full {
         limit,
         after: value,
         max: limit.max(),
     };
     let adds_items = after.items > before.items;
-    if adds_items && after.items > DocLimit::Items.max() {
+    let item_room = if office {
+        DocLimit::Items.max().saturating_add(limits::OFFICE_ITEMS)
+    } else {
+        DocLimit::Items.max()
+    };
+    if adds_items && after.items > item_room {
         return Err(full(DocLimit::Items, after.items));
     }
     let grows = after.bytes > before.bytes;
-    if (adds_items || (texts && grows)) && after.bytes > DocLimit::ItemBytes.max() {
+    if !office && (adds_items || (texts && grows)) && after.bytes > DocLimit::ItemBytes.max() {
         return Err(full(DocLimit::ItemBytes, after.bytes));
     }
     if after.bytes > before.bytes && after.bytes > DocLimit::Bytes.max() {
@@ -511,6 +527,28 @@ mod tests {
             TaskField::Status(crate::doc::Status::Done),
         );
         assert_eq!(check_room_ops(&doc, 50, 1, &[status]), Ok(()));
+        // And for the Ministry Office: a review, a deadline and an urge (items past the
+        // unit's limit for them), but not a comment (found by the attacker review, issue 20).
+        let t = TaskRef::Assigned(0);
+        let office = vec![
+            doc.review_op(t, crate::doc::Verdict::Returned, "Thiếu".into(), 1),
+            doc.set_op(t, TaskField::Deadline(Some(Day(737_470)))),
+            Op::Urge {
+                task: t,
+                urge: crate::doc::Urge {
+                    message: "Đề nghị bổ sung".repeat(100),
+                    due: None,
+                    at: 1,
+                },
+            },
+        ];
+        assert_eq!(check_room_ops(&doc, 60, 1, &office), Ok(()));
+        let comment = Op::Comment {
+            task: t,
+            text: "𝔸".repeat(limits::LONG_TEXT),
+            at: 1,
+        };
+        assert!(check_room_ops(&doc, 60, 1, &[office[2].clone(), comment]).is_err());
         Ok(())
     }
 

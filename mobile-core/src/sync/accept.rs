@@ -511,7 +511,19 @@ mod tests {
                 value: TaskField::Progress(30),
                 ctx: Vec::new(),
             };
-            for op in [forged, ghost_confirmation, ghost_task] {
+            // A review whose `seen` names actor 2 far ahead: it would cover every edit 2
+            // ever makes, and the task would stay accepted for good (issue 20).
+            let frozen = Op::Set {
+                task: TaskRef::Assigned(0),
+                value: TaskField::Review(crate::doc::Review {
+                    verdict: crate::doc::Verdict::Accepted,
+                    reason: String::new(),
+                    seen: vec![(2, 1_000_000)],
+                    at: 1,
+                }),
+                ctx: Vec::new(),
+            };
+            for op in [forged, ghost_confirmation, ghost_task, frozen] {
                 let (r, calls) = apply_logged(doc, &[change(1, 2, vec![op])]);
                 assert_eq!(
                     r,

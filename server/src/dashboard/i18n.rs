@@ -130,6 +130,8 @@ const WORDS: &[(&str, &str, &str)] = &[
     // The Ministry Office's review on the matrix, the unit page and the report.
     ("review", "Nghiệm thu", "Review"),
     ("urges", "Số lần đôn đốc", "Urges"),
+    // The Ministry Office's forms.
+    ("act", "Thao tác", "Act"),
 ];
 
 /// A review state's label in the page's language.

@@ -29,6 +29,9 @@ th{background:#f1f1f1;text-align:left}.num{text-align:right;font-variant-numeric
 .clause-text{max-width:40rem}.muted{color:#666}.cards{display:flex;gap:1rem;flex-wrap:wrap}
 .card{background:#fff;border:1px solid #ddd;padding:.6rem 1rem;min-width:8rem}.card b{font-size:1.4rem;display:block}
 .error{color:#c62828}
+.notice{background:#e8f5e9;border:1px solid #2e7d32;padding:.4rem .8rem;margin:.5rem 0}.notice p{margin:.2rem 0}.notice-error{background:#ffebee;border-color:#c62828}
+details.office summary{cursor:pointer;white-space:nowrap}details.office form{margin:.25rem 0;white-space:nowrap}details.office input[type=text]{width:11rem}
+.office-group form{margin:.35rem 0}.office-group input[type=text]{width:18rem}
 @media print{header,nav,.noprint{display:none}body{background:#fff}}
 "#;
 

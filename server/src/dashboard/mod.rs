@@ -3,11 +3,13 @@
 //! Sign-in sets an HttpOnly, SameSite=Strict cookie holding a normal bearer token (Secure
 //! over TLS). Every form that changes state carries a CSRF token: the sign-in form a random
 //! one it also sets as a cookie (double submit) and refuses posts another site sends; the
-//! sign-out form one derived from the session (`http::session_csrf`).
+//! sign-out form and the Ministry Office's forms (`office`) one derived from the session
+//! (`http::session_csrf`).
 
 mod chart;
 mod i18n;
 mod layout;
+mod office;
 mod pages;
 
 use std::{future::Future, pin::Pin};
@@ -131,6 +133,10 @@ pub fn page(req: &HttpRequest, markup: maud::Markup) -> HttpResponse {
         .and_then(|q| q.lang.as_deref().and_then(Lang::parse))
     {
         resp.cookie(http::cookie(req, LANG_COOKIE, lang.code().to_string()));
+    }
+    // An action's confirmation is shown once (the page read it: `office::take_flash`).
+    if req.cookie(office::FLASH_COOKIE).is_some() {
+        resp.cookie(http::removal(req, office::FLASH_COOKIE));
     }
     let mut html = markup.into_string();
     if let Some(session) = req.cookie(TOKEN_COOKIE) {
@@ -280,4 +286,5 @@ dashboard_routes! {
     get "/stale" => pages::stale;
     get "/report" => pages::report;
     get "/units/{id}/tasks/{task}/history" => pages::task_history;
+    post "/office/actions" => office::act;
 }

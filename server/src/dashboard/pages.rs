@@ -14,7 +14,7 @@ use taskforce_core::{
 use super::{
     PageResult, Viewer, chart,
     i18n::{Lang, review_label, t},
-    layout, page,
+    layout, office, page,
 };
 use crate::{
     db::entity::{confirmations, reports, tasks},
@@ -280,23 +280,29 @@ pub async fn clause(
         Some(r.unit_id.clone())
     })
     .await?;
+    let csrf = office::page_csrf(&req);
+    let flash = office::take_flash(&req);
     let body = html! {
+        @if let Some(f) = &flash { (office::flash_box(lang, f)) }
         @if let Some(h) = &c.heading { p { b { (h) } } }
         blockquote id="clause-text" class="clause-text" { (c.text) }
         p { (t(lang, "done")) ": " (c.counts.done) "/" (c.counts.assigned) " " (layout::bar(c.percent_done)) }
         (legend(lang))
         table id="clause-units" {
-            tr { th { (t(lang, "unit")) } th { (t(lang, "role")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } th class="noprint" { (t(lang, "h_history")) } }
+            tr { th { (t(lang, "unit")) } th { (t(lang, "role")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } th { (t(lang, "review")) } th { (t(lang, "urges")) } th class="noprint" { (t(lang, "h_history")) } }
             @for u in &c.units {
-                tr {
+                tr data-unit=(u.unit) {
                     td { a href={ "/units/" (u.unit) } { (names.get(u.unit.as_str()).copied().unwrap_or(&u.unit)) } }
                     td { (role_label(u.role, lang == Lang::En)) }
                     (cell(lang, u.status, u.overdue, t(lang, status_key(u.status))))
                     td { (layout::bar(u.progress)) }
+                    td class={ "review r-" (u.review.as_str()) } { (review_label(lang, u.review)) }
+                    td class="num urges" { (u.urges) }
                     td class="noprint" { @if let Some(r) = task_refs.get(&u.unit).filter(|_| v.caller.may_read_unit(&u.unit)) { a class="history" href={ "/units/" (u.unit) "/tasks/" (r) "/history" } { (t(lang, "h_history")) } } }
                 }
             }
         }
+        @if v.caller.acts_for_office() { (office::clause_forms(lang, &csrf, &id)) }
     };
     let title = format!("{} {}", t(lang, "clause"), id);
     Ok(page(
@@ -369,14 +375,26 @@ pub async fn unit(
         r.clause_id.clone()
     })
     .await?;
+    // The Ministry Office's forms: on one unit's page (a group's has none), each task's
+    // carrying its unit clock as shown.
+    let acts = v.caller.acts_for_office() && !is_group;
+    let seen = if acts {
+        crate::office::unit_clocks(&state.db, DEFAULT_DIRECTIVE, &id).await?
+    } else {
+        BTreeMap::new()
+    };
+    let csrf = office::page_csrf(&req);
+    let flash = office::take_flash(&req);
     let body = html! {
+        @if let Some(f) = &flash { (office::flash_box(lang, f)) }
         h2 { (t(lang, "tasks")) }
         table id="unit-tasks" {
-            tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } th { (t(lang, "review")) } th { (t(lang, "urges")) } @if !is_group { th class="noprint" { (t(lang, "h_history")) } } }
+            tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } th { (t(lang, "review")) } th { (t(lang, "urges")) } @if !is_group { th class="noprint" { (t(lang, "h_history")) } } @if acts { th class="noprint" { (t(lang, "act")) } } }
             @for (c, us) in &rows {
                 @let (s, overdue, text) = combined(us);
                 @let (review, urges) = combined_review(lang, us);
-                tr {
+                @let task_ref = task_refs.get(&c.clause);
+                tr data-task=[task_ref.filter(|_| !is_group)] {
                     td { a href={ "/clauses/" (c.clause) } { (c.clause) } }
                     td class="clause-text" { (clause_label(c)) }
                     (cell(lang, s, overdue, &if us.len() > 1 { text } else { t(lang, status_key(s)).to_string() }))
@@ -384,9 +402,11 @@ pub async fn unit(
                     td class="review" { (review) }
                     td class="num urges" { (urges) }
                     @if !is_group { td class="noprint" { @if let Some(r) = task_refs.get(&c.clause) { a class="history" href={ "/units/" (id) "/tasks/" (r) "/history" } { (t(lang, "h_history")) } } } }
+                    @if acts { td class="noprint" { @if let Some(r) = task_ref { (office::task_forms(lang, &csrf, &id, r, seen.get(r).map(String::as_str))) } } }
                 }
             }
         }
+        @if acts { (office::unit_forms(lang, &csrf, &id)) }
         h2 { (t(lang, "reports")) }
         @if reps.is_empty() { p class="muted" { (t(lang, "never")) } }
         table id="unit-reports" {

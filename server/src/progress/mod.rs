@@ -78,7 +78,7 @@ pub use units::units_progress;
 pub const DEFAULT_DIRECTIVE: &str = "5-ct-btttt";
 
 /// Days after which a unit that has not reported is listed as not reporting.
-pub const STALE_DAYS: i64 = 7;
+pub const STALE_DAYS: i64 = taskforce_core::progress::REPORT_EVERY_DAYS;
 
 /// The directive's progress on `today`, counted over every unit, or over `only` those units
 /// (a member's own: then every figure is theirs alone, and no group is rolled up).

@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use actix_web::{HttpRequest, HttpResponse, web};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
-use taskforce_core::doc::ReviewState;
+use taskforce_core::{doc::ReviewState, progress::ClauseUnit};
 
 use crate::{
     auth::{Caller, caller_for_token},
@@ -43,6 +43,25 @@ fn status_vi(s: &str) -> &'static str {
     }
 }
 
+/// One unit's cell of the matrix export: its status (overdue or not), then the Ministry
+/// Office's review past open and its urges, as the task export has them: "Hoàn thành · Đã
+/// nghiệm thu", "Đang thực hiện (quá hạn) · Đôn đốc 2 lần".
+fn matrix_cell(x: &ClauseUnit) -> String {
+    let mut text = format!(
+        "{}{}",
+        status_vi(x.status.as_str()),
+        if x.overdue { " (quá hạn)" } else { "" }
+    );
+    if x.review != ReviewState::Open {
+        text.push_str(" · ");
+        text.push_str(x.review.label_vi());
+    }
+    if x.urges > 0 {
+        text.push_str(&format!(" · Đôn đốc {} lần", x.urges));
+    }
+    text
+}
+
 pub fn matrix_table(p: &DirectiveProgress) -> Table {
     let mut headers: Vec<String> = [
         "Điều khoản",
@@ -76,13 +95,7 @@ pub fn matrix_table(p: &DirectiveProgress) -> Table {
                     .units
                     .iter()
                     .find(|x| x.unit == u.unit)
-                    .map_or(String::new(), |x| {
-                        format!(
-                            "{}{}",
-                            status_vi(x.status.as_str()),
-                            if x.overdue { " (quá hạn)" } else { "" }
-                        )
-                    });
+                    .map_or(String::new(), matrix_cell);
                 row.push(Cell::Text(text));
             }
             row
@@ -410,6 +423,33 @@ mod tests {
             assert_eq!(r[1], "-42.5", "a number column keeps its negative numbers");
             assert_eq!(r[2], "'=1+1", "a date column's stray text is text");
         }
+    }
+
+    #[test]
+    fn a_matrix_cell_carries_the_review_and_the_urges_past_the_status() {
+        let cell = |review, urges, overdue| {
+            matrix_cell(&ClauseUnit {
+                unit: "cuc-vt".into(),
+                role: taskforce_core::directive::Role::Lead,
+                status: taskforce_core::doc::Status::Done,
+                progress: 100,
+                overdue,
+                review,
+                urges,
+            })
+        };
+        assert_eq!(cell(ReviewState::Open, 0, false), "Hoàn thành");
+        assert_eq!(
+            cell(ReviewState::Accepted, 0, false),
+            format!("Hoàn thành · {}", ReviewState::Accepted.label_vi())
+        );
+        assert_eq!(
+            cell(ReviewState::Returned, 2, true),
+            format!(
+                "Hoàn thành (quá hạn) · {} · Đôn đốc 2 lần",
+                ReviewState::Returned.label_vi()
+            )
+        );
     }
 
     #[test]

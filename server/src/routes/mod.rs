@@ -7,6 +7,7 @@ pub mod directives;
 pub mod exports;
 pub mod health;
 pub mod members;
+pub mod office;
 pub mod openapi;
 pub mod progress;
 pub mod session;
@@ -59,6 +60,7 @@ api_routes! {
     get "/api/v1/users/{username}/devices" => users::user_devices;
     post "/api/v1/users/{username}/disable" => users::disable_user;
     post "/api/v1/users/{username}/enable" => users::enable_user;
+    post "/api/v1/office/actions" => office::act;
     get "/exports/{name}" => exports::download;
 }
 

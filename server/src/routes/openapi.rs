@@ -10,8 +10,8 @@ use utoipa::{
 };
 
 use super::{
-    devices, directives, exports, health, members, progress, session, sync, task_history, units,
-    users,
+    devices, directives, exports, health, members, office, progress, session, sync, task_history,
+    units, users,
 };
 
 #[derive(Debug, OpenApi)]
@@ -51,6 +51,7 @@ use super::{
         users::user_devices,
         users::disable_user,
         users::enable_user,
+        office::act,
         exports::download,
     ),
     modifiers(&Security),
@@ -58,6 +59,7 @@ use super::{
         (name = "ops", description = "health and metrics"),
         (name = "accounts", description = "sign-in, users and unit members"),
         (name = "sync", description = "devices and the phones' sync"),
+        (name = "office", description = "the Ministry Office's actions: accept, return, urge, deadlines, comments"),
         (name = "directive", description = "the directive and the unit catalogue"),
         (name = "progress", description = "progress for the Ministry Office"),
         (name = "exports", description = "CSV and XLSX"),

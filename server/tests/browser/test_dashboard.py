@@ -4,9 +4,13 @@ against a running `taskforce serve` (ops/foreign-tests.sh sets the environment).
 A phone of Cục Viễn thông marks the SMS clause done through the generated bindings; the
 Ministry Office signs in, sees the matrix, opens the clause, switches to English and downloads
 the XLSX, which openpyxl opens and which holds the API's figures. A unit member is refused the
-other units' pages. Screenshots go to artifacts/screenshots/.
+other units' pages. The Ministry Office then acts from the pages (issue 20): it returns a task
+the phone reported done, with a reason, and urges the unit with a new deadline; the phone
+syncs and shows both; the phone marks it done again; the office accepts it in the browser and
+the matrix cell shows it accepted. Screenshots go to artifacts/screenshots/.
 """
 
+import datetime
 import json
 import os
 import sys
@@ -49,9 +53,16 @@ def token_of(user):
 
 
 @pytest.fixture(scope="module")
-def phone_sync(tmp_path_factory):
+def member_phone(tmp_path_factory):
+    """A phone of Cục Viễn thông (the generated bindings over a store of its own)."""
     phone = tf.TaskforceClient.open(str(tmp_path_factory.mktemp("phone") / "p.db"))
     phone.login(SERVER, MEMBER, PASSWORD, "browser-test phone", None)
+    return phone
+
+
+@pytest.fixture(scope="module")
+def phone_sync(member_phone):
+    phone = member_phone
     sms = next(t for t in phone.tasks() if t.clause == "II.1-1")
     phone.set_status(sms.id, "done")
     phone.submit_report("2020-02-05", "Đã nhắn tin", [tf.Figure(name="sms_sent", value=120_000_000)], int(time.time()))
@@ -187,3 +198,100 @@ def test_the_pages_work_under_their_security_policy(browser, phone_sync):
     wait_text(browser, By.ID, "sign-in", "Đăng nhập")
     browser.get(SERVER + "/matrix")
     assert browser.current_url.endswith("/login"), "signed out"
+
+
+def confirmation(driver, expected):
+    """Wait for the page the form returns to, showing what was done."""
+
+    def shown(d):
+        try:
+            return expected in d.find_element(By.ID, "office-done").text
+        except (NoSuchElementException, StaleElementReferenceException):
+            return False
+
+    WebDriverWait(driver, 15).until(shown, f"the page never confirmed {expected!r}")
+
+
+def task_form(driver, task, kind):
+    """The form `kind` (accept, return, urge, deadline, comment) of a task's row, unfolded."""
+    row = driver.find_element(By.CSS_SELECTOR, f"#unit-tasks tr[data-task='{task}']")
+    details = row.find_element(By.CSS_SELECTOR, "details.office")
+    if details.get_attribute("open") is None:
+        details.find_element(By.TAG_NAME, "summary").click()
+    return row.find_element(By.CSS_SELECTOR, f"form.office-{kind}")
+
+
+def set_date(driver, field, value):
+    """A date input's value as the browser would submit it (typing depends on the locale)."""
+    driver.execute_script("arguments[0].value = arguments[1];", field, value)
+
+
+def test_ministry_office_returns_urges_and_accepts_from_the_pages(browser, member_phone):
+    phone = member_phone
+    phone.sync()
+    task = next(t for t in phone.tasks() if t.id == "a0")
+    phone.set_status(task.id, "done")
+    phone.sync()
+    assert [t.review for t in phone.tasks() if t.id == task.id] == ["reported"]
+
+    sign_in(browser, OBSERVER)
+    wait_text(browser, By.TAG_NAME, "h1", "Tổng quan")
+    browser.get(SERVER + "/units/cuc-vt")
+
+    # Return it with a reason.
+    reason = "Thiếu số liệu tuần 6 / the week 6 figures are missing"
+    form = task_form(browser, task.id, "return")
+    form.find_element(By.NAME, "text").send_keys(reason)
+    form.find_element(By.TAG_NAME, "button").click()
+    confirmation(browser, f"Đã trả lại nhiệm vụ {task.id} của cuc-vt")
+    row = browser.find_element(By.CSS_SELECTOR, f"#unit-tasks tr[data-task='{task.id}']")
+    assert row.find_element(By.CSS_SELECTOR, "td.review").text == "Bị trả lại"
+    browser.save_screenshot(str(SHOTS / "6-returned.png"))
+
+    # Urge the whole unit with a new deadline.
+    deadline = (datetime.date.today() + datetime.timedelta(days=14)).isoformat()
+    message = "Đề nghị hoàn thành trước hạn mới / please finish by the new deadline"
+    urge = browser.find_element(By.ID, "office-unit-urge")
+    urge.find_element(By.NAME, "text").send_keys(message)
+    set_date(browser, urge.find_element(By.NAME, "due"), deadline)
+    urge.find_element(By.TAG_NAME, "button").click()
+    confirmation(browser, f"Đã đôn đốc nhiệm vụ {task.id} của cuc-vt")
+    browser.save_screenshot(str(SHOTS / "7-urged.png"))
+
+    # The phone shows both.
+    phone.sync()
+    held = next(t for t in phone.tasks() if t.id == task.id)
+    assert held.review == "returned" and held.review_reason == reason
+    assert held.deadline == deadline and held.urges == 1
+    notices = phone.notices()
+    assert [(n.message, n.due) for n in notices if n.kind == "urge" and n.task == task.id] == [(message, deadline)]
+    assert [n.message for n in notices if n.kind == "returned" and n.task == task.id] == [reason]
+
+    # Done again; the office accepts it over the page that shows it.
+    phone.set_status(task.id, "done")
+    phone.sync()
+    browser.get(SERVER + "/units/cuc-vt")
+    row = browser.find_element(By.CSS_SELECTOR, f"#unit-tasks tr[data-task='{task.id}']")
+    assert row.find_element(By.CSS_SELECTOR, "td.review").text == "Đã báo cáo hoàn thành"
+    form = task_form(browser, task.id, "accept")
+    form.find_element(By.NAME, "text").send_keys("Đạt yêu cầu / meets the requirement")
+    form.find_element(By.TAG_NAME, "button").click()
+    confirmation(browser, f"Đã nghiệm thu nhiệm vụ {task.id} của cuc-vt")
+    browser.save_screenshot(str(SHOTS / "8-accepted.png"))
+
+    # The matrix cell of cuc-vt on the task's clause shows it accepted.
+    browser.find_element(By.ID, "nav-matrix").click()
+    wait_text(browser, By.TAG_NAME, "h1", "Ma trận điều khoản × đơn vị")
+    matrix = browser.find_element(By.ID, "matrix")
+    heads = matrix.find_elements(By.XPATH, "./tbody/tr[1]/th | ./tr[1]/th")
+    column = next(i for i, th in enumerate(heads) if th.find_elements(By.CSS_SELECTOR, "a[href='/units/cuc-vt']"))
+    row = matrix.find_element(By.XPATH, f".//tr[th/a[text()='{task.clause}']]")
+    cell = row.find_elements(By.XPATH, "./th | ./td")[column]
+    mark = cell.find_element(By.CSS_SELECTOR, "span.mark.r-accepted")
+    assert mark.get_attribute("title") == "Đã nghiệm thu"
+    browser.save_screenshot(str(SHOTS / "9-matrix-accepted.png"))
+
+    phone.sync()
+    held = next(t for t in phone.tasks() if t.id == task.id)
+    assert held.review == "accepted" and held.locked
+    assert policy_violations(browser) == []

@@ -8,6 +8,7 @@
 pub mod fault_proxy;
 pub mod fleet;
 mod test_db;
+pub mod web;
 
 use std::{sync::atomic::Ordering, time::Duration};
 
