@@ -340,6 +340,9 @@ pub struct ClauseUnit {
     pub review: ReviewState,
     #[serde(default)]
     pub urges: u32,
+    /// Unix seconds of the latest urge.
+    #[serde(default)]
+    pub last_urged_at: Option<i64>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -395,6 +398,7 @@ pub fn clause_progress_of<'a>(
                 overdue: t.overdue,
                 review: t.review,
                 urges: t.urges,
+                last_urged_at: t.last_urged_at,
             });
         }
     }

@@ -328,8 +328,8 @@ fn the_clause_page_acts_on_every_unit_it_names_and_shows_their_review(db: TestDb
         "{shown}"
     );
     assert!(
-        shown.contains(r#"<td class="num urges">1</td>"#),
-        "the others' urges"
+        shown.contains(r#"<td class="num urges">1 · "#),
+        "the others' urges, with the day of the latest"
     );
     let (_, shown) = send(&[
         ("csrf", &csrf),

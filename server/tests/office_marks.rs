@@ -70,7 +70,10 @@ fn office_marks_show_on_every_read(db: TestDb) {
         unit_page.contains(r#"<td class="review">Đã nghiệm thu</td>"#),
         "{unit_page}"
     );
-    assert!(unit_page.contains(r#"<td class="num urges">1</td>"#));
+    assert!(
+        unit_page.contains(r#"<td class="num urges">1 · "#),
+        "the urge and its day"
+    );
     let english = page(&app, &token, "/units/cuc-vt?lang=en");
     assert!(
         english.contains(r#"<td class="review">Accepted</td>"#),

@@ -538,6 +538,44 @@ fn openapi_matches_the_server(db: TestDb) {
     let t = Some(office.as_str());
     app.create_user("quantri", Role::Admin, &[]);
     let admin = app.token("quantri");
+    // The Ministry Office acts: an urge made, a blank reason and an unreported acceptance
+    // refused, as documented.
+    let office_action = "/api/v1/office/actions";
+    let (status, made) = c.call(
+        "post",
+        office_action,
+        office_action,
+        t,
+        Some(json!({"action": "urge", "unit": "cuc-vt", "task": "a1", "text": "Đề nghị báo cáo", "due": "2020-02-14"})),
+    );
+    assert_eq!(status, 200, "{made}");
+    for (body, want) in [
+        (
+            json!({"action": "return", "unit": "cuc-vt", "task": "a1", "text": " "}),
+            400,
+        ),
+        (
+            json!({"action": "accept", "unit": "cuc-vt", "task": "a1"}),
+            409,
+        ),
+        (
+            json!({"action": "urge", "unit": "nowhere", "task": "a1", "text": "x"}),
+            404,
+        ),
+    ] {
+        let (status, answer) = c.call("post", office_action, office_action, t, Some(body));
+        assert_eq!(status, want, "{answer}");
+    }
+    let member = app.token("viettel.a");
+    let (status, _) = c.call(
+        "post",
+        office_action,
+        office_action,
+        Some(&member),
+        Some(json!({"action": "urge", "unit": "viettel", "task": "a0", "text": "x"})),
+    );
+    assert_eq!(status, 403, "a member does not act for the Ministry Office");
+
     for action in ["disable", "enable"] {
         let template = format!("/api/v1/users/{{username}}/{action}");
         let path = format!("/api/v1/users/viettel.b/{action}");

@@ -58,7 +58,7 @@ fn marks(lang: Lang, review: ReviewState, urges: u32) -> Markup {
 
 /// Several units' review states and urges, in words: each state past open with how many
 /// units are in it, and the urges in all.
-fn combined_review(lang: Lang, units: &[&ClauseUnit]) -> (String, u32) {
+fn combined_review(lang: Lang, units: &[&ClauseUnit]) -> (String, String) {
     let words: Vec<String> = ReviewState::ALL
         .into_iter()
         .filter(|&r| r != ReviewState::Open)
@@ -77,8 +77,23 @@ fn combined_review(lang: Lang, units: &[&ClauseUnit]) -> (String, u32) {
         } else {
             words.join(" · ")
         },
-        units.iter().map(|u| u.urges).sum(),
+        urged(units),
     )
+}
+
+/// How many times the units were urged, and when last (`2 · 05/02/2020`).
+fn urged(units: &[&ClauseUnit]) -> String {
+    let n: u32 = units.iter().map(|u| u.urges).sum();
+    let last = units
+        .iter()
+        .filter_map(|u| u.last_urged_at)
+        .max()
+        .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
+        .map(|t| t.format("%d/%m/%Y").to_string());
+    match last {
+        Some(day) if n > 0 => format!("{n} · {day}"),
+        _ => n.to_string(),
+    }
 }
 
 fn cell(lang: Lang, status: Status, overdue: bool, text: &str) -> Markup {
@@ -297,7 +312,7 @@ pub async fn clause(
                     (cell(lang, u.status, u.overdue, t(lang, status_key(u.status))))
                     td { (layout::bar(u.progress)) }
                     td class={ "review r-" (u.review.as_str()) } { (review_label(lang, u.review)) }
-                    td class="num urges" { (u.urges) }
+                    td class="num urges" { (urged(&[u])) }
                     td class="noprint" { @if let Some(r) = task_refs.get(&u.unit).filter(|_| v.caller.may_read_unit(&u.unit)) { a class="history" href={ "/units/" (u.unit) "/tasks/" (r) "/history" } { (t(lang, "h_history")) } } }
                 }
             }

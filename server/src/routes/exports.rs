@@ -436,6 +436,7 @@ mod tests {
                 overdue,
                 review,
                 urges,
+                last_urged_at: None,
             })
         };
         assert_eq!(cell(ReviewState::Open, 0, false), "Hoàn thành");

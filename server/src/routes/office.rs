@@ -138,9 +138,13 @@ pub fn parse(body: &OfficeAction, default_directive: &str) -> ApiResult<(String,
 /// task accepted that is not reported done).
 #[utoipa::path(post, path = "/api/v1/office/actions", tag = "office", security(("bearer" = [])),
     request_body = OfficeAction,
-    responses((status = 200, body = Outcome), (status = 400, body = ErrorBody),
+    responses((status = 200, body = Outcome, description = "what was made, and the tasks of a unit or clause left alone (with why, a unit's document full among them)"),
+        (status = 400, body = ErrorBody, description = "a bad action, a blank reason, message or comment, a bad date or `seen`, an operation the document's rules refuse"),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "one task accepted that is not reported done; the document kept changing"),
+        (status = 422, body = ErrorBody, description = "`document_full`: one task's unit document has no room for it"),
+        (status = 503, body = ErrorBody, description = "`overloaded`: the writer's queue is full; retry after `Retry-After` seconds")))]
 pub async fn act(
     state: web::Data<AppState>,
     caller: Caller,
