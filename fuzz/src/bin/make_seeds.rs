@@ -12,7 +12,7 @@ use taskforce_core::{
 };
 use taskforce_fuzz::harness::{self, base, honest_ops, signed};
 
-const DIRECTIVES: [(&str, &str); 4] = [
+const DIRECTIVES: [(&str, &str); 10] = [
     ("05-CT-BTTTT.txt", SEED_DIRECTIVE),
     (
         "ct-btttt-tin-gia.txt",
@@ -25,6 +25,30 @@ const DIRECTIVES: [(&str, &str); 4] = [
     (
         "ct-ttg-chuyen-doi-so.txt",
         include_str!("../../../mobile-core/tests/fixtures/ct-ttg-chuyen-doi-so.txt"),
+    ),
+    (
+        "realworld-ocr-scan-ct-btttt.txt",
+        include_str!("../../../mobile-core/tests/fixtures/realworld/ocr-scan-ct-btttt.txt"),
+    ),
+    (
+        "realworld-website-ct-ttg.txt",
+        include_str!("../../../mobile-core/tests/fixtures/realworld/website-ct-ttg.txt"),
+    ),
+    (
+        "realworld-old-phu-thu-tuong.txt",
+        include_str!("../../../mobile-core/tests/fixtures/realworld/old-phu-thu-tuong.txt"),
+    ),
+    (
+        "realworld-gazette-ct-ttg.txt",
+        include_str!("../../../mobile-core/tests/fixtures/realworld/gazette-ct-ttg.txt"),
+    ),
+    (
+        "realworld-ocr-hoi-dong-chinh-phu.txt",
+        include_str!("../../../mobile-core/tests/fixtures/realworld/ocr-hoi-dong-chinh-phu.txt"),
+    ),
+    (
+        "realworld-website-ocr-ct-byt.txt",
+        include_str!("../../../mobile-core/tests/fixtures/realworld/website-ocr-ct-byt.txt"),
     ),
 ];
 

@@ -11,7 +11,7 @@ mod text;
 pub use assign::{ClauseOverride, Mention, Overrides, UnitMatcher};
 pub use catalogue::{BUNDLED_CATALOGUE, Catalogue, Unit, UnitKind, fold};
 pub use error::{CatalogueError, DirectiveError, OverridesError};
-pub use model::{Assignment, Clause, ClauseKind, Directive, Role, Signer, slug};
+pub use model::{Assignment, Clause, ClauseKind, Directive, ImportWarning, Role, Signer, slug};
 pub use parse::{MAX_DIRECTIVE_BYTES, parse, parse_bytes};
 
 /// The directive taskforce ships with: 05/CT-BTTTT of 2 February 2020.

@@ -25,6 +25,29 @@ pub struct Directive {
     /// Top-level clauses: sections (or numbered items when there are no sections), then the
     /// closing paragraphs.
     pub clauses: Vec<Clause>,
+    /// What the importer repaired or guessed, for the reviewer; empty for a clean text.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<ImportWarning>,
+}
+
+/// A field or clause the importer could not read with confidence: what it repaired or
+/// guessed, in Vietnamese and English.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportWarning {
+    /// `number`, `date`, `title`, `signer`, `recipients`, or `clause:II.3`.
+    pub field: String,
+    pub vi: String,
+    pub en: String,
+}
+
+impl ImportWarning {
+    pub fn new(field: impl Into<String>, vi: impl Into<String>, en: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            vi: vi.into(),
+            en: en.into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

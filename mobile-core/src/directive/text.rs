@@ -2,8 +2,10 @@
 //!
 //! The rules, in order: CRLF and lone CR become LF; NFC normalisation; markdown emphasis
 //! (`**x**`, `__x__`) is stripped; bare page numbers (`12`, `- 12 -`, `Trang 3/7`), separator
-//! rules (`-----`) and running page headers (a short line repeated on several pages) are
-//! dropped; hard-wrapped lines are joined into paragraphs; a paragraph split across a blank
+//! rules (`-----`), running page headers (a short line repeated on several pages), what
+//! scans and gazettes add between pages (`--- Trang 2 ---`, `[Page 3]`, `Ký bởi: …` stamps,
+//! `CÔNG BÁO/Số …` headers) and stray one- or two-character OCR noise are dropped;
+//! hard-wrapped lines are joined into paragraphs; a paragraph split across a blank
 //! line mid-sentence ("… của Việt" / "Nam, …") is joined again.
 
 use std::{collections::HashMap, sync::LazyLock};
@@ -26,18 +28,31 @@ pub enum Marker {
     Plus,
 }
 
-static ROMAN: LazyLock<Regex> = LazyLock::new(|| re(r"^([IVXL]{1,6})\.\s+(\S.*)$"));
-static NUMBER: LazyLock<Regex> =
-    LazyLock::new(|| re(r"^(\d{1,2}(?:\.\d{1,2}){0,3})(?:\.|\))\s+(\S.*)$"));
-static DOTTED: LazyLock<Regex> = LazyLock::new(|| re(r"^(\d{1,2}(?:\.\d{1,2}){1,3})\s+(\S.*)$"));
-static LETTER: LazyLock<Regex> = LazyLock::new(|| re(r"^([a-zđ])\)\s+(\S.*)$"));
-static DASH: LazyLock<Regex> = LazyLock::new(|| re(r"^[-–—•]\s+(\S.*)$"));
-static PLUS: LazyLock<Regex> = LazyLock::new(|| re(r"^\+\s+(\S.*)$"));
+// The markers' heads only: the text after the head is the rest (see `after_head`), which
+// keeps the regexes off the length of the paragraph.
+static ROMAN: LazyLock<Regex> = LazyLock::new(|| re(r"^([IVXL]{1,6})\.\s+"));
+static NUMBER: LazyLock<Regex> = LazyLock::new(|| re(r"^(\d{1,2}(?:\.\d{1,2}){0,3})(?:\.|\))\s+"));
+static DOTTED: LazyLock<Regex> = LazyLock::new(|| re(r"^(\d{1,2}(?:\.\d{1,2}){1,3})\s+"));
+static LETTER: LazyLock<Regex> = LazyLock::new(|| re(r"^([a-zđ])\)\s+"));
+static DASH: LazyLock<Regex> = LazyLock::new(|| re(r"^[-–—•]\s+"));
+static PLUS: LazyLock<Regex> = LazyLock::new(|| re(r"^\+\s+"));
 static PAGE_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"(?i)^(?:\d{1,3}|[-–]\s*\d{1,3}\s*[-–]|(?:trang|page)\s+\d{1,3}(?:\s*(?:/|trên|of)\s*\d{1,3})?)$",
     )
 });
+/// Page-break markers left by converters and OCR: `--- Trang 2 ---`, `[Page 3]`, `<<PAGE BREAK>>`.
+static PAGE_BREAK: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"(?i)^(?:[-=–_<\[\s]*(?:page\s*break|ngắt\s*trang|(?:trang|page)\s*\d{1,3}(?:\s*(?:/|trên|of)\s*\d{1,3})?)[-=–_>\]\s]*)$",
+    )
+});
+/// A digital-signature stamp's lines: `Ký bởi: …`, `Email: …`, `Thời gian ký: …`.
+static STAMP: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"(?i)^(?:ký\s*bởi|signed\s*by|người\s*ký|email|cơ\s*quan|thời\s*gian\s*ký)\s*:")
+});
+/// A gazette's running header: `CÔNG BÁO/Số 245 + 246/Ngày 20-3-2021`, page number beside it.
+static GAZETTE: LazyLock<Regex> = LazyLock::new(|| re(r"(?i)công\s*báo\s*/\s*số\s*\d"));
 static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| re(r"^[-_=*.–—…\s]{3,}$"));
 static COLUMN_GAP: LazyLock<Regex> = LazyLock::new(|| re(r"(?:[ \u{a0}]{4,}|\t+)"));
 static EMPHASIS: LazyLock<Regex> = LazyLock::new(|| re(r"\*\*([^*\n]*)\*\*|__([^_\n]+)__"));
@@ -64,37 +79,52 @@ pub struct Paragraph {
 
 /// Which marker starts this paragraph, and the text after it.
 pub fn marker(text: &str) -> Option<(Marker, &str)> {
-    fn rest<'t>(c: regex::Captures<'t>, i: usize) -> &'t str {
-        c.get(i).map_or("", |m| m.as_str())
+    // Every marker starts with one of these; most paragraphs do not.
+    let first = text.chars().next()?;
+    if !(matches!(
+        first,
+        'I' | 'V' | 'X' | 'L' | 'a'..='z' | 'đ' | '-' | '–' | '—' | '•' | '+'
+    ) || first.is_ascii_digit())
+    {
+        return None;
     }
-    if let Some(c) = ROMAN.captures(text) {
-        let numeral = c.get(1).map_or("", |m| m.as_str()).to_string();
-        return Some((Marker::Roman(numeral), rest(c, 2)));
+    let head = |pattern: &Regex| -> Option<(Option<&str>, &str)> {
+        let c = pattern.captures(text)?;
+        let rest = after_head(text, c.get(0)?.end())?;
+        Some((c.get(1).map(|m| m.as_str()), rest))
+    };
+    if let Some((numeral, rest)) = head(&ROMAN) {
+        return Some((Marker::Roman(numeral.unwrap_or_default().to_string()), rest));
     }
     for pattern in [&*NUMBER, &*DOTTED] {
-        if let Some(c) = pattern.captures(text) {
-            let path: Option<Vec<u32>> = c
-                .get(1)
-                .map_or("", |m| m.as_str())
+        if let Some((path, rest)) = head(pattern) {
+            let path: Option<Vec<u32>> = path
+                .unwrap_or_default()
                 .split('.')
                 .map(|n| n.parse().ok())
                 .collect();
             if let Some(path) = path {
-                return Some((Marker::Number(path), rest(c, 2)));
+                return Some((Marker::Number(path), rest));
             }
         }
     }
-    if let Some(c) = LETTER.captures(text) {
-        let letter = c.get(1).map_or("", |m| m.as_str()).to_string();
-        return Some((Marker::Letter(letter), rest(c, 2)));
+    if let Some((letter, rest)) = head(&LETTER) {
+        return Some((Marker::Letter(letter.unwrap_or_default().to_string()), rest));
     }
-    if let Some(c) = DASH.captures(text) {
-        return Some((Marker::Dash, rest(c, 1)));
+    if let Some((_, rest)) = head(&DASH) {
+        return Some((Marker::Dash, rest));
     }
-    if let Some(c) = PLUS.captures(text) {
-        return Some((Marker::Plus, rest(c, 1)));
+    if let Some((_, rest)) = head(&PLUS) {
+        return Some((Marker::Plus, rest));
     }
     None
+}
+
+/// The text after a marker's head (which ends in whitespace): what `(\S.*)$` would capture,
+/// that is the rest of the line, when there is one.
+fn after_head(text: &str, end: usize) -> Option<&str> {
+    let rest = text.get(end..)?;
+    (!rest.is_empty() && !rest.contains('\n')).then_some(rest)
 }
 
 /// Every letter is upper case and there are at least two: `BỘ TRƯỞNG`, `KT. THỦ TƯỚNG`.
@@ -113,6 +143,17 @@ pub fn is_all_caps(text: &str) -> bool {
 pub fn ends_terminal(text: &str) -> bool {
     text.trim_end()
         .ends_with(['.', ';', ':', '!', '?', '…', '"', '”', ')'])
+}
+
+/// A heading in capitals, its numeral perhaps misread (`Ill. TỔ CHỨC THỰC HIỆN`).
+fn is_heading_line(text: &str) -> bool {
+    is_all_caps(text)
+        || text.split_once(' ').is_some_and(|(numeral, rest)| {
+            numeral.chars().count() <= 6
+                && numeral.ends_with(['.', ','])
+                && rest.split_whitespace().count() >= 2
+                && is_all_caps(rest)
+        })
 }
 
 fn is_date_line(text: &str) -> bool {
@@ -141,12 +182,15 @@ fn starts_paragraph(line: &str) -> bool {
 
 /// Strip, normalise and split the raw text into paragraphs.
 pub fn paragraphs(raw: &str) -> Vec<Paragraph> {
-    let text: String = raw
+    let text = raw
         .trim_start_matches('\u{feff}')
         .replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .nfc()
-        .collect();
+        .replace('\r', "\n");
+    // Most texts are already NFC: checking is much cheaper than normalising.
+    let text: String = match unicode_normalization::is_nfc_quick(text.chars()) {
+        unicode_normalization::IsNormalized::Yes => text,
+        _ => text.nfc().collect(),
+    };
     let text = EMPHASIS.replace_all(&text, "$1$2");
     // Two columns side by side (the issuer beside the national motto, the recipients beside
     // the signer) come out of a PDF as one line with a wide gap: the left column first.
@@ -171,7 +215,11 @@ pub fn paragraphs(raw: &str) -> Vec<Paragraph> {
             in_block = false;
             continue;
         }
-        if PAGE_NUMBER.is_match(&line) || SEPARATOR.is_match(&line) || running.contains(&line) {
+        if PAGE_NUMBER.is_match(&line)
+            || SEPARATOR.is_match(&line)
+            || running.contains(&line)
+            || is_scan_artifact(&line)
+        {
             // A page artifact: as if it were not there. The break it stood in still counts
             // as a blank line between paragraphs.
             after_blank = true;
@@ -180,9 +228,11 @@ pub fn paragraphs(raw: &str) -> Vec<Paragraph> {
         }
         let joins_previous = in_block
             && !starts_paragraph(&line)
-            && out
-                .last()
-                .is_some_and(|p| !is_all_caps(&p.text) && !is_recipients_line(&p.text));
+            && out.last().is_some_and(|p| {
+                !is_heading_line(&p.text)
+                    && !is_recipients_line(&p.text)
+                    && !is_number_line(&p.text)
+            });
         match out.last_mut() {
             Some(prev) if joins_previous => {
                 prev.text.push(' ');
@@ -199,6 +249,19 @@ pub fn paragraphs(raw: &str) -> Vec<Paragraph> {
     join_split_paragraphs(out)
 }
 
+/// What scanning, OCR and gazettes add between pages: page-break markers, signature stamps,
+/// the gazette's running header, and stray one- or two-character noise.
+fn is_scan_artifact(line: &str) -> bool {
+    if PAGE_BREAK.is_match(line) || STAMP.is_match(line) {
+        return true;
+    }
+    if line.chars().count() <= 100 && GAZETTE.is_match(line) {
+        return true;
+    }
+    let n = line.chars().count();
+    n <= 2 && line != "/." && !line.ends_with(')') && !line.chars().any(|c| c.is_ascii_digit())
+}
+
 /// Short lines repeated on several pages, page numbers aside: running headers and footers.
 fn running_headers(lines: &[String]) -> std::collections::HashSet<String> {
     let mask = |line: &str| -> String {
@@ -212,14 +275,22 @@ fn running_headers(lines: &[String]) -> std::collections::HashSet<String> {
             && marker(line).is_none()
             && !is_signature_noise(line)
     };
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for line in lines.iter().filter(|l| candidate(l)) {
-        *counts.entry(mask(line)).or_default() += 1;
+    let masks: Vec<Option<String>> = lines
+        .iter()
+        .map(|l| candidate(l).then(|| mask(l)))
+        .collect();
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for m in masks.iter().flatten() {
+        *counts.entry(m.as_str()).or_default() += 1;
     }
     lines
         .iter()
-        .filter(|l| candidate(l) && counts.get(&mask(l)).is_some_and(|&n| n >= 2))
-        .cloned()
+        .zip(&masks)
+        .filter(|(_, m)| {
+            m.as_deref()
+                .is_some_and(|m| counts.get(m).is_some_and(|&n| n >= 2))
+        })
+        .map(|(l, _)| l.clone())
         .collect()
 }
 
@@ -249,7 +320,7 @@ fn join_split_paragraphs(paragraphs: Vec<Paragraph>) -> Vec<Paragraph> {
 fn continues(prev: &str, next: &str) -> bool {
     if ends_terminal(prev)
         || starts_paragraph(next)
-        || is_all_caps(prev)
+        || is_heading_line(prev)
         || is_number_line(prev)
         || is_date_line(prev)
         || is_recipients_line(prev)
@@ -343,6 +414,17 @@ mod tests {
                 "- Hai.",
                 "- Ba."
             ]
+        );
+    }
+
+    #[test]
+    fn scan_artifacts_are_dropped() {
+        let raw = "- Một câu bị cắt ngang bởi\n\n--- Trang 2 ---\n\nKý bởi: Văn phòng Chính phủ\n\
+                   Email: vpcp@chinhphu.vn\nThời gian ký: 22.03.2021 16:22:41 +07:00\n\n\
+                   CÔNG BÁO/Số 245 + 246/Ngày 20-3-2021 25\n\nii\n\nmột trang mới.\n\n[Page 3]\n\n- Hai.";
+        assert_eq!(
+            texts(raw),
+            ["- Một câu bị cắt ngang bởi một trang mới.", "- Hai."]
         );
     }
 

@@ -393,8 +393,16 @@ pub async fn unit(
     // The Ministry Office's forms: on one unit's page (a group's has none), each task's
     // carrying its unit clock as shown.
     let acts = v.caller.acts_for_office() && !is_group;
+    // The page reads the projections; the clocks need the document itself. A document that
+    // cannot be read (damaged storage) must not take the page down with it: the forms then
+    // carry no clock, and a review covers the state held when it is made.
     let seen = if acts {
-        crate::office::unit_clocks(&state.db, DEFAULT_DIRECTIVE, &id).await?
+        crate::office::unit_clocks(&state.db, DEFAULT_DIRECTIVE, &id)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(unit = %id, error = %e, "the unit's document cannot be read: forms without the clocks shown");
+                BTreeMap::new()
+            })
     } else {
         BTreeMap::new()
     };
