@@ -20,8 +20,7 @@ use sea_orm::{
 };
 use sha2::{Digest, Sha256};
 use taskforce_core::{
-    doc::{Context, Day, Op, ReviewState, Status, TaskField, TaskRef, UnitDocument, Urge, Verdict},
-    progress::effective_status,
+    doc::{Context, Day, Op, ReviewState, TaskField, TaskRef, UnitDocument, Urge, Verdict},
     sync::{Change, DocKey},
 };
 
@@ -282,7 +281,7 @@ fn ops_for(
     one: bool,
     at: i64,
 ) -> Result<Vec<Op>, String> {
-    let done = effective_status(&doc.statuses(t)) == Status::Done;
+    let done = doc.reported_done(t);
     let state = doc.review_state(t);
     if !one && !action.applies_to(state, done) {
         return Err(format!(

@@ -72,8 +72,7 @@ impl Client {
     fn review(&self, task: &str, verdict: Verdict, reason: &str, at: i64) -> ClientResult<()> {
         let t = self.listed_task(task)?;
         self.edit(|r| {
-            let done = crate::progress::effective_status(&r.doc().statuses(t)) == Status::Done;
-            if verdict == Verdict::Accepted && !done {
+            if verdict == Verdict::Accepted && !r.doc().reported_done(t) {
                 return Err(ClientError::InvalidInput(format!(
                     "đơn vị chưa báo cáo hoàn thành nhiệm vụ {task} / the unit has not reported task {task} done"
                 )));

@@ -162,6 +162,12 @@ pub fn office_deadline(t: Option<&TaskState>) -> Option<Day> {
 }
 
 impl UnitDocument {
+    /// Whether the unit reports task `t` done (every value of its status says done): what an
+    /// acceptance needs, here and in every place that makes one.
+    pub fn reported_done(&self, t: TaskRef) -> bool {
+        self.task(t).is_some_and(reported_done)
+    }
+
     /// The review state of task `t` (decision 39).
     pub fn review_state(&self, t: TaskRef) -> ReviewState {
         review_state(self.task(t))
