@@ -22,7 +22,11 @@ import openpyxl
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -91,16 +95,25 @@ def browser(tmp_path):
     driver.quit()
 
 
+def text_now(driver, by, value):
+    """An element's text, or None while the page that holds it is not (yet) there.
+
+    A page being replaced can hand out an element Chromium has just discarded: chromedriver
+    reports that as stale or as "Node with given id does not belong to the document".
+    """
+    try:
+        return driver.find_element(by, value).text
+    except (NoSuchElementException, StaleElementReferenceException):
+        return None
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return None
+        raise
+
+
 def wait_text(driver, by, value, expected):
     """Wait for the new page: a click returns before the browser has navigated."""
-
-    def shown(d):
-        try:
-            return d.find_element(by, value).text == expected
-        except (NoSuchElementException, StaleElementReferenceException):
-            return False
-
-    WebDriverWait(driver, 15).until(shown, f"{value} never read {expected!r}")
+    WebDriverWait(driver, 15).until(lambda d: text_now(d, by, value) == expected, f"{value} never read {expected!r}")
 
 
 def sign_in(driver, user):
@@ -200,16 +213,33 @@ def test_the_pages_work_under_their_security_policy(browser, phone_sync):
     assert browser.current_url.endswith("/login"), "signed out"
 
 
+def submit(driver, button):
+    """Press a form's button and wait until the browser has left the page it was on.
+
+    Without this, a check that runs while the answer is loading can read the old page (its
+    confirmation of the previous action) or an element being discarded (see `text_now`).
+    """
+    old = driver.find_element(By.TAG_NAME, "html")
+    button.click()
+
+    def left(_d):
+        try:
+            old.tag_name
+            return False
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException:
+            return False
+
+    WebDriverWait(driver, 15).until(left, "the form's page never went")
+
+
 def confirmation(driver, expected):
     """Wait for the page the form returns to, showing what was done."""
 
-    def shown(d):
-        try:
-            return expected in d.find_element(By.ID, "office-done").text
-        except (NoSuchElementException, StaleElementReferenceException):
-            return False
-
-    WebDriverWait(driver, 15).until(shown, f"the page never confirmed {expected!r}")
+    WebDriverWait(driver, 15).until(
+        lambda d: expected in (text_now(d, By.ID, "office-done") or ""), f"the page never confirmed {expected!r}"
+    )
 
 
 def task_form(driver, task, kind):
@@ -242,7 +272,7 @@ def test_ministry_office_returns_urges_and_accepts_from_the_pages(browser, membe
     reason = "Thiếu số liệu tuần 6 / the week 6 figures are missing"
     form = task_form(browser, task.id, "return")
     form.find_element(By.NAME, "text").send_keys(reason)
-    form.find_element(By.TAG_NAME, "button").click()
+    submit(browser, form.find_element(By.TAG_NAME, "button"))
     confirmation(browser, f"Đã trả lại nhiệm vụ {task.id} của cuc-vt")
     row = browser.find_element(By.CSS_SELECTOR, f"#unit-tasks tr[data-task='{task.id}']")
     assert row.find_element(By.CSS_SELECTOR, "td.review").text == "Bị trả lại"
@@ -254,7 +284,7 @@ def test_ministry_office_returns_urges_and_accepts_from_the_pages(browser, membe
     urge = browser.find_element(By.ID, "office-unit-urge")
     urge.find_element(By.NAME, "text").send_keys(message)
     set_date(browser, urge.find_element(By.NAME, "due"), deadline)
-    urge.find_element(By.TAG_NAME, "button").click()
+    submit(browser, urge.find_element(By.TAG_NAME, "button"))
     confirmation(browser, f"Đã đôn đốc nhiệm vụ {task.id} của cuc-vt")
     browser.save_screenshot(str(SHOTS / "7-urged.png"))
 
@@ -275,7 +305,7 @@ def test_ministry_office_returns_urges_and_accepts_from_the_pages(browser, membe
     assert row.find_element(By.CSS_SELECTOR, "td.review").text == "Đã báo cáo hoàn thành"
     form = task_form(browser, task.id, "accept")
     form.find_element(By.NAME, "text").send_keys("Đạt yêu cầu / meets the requirement")
-    form.find_element(By.TAG_NAME, "button").click()
+    submit(browser, form.find_element(By.TAG_NAME, "button"))
     confirmation(browser, f"Đã nghiệm thu nhiệm vụ {task.id} của cuc-vt")
     browser.save_screenshot(str(SHOTS / "8-accepted.png"))
 
