@@ -34,6 +34,12 @@ TASKFORCE_LOGIN_PER_ADDRESS_BURST=1000 "$bin" serve --db "$db" --bind "127.0.0.1
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$tmp"' EXIT
 export TASKFORCE_SERVER="http://127.0.0.1:$port" TASKFORCE_OBSERVER=vanphong
+# A second directive, imported and published by the CLI while a scenario's phone is offline:
+# the scenario runs `$TASKFORCE_PUBLISH FILE ID` at that moment.
+printf '#!/usr/bin/env bash\nset -euo pipefail\n"%s" directive import "$1" --db "%s" >/dev/null\n"%s" directive publish "$2" --db "%s" >/dev/null\n' \
+  "$PWD/$bin" "$db" "$PWD/$bin" "$db" >"$tmp/publish.sh"
+chmod +x "$tmp/publish.sh"
+export TASKFORCE_PUBLISH="$tmp/publish.sh"
 for _ in $(seq 1 100); do
   python3 -c "import urllib.request; urllib.request.urlopen('$TASKFORCE_SERVER/healthz')" 2>/dev/null && break
   sleep 0.1
@@ -42,6 +48,7 @@ done
 echo "== Python"
 if python3 -c 'import pytest' 2>/dev/null || need pytest; then
   TASKFORCE_PY_BINDINGS="$PWD/$out/python" TASKFORCE_UNIT=cuc-attt TASKFORCE_USER_PREFIX=py \
+    TASKFORCE_SECOND_TEXT="$PWD/mobile-core/tests/fixtures/ct-btttt-tin-gia.txt" TASKFORCE_SECOND_ID=07-ct-btttt \
     python3 -m pytest -q -p no:cacheprovider bindings/tests/python
 fi
 
@@ -53,6 +60,7 @@ if { command -v java >/dev/null || need java; } && { [ -f "$jna" ] || need "JNA 
     -no-stdlib -no-reflect -nowarn -jvm-target 17 -cp "$kdir/stdlib.jar:$jna" -d "$tmp/kotlin" \
     "$out"/kotlin/uniffi/taskforce_bindings/taskforce_bindings.kt bindings/tests/kotlin/Scenario.kt
   TASKFORCE_UNIT=cuc-bao-chi TASKFORCE_USER_PREFIX=kt \
+    TASKFORCE_SECOND_TEXT="$PWD/bindings/tests/fixtures/ct-btttt-bao-chi.txt" TASKFORCE_SECOND_ID=09-ct-btttt \
     java -Djna.library.path=target/debug -cp "$tmp/kotlin:$kdir/stdlib.jar:$jna" ScenarioKt
 fi
 

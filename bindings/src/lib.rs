@@ -54,6 +54,8 @@ type Result<T> = std::result::Result<T, TaskforceError>;
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct Task {
     pub id: String,
+    /// The directive whose document holds the task.
+    pub directive: String,
     pub clause: Option<String>,
     pub clause_heading: Option<String>,
     pub clause_text: Option<String>,
@@ -129,6 +131,7 @@ impl From<client::TaskView> for Task {
     fn from(t: client::TaskView) -> Self {
         Self {
             id: t.id,
+            directive: t.directive,
             clause: t.clause,
             clause_heading: t.clause_heading,
             clause_text: t.clause_text,
@@ -148,6 +151,37 @@ impl From<client::TaskView> for Task {
             locked: t.locked,
             deadline: t.deadline,
             urges: t.urges,
+        }
+    }
+}
+
+/// A directive the phone follows (one with tasks for its unit).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct DirectiveInfo {
+    pub id: String,
+    /// As written: `05/CT-BTTTT`.
+    pub number: String,
+    pub title: String,
+    pub issuer: String,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    pub tasks: u32,
+    pub unsynced: u64,
+    /// The one tasks, edits and notices act on.
+    pub active: bool,
+}
+
+impl From<client::DirectiveView> for DirectiveInfo {
+    fn from(d: client::DirectiveView) -> Self {
+        Self {
+            id: d.id,
+            number: d.number,
+            title: d.title,
+            issuer: d.issuer,
+            date: d.date,
+            tasks: d.tasks,
+            unsynced: d.unsynced,
+            active: d.active,
         }
     }
 }
@@ -320,6 +354,27 @@ impl TaskforceClient {
 
     pub fn unit(&self) -> Option<String> {
         self.inner.unit()
+    }
+
+    /// The directives this phone follows, oldest first; a newly published one appears after
+    /// the next sync.
+    pub fn directives(&self) -> Result<Vec<DirectiveInfo>> {
+        Ok(self
+            .inner
+            .directives()?
+            .into_iter()
+            .map(DirectiveInfo::from)
+            .collect())
+    }
+
+    /// The directive tasks, edits and notices act on.
+    pub fn active_directive(&self) -> Option<String> {
+        self.inner.active_directive()
+    }
+
+    /// Make `directive` the active one (kept across restarts).
+    pub fn select_directive(&self, directive: String) -> Result<()> {
+        Ok(self.inner.select_directive(&directive)?)
     }
 
     pub fn tasks(&self) -> Result<Vec<Task>> {

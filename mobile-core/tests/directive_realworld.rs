@@ -216,6 +216,11 @@ fn a_gazette_text_loses_its_running_headers_and_stamps() {
         "Cục Tần số vô tuyến điện bảo đảm tần số cho thông tin liên lạc phục vụ chỉ huy cứu hộ, \
          cứu nạn."
     );
+    // A Prime Minister's directive gives the section "NHIỆM VỤ CỦA BỘ THÔNG TIN VÀ TRUYỀN
+    // THÔNG" to the ministry itself (which it could not before the government catalogue:
+    // `bo-tttt` was `external`); the department that opens each item takes it from the
+    // ministry.
+    assert_eq!(leads(clause(&d, "I")), ["bo-tttt"]);
     assert_eq!(leads(clause(&d, "I.1")), ["cuc-vt"]);
     assert_eq!(leads(clause(&d, "I.2")), ["cuc-tan-so"]);
     assert_eq!(leads(clause(&d, "II.1")), ["carriers"]);

@@ -68,6 +68,8 @@ pub enum ApiError {
     Registration(#[from] RegistrationRefused),
     #[error(transparent)]
     Account(#[from] AccountRefused),
+    #[error(transparent)]
+    Draft(#[from] DraftRefused),
     /// The database has no room left (its disk, or PostgreSQL's): nothing of the write was
     /// stored; the phones keep their changes and send them again.
     #[error(
@@ -104,6 +106,7 @@ impl ApiError {
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::Registration(r) => r.code(),
             ApiError::Account(a) => a.code(),
+            ApiError::Draft(d) => d.code(),
             ApiError::StorageFull => "storage_full",
             ApiError::StorageReadOnly => "storage_read_only",
             ApiError::Internal(_) => "internal",
@@ -209,6 +212,47 @@ impl RegistrationRefused {
             RegistrationRefused::ChallengeOfAnotherUser | RegistrationRefused::BadSignature => {
                 StatusCode::FORBIDDEN
             }
+        }
+    }
+}
+
+/// Why importing, reviewing or publishing a directive was refused (issue 21); nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DraftRefused {
+    /// The text is not a directive, or is unreadable (the importer's reason).
+    #[error("văn bản không nhập được / the text cannot be imported: {0}")]
+    NotImported(String),
+    /// A correction of the review cannot be made (mobile-core's `ReviewError`).
+    #[error(transparent)]
+    Review(#[from] taskforce_core::directive::ReviewError),
+    /// The directive is already published: a revision is a decision of its own (decision 41).
+    #[error(
+        "chỉ thị {0} đã được ban hành trên hệ thống; không thể nhập lại thành bản nháp / directive {0} is already published; it cannot be imported again as a draft"
+    )]
+    Published(String),
+    /// Two reviewers at once: the draft changed since it was read.
+    #[error(
+        "bản nháp {0} vừa được người khác sửa; hãy tải lại rồi sửa tiếp / draft {0} was changed by someone else meanwhile; reload it and correct again"
+    )]
+    Changed(String),
+}
+
+impl DraftRefused {
+    pub fn code(&self) -> &'static str {
+        match self {
+            DraftRefused::NotImported(_) => "not_a_directive",
+            DraftRefused::Review(_) => "bad_correction",
+            DraftRefused::Published(_) => "already_published",
+            DraftRefused::Changed(_) => "draft_changed",
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            DraftRefused::NotImported(_) | DraftRefused::Review(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            DraftRefused::Published(_) | DraftRefused::Changed(_) => StatusCode::CONFLICT,
         }
     }
 }
@@ -363,6 +407,7 @@ impl ResponseError for ApiError {
             ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Registration(r) => r.status(),
             ApiError::Account(a) => a.status(),
+            ApiError::Draft(d) => d.status(),
             ApiError::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::StorageReadOnly => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

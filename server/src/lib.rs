@@ -23,6 +23,7 @@ pub mod config;
 pub mod dashboard;
 pub mod db;
 pub mod docstore;
+pub mod drafts;
 pub mod error;
 pub mod http;
 pub mod office;

@@ -189,8 +189,27 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("post", "/api/v1/devices/challenge", Rule::SignedIn),
     ("post", "/api/v1/devices", Rule::SignedIn),
     ("post", "/api/v1/sync", Rule::WriteUnit),
+    ("post", "/api/v1/sync/batch", Rule::WriteUnit),
     ("get", "/api/v1/directives", Rule::SignedIn),
     ("get", "/api/v1/directives/{id}", Rule::SignedIn),
+    ("post", "/api/v1/directives/drafts", Rule::OfficeOrAdmin),
+    ("get", "/api/v1/directives/drafts", Rule::OfficeOrAdmin),
+    ("get", "/api/v1/directives/drafts/{id}", Rule::OfficeOrAdmin),
+    (
+        "post",
+        "/api/v1/directives/drafts/{id}/corrections",
+        Rule::OfficeOrAdmin,
+    ),
+    (
+        "post",
+        "/api/v1/directives/drafts/{id}/publish",
+        Rule::OfficeOrAdmin,
+    ),
+    (
+        "delete",
+        "/api/v1/directives/drafts/{id}",
+        Rule::OfficeOrAdmin,
+    ),
     ("get", "/api/v1/units", Rule::SignedIn),
     ("get", "/api/v1/units/{id}/document", Rule::ReadUnit),
     ("get", "/api/v1/units/{id}/progress", Rule::ReadUnit),
@@ -234,6 +253,24 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("get", "/stale", Rule::SignedIn),
     ("get", "/report", Rule::SignedIn),
     ("post", "/office/actions", Rule::OfficeOrAdmin),
+    ("get", "/directives", Rule::SignedIn),
+    ("post", "/directives/drafts", Rule::OfficeOrAdmin),
+    ("get", "/directives/drafts/{id}", Rule::OfficeOrAdmin),
+    (
+        "post",
+        "/directives/drafts/{id}/corrections",
+        Rule::OfficeOrAdmin,
+    ),
+    (
+        "post",
+        "/directives/drafts/{id}/publish",
+        Rule::OfficeOrAdmin,
+    ),
+    (
+        "post",
+        "/directives/drafts/{id}/discard",
+        Rule::OfficeOrAdmin,
+    ),
 ];
 
 /// Every export, each asked.
@@ -247,6 +284,7 @@ const FILTERED: &[&str] = &[
     "/matrix",
     "/stale",
     "/report",
+    "/directives",
 ];
 
 /// The sign-in form's CSRF value, sent as its cookie and its field (any 64 hex digits the
@@ -265,6 +303,8 @@ struct Ask {
 enum Body {
     None,
     Json(serde_json::Value),
+    /// A directive's text.
+    Text(Vec<u8>),
     /// A sync request from the caller's phone.
     Sync(Vec<u8>, u32),
 }
@@ -456,6 +496,29 @@ impl World {
             .map(str::to_string)
     }
 
+    /// A directive text of its own (a number not used before) and its draft's id.
+    fn fresh_directive(&self) -> (String, String) {
+        let n = self.next.get();
+        self.next.set(n + 1);
+        let number = format!("{}/CT-BTTTT", 100 + n);
+        let text = include_str!("../../mobile-core/tests/fixtures/ct-btttt-tin-gia.txt")
+            .replace("07/CT-BTTTT", &number);
+        (text, taskforce_core::directive::slug(&number))
+    }
+
+    /// A draft of its own, imported by the Ministry Office: its id.
+    fn fresh_draft(&self) -> String {
+        let (text, id) = self.fresh_directive();
+        let office = self.token(Who::MinistryOffice);
+        let resp = ureq::post(&format!("{}/api/v1/directives/drafts", self.app.base))
+            .header("Authorization", &format!("Bearer {office}"))
+            .header("Content-Type", "text/plain; charset=utf-8")
+            .send(text.as_bytes())
+            .unwrap_or_else(|e| panic!("a draft for the table: {e}"));
+        assert_eq!(resp.status().as_u16(), 201);
+        id
+    }
+
     fn fresh(&self, what: &str) -> String {
         let n = self.next.get();
         self.next.set(n + 1);
@@ -542,8 +605,53 @@ impl World {
                 body: self.sync_body(who, unit),
                 token: None,
             },
+            // The unit's batch carrying the same edit.
+            ("post", "/api/v1/sync/batch") => Ask {
+                method: "SYNC",
+                path: path.into(),
+                body: match self.sync_body(who, unit) {
+                    Body::Sync(bytes, actor) if !bytes.is_empty() => {
+                        let request = wire::decode_request(&bytes)
+                            .unwrap_or_else(|e| panic!("our own request: {e}"));
+                        let batch = wire::BatchRequest {
+                            unit: unit.to_string(),
+                            requests: vec![request],
+                        };
+                        Body::Sync(wire::encode_batch_request(&batch), actor)
+                    }
+                    other => other,
+                },
+                token: None,
+            },
             ("get", "/api/v1/directives") => get(path.into()),
             ("get", "/api/v1/directives/{id}") => get(format!("/api/v1/directives/{d}")),
+            ("post", "/api/v1/directives/drafts") => Ask {
+                method: "POST",
+                path: path.into(),
+                body: Body::Text(self.fresh_directive().0.into_bytes()),
+                token: None,
+            },
+            ("get", "/api/v1/directives/drafts") => get(path.into()),
+            ("get", "/api/v1/directives/drafts/{id}") => {
+                get(format!("/api/v1/directives/drafts/{}", self.fresh_draft()))
+            }
+            ("post", "/api/v1/directives/drafts/{id}/corrections") => post(
+                &format!(
+                    "/api/v1/directives/drafts/{}/corrections",
+                    self.fresh_draft()
+                ),
+                serde_json::json!({"corrections": [{"action": "not_actionable", "clause": "II.3", "value": true}]}),
+            ),
+            ("post", "/api/v1/directives/drafts/{id}/publish") => post(
+                &format!("/api/v1/directives/drafts/{}/publish", self.fresh_draft()),
+                serde_json::json!({}),
+            ),
+            ("delete", "/api/v1/directives/drafts/{id}") => Ask {
+                method: "DELETE",
+                path: format!("/api/v1/directives/drafts/{}", self.fresh_draft()),
+                body: Body::None,
+                token: None,
+            },
             ("get", "/api/v1/units") => get(path.into()),
             ("get", "/api/v1/units/{id}/document") => {
                 get(format!("/api/v1/units/{unit}/document?directive={d}"))
@@ -671,6 +779,42 @@ impl World {
                 })),
                 token: None,
             },
+            ("get", "/directives") => get("/directives".into()),
+            // The directive pages' forms, with the session's token; each on a draft of its own.
+            ("post", "/directives/drafts") => Ask {
+                method: "FORM",
+                path: "/directives/drafts".into(),
+                body: Body::Json(serde_json::json!({
+                    "csrf": taskforce_server::http::session_csrf(&self.token(who)),
+                    "text": self.fresh_directive().0,
+                })),
+                token: None,
+            },
+            ("get", "/directives/drafts/{id}") => {
+                get(format!("/directives/drafts/{}", self.fresh_draft()))
+            }
+            ("post", "/directives/drafts/{id}/corrections") => Ask {
+                method: "FORM",
+                path: format!("/directives/drafts/{}/corrections", self.fresh_draft()),
+                body: Body::Json(serde_json::json!({
+                    "csrf": taskforce_server::http::session_csrf(&self.token(who)),
+                    "action": "set_role",
+                    "clause": "II.3",
+                    "unit": "cuc-vt",
+                    "role": "lead",
+                })),
+                token: None,
+            },
+            ("post", "/directives/drafts/{id}/publish" | "/directives/drafts/{id}/discard") => {
+                Ask {
+                    method: "FORM",
+                    path: path.replace("{id}", &self.fresh_draft()),
+                    body: Body::Json(serde_json::json!({
+                        "csrf": taskforce_server::http::session_csrf(&self.token(who)),
+                    })),
+                    token: None,
+                }
+            }
             _ => return None,
         })
     }
@@ -688,6 +832,9 @@ impl World {
             "SELECT COUNT(*) FROM devices WHERE revoked_at IS NOT NULL",
             "SELECT COUNT(*) FROM tokens",
             "SELECT COUNT(*) FROM audit_log",
+            "SELECT COUNT(*) FROM directives",
+            "SELECT COUNT(*) FROM directive_drafts",
+            "SELECT COUNT(*) FROM documents",
         ]
         .iter()
         .map(|q| self.app.query_i64(q))
@@ -740,6 +887,11 @@ impl World {
                 .header("Authorization", &auth)
                 .header("Cookie", &cookie)
                 .send_json(v),
+            (Body::Text(text), _) => agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .header("Content-Type", "text/plain; charset=utf-8")
+                .send(&text[..]),
             (Body::Sync(bytes, actor), _) => agent
                 .post(&url)
                 .header("Authorization", &auth)

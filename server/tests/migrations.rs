@@ -6,7 +6,7 @@ use common::{TestDb, runtime};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use taskforce_migrations::{Migrator, MigratorTrait};
 
-const TABLES: [&str; 17] = [
+const TABLES: [&str; 18] = [
     "units",
     "directives",
     "clauses",
@@ -24,6 +24,7 @@ const TABLES: [&str; 17] = [
     "progress_history",
     "device_challenges",
     "settings",
+    "directive_drafts",
 ];
 
 fn up_down_up(db: TestDb) {
@@ -88,6 +89,22 @@ fn up_down_up(db: TestDb) {
             }
         };
         assert_eq!(indexed().await, Some(1), "the reports' index");
+        // The last step: directive drafts, and a published directive's text and overrides.
+        let source = "SELECT source, overrides FROM directives";
+        assert!(column(source).await.is_ok());
+        Migrator::down(&conn, Some(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            count("directive_drafts").await.is_err(),
+            "drafts still there"
+        );
+        assert!(column(source).await.is_err(), "source columns still there");
+        assert!(count("directives").await.is_ok());
+        Migrator::up(&conn, None)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(count("directive_drafts").await.is_ok() && column(source).await.is_ok());
         // The steps after the device challenges' (issue 19's), all at once.
         let after_challenges = Migrator::migrations().len() as u32 - 8;
         Migrator::down(&conn, Some(after_challenges))

@@ -6,57 +6,20 @@
 
 mod common;
 
-use common::{PASSWORD, TestApp, TestDb, spawn_app_with_members};
+use common::{TestApp, TestDb, spawn_app_with_members};
 use taskforce_core::doc::{Day, ReviewState, Status, TaskRef};
 use taskforce_server::office::format_seen;
 
 const T: TaskRef = TaskRef::Assigned(0);
 
-use common::web::{Answer, agent};
+use common::web::{self, Answer, field_after, sign_in};
 
 fn get(app: &TestApp, cookie: &str, path: &str) -> Answer {
-    let req = agent()
-        .get(&format!("{}{path}", app.base))
-        .header("Cookie", cookie);
-    Answer::of(req.call().unwrap_or_else(|e| panic!("GET {path}: {e}")))
+    web::get(app, cookie, path)
 }
 
 fn post_form(app: &TestApp, cookie: &str, form: &[(&str, &str)]) -> Answer {
-    let req = agent()
-        .post(&format!("{}/office/actions", app.base))
-        .header("Cookie", cookie)
-        .header("Origin", &app.base);
-    Answer::of(
-        req.send_form(form.iter().copied())
-            .unwrap_or_else(|e| panic!("POST /office/actions: {e}")),
-    )
-}
-
-/// The `value` of the first hidden field `name` of a page's forms after `from`.
-fn field_after(html: &str, from: &str, name: &str) -> Option<String> {
-    let start = html.find(from)?;
-    let key = format!("name=\"{name}\" value=\"");
-    let at = html[start..].find(&key)? + start + key.len();
-    let rest = &html[at..];
-    Some(rest[..rest.find('"')?].to_string())
-}
-
-/// The sign-in form fetched, then posted from this server's origin: the session cookie.
-fn sign_in(app: &TestApp, user: &str) -> String {
-    let form = get(app, "", "/login");
-    let csrf = field_after(&form.body, "<form", "csrf").unwrap_or_default();
-    let pre = form.cookie("tf_csrf").unwrap_or_default();
-    let done = Answer::of(
-        agent()
-            .post(&format!("{}/login", app.base))
-            .header("Cookie", &pre)
-            .header("Origin", &app.base)
-            .send_form([("username", user), ("password", PASSWORD), ("csrf", &csrf)])
-            .unwrap_or_else(|e| panic!("sign in: {e}")),
-    );
-    assert_eq!(done.status, 303, "{}", done.body);
-    done.cookie("tf_token")
-        .unwrap_or_else(|| panic!("no session cookie"))
+    web::post_form(app, cookie, "/office/actions", form)
 }
 
 fn stored(app: &TestApp) -> i64 {

@@ -177,16 +177,18 @@ fn answer_of(mut resp: ureq::http::Response<ureq::Body>) -> Answer {
 
 /// A sync request, with the device's token or without one.
 fn sync(base: &str, token: Option<&str>, actor: u32, body: &[u8]) -> Answer {
+    sync_to(base, "/api/v1/sync", token, actor, body)
+}
+
+/// A sync request to `path` (the single route or the batch).
+fn sync_to(base: &str, path: &str, token: Option<&str>, actor: u32, body: &[u8]) -> Answer {
     let mut r = Http::agent()
-        .post(&format!("{base}/api/v1/sync"))
+        .post(&format!("{base}{path}"))
         .header("X-Taskforce-Device", &actor.to_string());
     if let Some(t) = token {
         r = r.header("Authorization", &format!("Bearer {t}"));
     }
-    answer_of(
-        r.send(body)
-            .unwrap_or_else(|e| panic!("POST /api/v1/sync: {e}")),
-    )
+    answer_of(r.send(body).unwrap_or_else(|e| panic!("POST {path}: {e}")))
 }
 
 fn openapi_matches_the_server(db: TestDb) {
@@ -293,6 +295,22 @@ fn openapi_matches_the_server(db: TestDb) {
     let refused = sync(&app.base, None, phone.actor, &body);
     assert_eq!(refused.status, 401);
     c.check("post", "/api/v1/sync", "/api/v1/sync", &refused);
+    // The batch: the same request for the unit's document, binary both ways.
+    let request = taskforce_core::sync::wire::decode_request(&body)
+        .unwrap_or_else(|e| panic!("our own request: {e}"));
+    let batch = taskforce_core::sync::wire::encode_batch_request(
+        &taskforce_core::sync::wire::BatchRequest {
+            unit: request.doc.unit.clone(),
+            requests: vec![request],
+        },
+    );
+    let path = "/api/v1/sync/batch";
+    let answer = sync_to(&app.base, path, Some(&phone.token), phone.actor, &batch);
+    assert_eq!(answer.status, 200);
+    c.check("post", path, path, &answer);
+    let refused = sync_to(&app.base, path, None, phone.actor, &batch);
+    assert_eq!(refused.status, 401);
+    c.check("post", path, path, &refused);
 
     // Public operations.
     c.call("get", "/healthz", "/healthz", None, None);
@@ -575,6 +593,95 @@ fn openapi_matches_the_server(db: TestDb) {
         Some(json!({"action": "urge", "unit": "viettel", "task": "a0", "text": "x"})),
     );
     assert_eq!(status, 403, "a member does not act for the Ministry Office");
+
+    // A second directive: imported as a draft (plain text), read, corrected, published; a
+    // refused import and correction, and a discarded draft, as documented.
+    let drafts = "/api/v1/directives/drafts";
+    let text = include_str!("../../mobile-core/tests/fixtures/ct-btttt-tin-gia.txt");
+    let upload = |c: &mut Checker, text: &str, token: Option<&str>| {
+        let mut req = Http::agent()
+            .post(&format!("{}{drafts}", c.base()))
+            .header("Content-Type", "text/plain; charset=utf-8");
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let answer = answer_of(
+            req.send(text.as_bytes())
+                .unwrap_or_else(|e| panic!("upload: {e}")),
+        );
+        c.check("post", drafts, drafts, &answer);
+        let json: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        (answer.status, json)
+    };
+    let (status, draft) = upload(&mut c, text, t);
+    assert_eq!(status, 201, "{draft}");
+    assert_eq!(upload(&mut c, "không phải chỉ thị", t).0, 422);
+    assert_eq!(upload(&mut c, text, Some(&member)).0, 403);
+    c.call("get", drafts, drafts, t, None);
+    let one = "/api/v1/directives/drafts/{id}";
+    c.call("get", one, "/api/v1/directives/drafts/07-ct-btttt", t, None);
+    let corrections = "/api/v1/directives/drafts/{id}/corrections";
+    let at = "/api/v1/directives/drafts/07-ct-btttt/corrections";
+    let (status, _) = c.call(
+        "post",
+        corrections,
+        at,
+        t,
+        Some(json!({"updated_at": draft["updated_at"], "corrections": [{"action": "set_role", "clause": "II.3", "unit": "cuc-vt", "role": "lead"}]})),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = c.call(
+        "post",
+        corrections,
+        at,
+        t,
+        Some(json!({"corrections": [{"action": "add", "clause": "II.3", "unit": "nowhere", "role": "lead"}]})),
+    );
+    assert_eq!(status, 422);
+    let (status, _) = c.call(
+        "post",
+        corrections,
+        at,
+        t,
+        Some(json!({"updated_at": draft["updated_at"], "corrections": [{"action": "set_role", "clause": "II.3", "unit": "cuc-vt", "role": "coordinating"}]})),
+    );
+    assert_eq!(status, 409, "a stale review");
+    let publish = "/api/v1/directives/drafts/{id}/publish";
+    let (status, _) = c.call(
+        "post",
+        publish,
+        "/api/v1/directives/drafts/07-ct-btttt/publish",
+        t,
+        Some(json!({})),
+    );
+    assert_eq!(status, 201);
+    let (status, _) = c.call(
+        "post",
+        publish,
+        "/api/v1/directives/drafts/07-ct-btttt/publish",
+        t,
+        Some(json!({})),
+    );
+    assert_eq!(status, 404);
+    assert_eq!(upload(&mut c, text, t).0, 409, "published already");
+    let other = text.replace("07/CT-BTTTT", "08/CT-BTTTT");
+    assert_eq!(upload(&mut c, &other, t).0, 201);
+    let (status, _) = c.call(
+        "delete",
+        one,
+        "/api/v1/directives/drafts/08-ct-btttt",
+        t,
+        None,
+    );
+    assert_eq!(status, 204);
+    let (status, _) = c.call(
+        "delete",
+        one,
+        "/api/v1/directives/drafts/08-ct-btttt",
+        t,
+        None,
+    );
+    assert_eq!(status, 404);
 
     for action in ["disable", "enable"] {
         let template = format!("/api/v1/users/{{username}}/{action}");

@@ -93,15 +93,42 @@ fn has_attr(set_cookie: &str, attr: &str) -> bool {
         .any(|a| a.trim().eq_ignore_ascii_case(attr))
 }
 
+/// A directive text of our own (07/CT-BTTTT), with `hostile` in its title and a clause.
+fn directive_text(hostile: &str) -> String {
+    include_str!("../../mobile-core/tests/fixtures/ct-btttt-tin-gia.txt")
+        .replace(
+            "Về việc đẩy mạnh xử lý tin giả",
+            &format!("Về việc đẩy mạnh xử lý tin giả {hostile}"),
+        )
+        .replace(
+            "Ngăn chặn kịp thời tin giả",
+            &format!("Ngăn chặn kịp thời tin giả {hostile}"),
+        )
+}
+
+/// The Ministry Office imports a draft: its id.
+fn draft(app: &TestApp, hostile: &str) -> String {
+    let token = app.token("vanphong");
+    let resp = ureq::post(&format!("{}/api/v1/directives/drafts", app.base))
+        .header("Authorization", &format!("Bearer {token}"))
+        .header("Content-Type", "text/plain; charset=utf-8")
+        .send(directive_text(hostile).as_bytes())
+        .unwrap_or_else(|e| panic!("a draft: {e}"));
+    assert_eq!(resp.status().as_u16(), 201);
+    "07-ct-btttt".into()
+}
+
 /// Every GET page of the dashboard's route table (`DASHBOARD_ROUTES`, so a new page cannot be
-/// missed), its path parameters filled: a clause's `{id}` with II.1-1, any other `{id}` with
-/// each of `units`, `{task}` with `task` (`a0`: the directive's first task); and the report in
-/// English too.
-fn pages(units: &[&str], task: &str) -> Vec<String> {
+/// missed), its path parameters filled: a clause's `{id}` with II.1-1, a draft's with `draft`,
+/// any other `{id}` with each of `units`, `{task}` with `task` (`a0`: the directive's first
+/// task); and the report in English too.
+fn pages(units: &[&str], task: &str, draft: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (_, path) in DASHBOARD_ROUTES.iter().filter(|(m, _)| *m == "get") {
         let ids: Vec<&str> = if path.starts_with("/clauses/") {
             vec!["II.1-1"]
+        } else if path.starts_with("/directives/drafts/") {
+            vec![draft]
         } else if path.contains("{id}") {
             units.to_vec()
         } else {
@@ -147,7 +174,8 @@ fn every_response_carries_a_strict_policy_that_the_pages_keep_to() {
     app.create_user("vanphong", Role::MinistryOffice, &[]);
     let session = sign_in(&app, "vanphong");
     let token = session.trim_start_matches("tf_token=").to_string();
-    let mut answers: Vec<(String, Answer)> = pages(UNITS, "a0")
+    let draft = draft(&app, "");
+    let mut answers: Vec<(String, Answer)> = pages(UNITS, "a0", &draft)
         .into_iter()
         .map(|p| {
             let a = get(&app, &session, &p);
@@ -414,6 +442,7 @@ fn every_dashboard_form_refuses_a_missing_or_wrong_csrf_token() {
         "{posts:?}"
     );
     for path in &posts {
+        let path = &path.replace("{id}", "07-ct-btttt");
         assert!(!path.contains('{'), "{path}: fill its path parameters here");
         for token in [None, Some(""), Some(wrong.as_str())] {
             let mut fields = vec![("username", "vanphong"), ("password", PASSWORD)];
@@ -554,7 +583,9 @@ fn hostile_text_from_phones_is_shown_as_text(db: TestDb) {
     let escaped_script = "&quot;&lt;script&gt;alert(1)&lt;/script&gt;";
     let escaped_img = "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;";
     let mut shown = 0;
-    for p in pages(UNITS, &format!("a{sms}")) {
+    // A directive text carrying the same, on the review page.
+    let draft = draft(&app, &format!("{SCRIPT} {IMG}"));
+    for p in pages(UNITS, &format!("a{sms}"), &draft) {
         let a = get(&app, &session, &p);
         assert_eq!(a.status, 200, "{p}");
         assert_eq!(

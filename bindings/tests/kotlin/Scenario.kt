@@ -9,6 +9,10 @@
 // sync): it returns a task reported done and urges the unit on it with a new deadline; the
 // phone syncs, shows both, reports the task done again; the office accepts it; the phone shows
 // it accepted and locked, and refuses an edit to it.
+//
+// Last, a second directive is published (by TASKFORCE_PUBLISH) while the phone is offline with
+// an edit of 05/CT-BTTTT queued: the phone syncs, lists it, selects it, edits one of its tasks,
+// syncs; the other phone sees the edit, and the 05/CT-BTTTT work is intact.
 
 import java.net.URI
 import java.net.http.HttpClient
@@ -216,6 +220,35 @@ fun main() {
     }
     check(a.stateFingerprint() == b.stateFingerprint(), "both phones hold the same state")
     check(a.dueBetween(today.toString(), today.plusDays(30).toString()).none { it.task == id }, "accepted work is nothing to remind of")
+
+    // A second directive published while the phone is offline.
+    val first = "5-ct-btttt"
+    val secondId = env("TASKFORCE_SECOND_ID")
+    check(a.directives().map { it.id } == listOf(first), "one directive before: ${a.directives()}")
+    check(a.activeDirective() == first, "05/CT-BTTTT is the active directive")
+    a.setProgress(other.id, 65u)
+    val publish = ProcessBuilder(env("TASKFORCE_PUBLISH"), env("TASKFORCE_SECOND_TEXT"), secondId).inheritIO().start()
+    check(publish.waitFor() == 0, "the second directive is published")
+    a.sync()
+    check(a.unsynced() == 0UL, "the queued 05 edit went up with the same sync")
+    val listed = a.directives()
+    check(listed.map { it.id } == listOf(first, secondId), "the new directive is listed, oldest first: $listed")
+    check(!listed[1].active && listed[1].tasks > 0u && listed[1].number.startsWith("09/"), "its number and tasks: ${listed[1]}")
+    check(a.activeDirective() == first, "05/CT-BTTTT stays active until another is selected")
+    a.selectDirective(secondId)
+    val secondTasks = a.tasks()
+    check(secondTasks.isNotEmpty() && secondTasks.all { it.directive == secondId }, "the second directive's tasks: $secondTasks")
+    check(!secondTasks[0].clauseText.isNullOrEmpty(), "with their clause text")
+    a.setStatus(secondTasks[0].id, "in_progress")
+    a.sync()
+    check(a.unsynced() == 0UL, "the edit of the second directive is synced")
+    b.sync()
+    check(b.directives().map { it.id } == listOf(first, secondId), "the other phone follows it too")
+    b.selectDirective(secondId)
+    check(b.tasks().first { it.id == secondTasks[0].id }.status == "in_progress", "the other phone sees the edit")
+    a.selectDirective(first)
+    check(a.tasks().first { it.id == other.id }.progress.toInt() == 65, "the 05/CT-BTTTT work is intact")
+    check(held(a).review == "accepted" && held(a).locked, "the accepted 05 task is still accepted")
 
     a.destroy()
     b.destroy()

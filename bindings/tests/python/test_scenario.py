@@ -9,11 +9,16 @@ Then the Ministry Office acts over the HTTP API while the phone is offline (it d
 it returns a task reported done and urges the unit on it with a new deadline; the phone syncs,
 shows both, reports the task done again; the office accepts it; the phone shows it accepted and
 locked, and refuses an edit to it.
+
+Last, a second directive is published (by TASKFORCE_PUBLISH) while the phone is offline with an
+edit of 05/CT-BTTTT queued: the phone syncs, lists it, selects it, edits one of its tasks, syncs;
+the other phone sees the edit, and the 05/CT-BTTTT work is intact.
 """
 
 import datetime
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.request
@@ -201,3 +206,48 @@ def test_office_returns_urges_then_accepts_while_the_phone_is_offline(phones):
     # Accepted work is nothing to remind of.
     due = a.due_between(today.isoformat(), (today + datetime.timedelta(days=30)).isoformat())
     assert [d for d in due if d.task == task.id] == []
+
+
+FIRST = "5-ct-btttt"
+
+
+def test_a_directive_published_while_the_phone_is_offline(phones):
+    a, b = phones
+    second = os.environ["TASKFORCE_SECOND_ID"]
+    assert [d.id for d in a.directives()] == [FIRST]
+    assert a.active_directive() == FIRST
+    work = a.tasks()[-1]
+    assert work.directive == FIRST and not work.locked
+    a.set_progress(work.id, 35)
+
+    # Offline: the Ministry Office publishes a second directive.
+    subprocess.run([os.environ["TASKFORCE_PUBLISH"], os.environ["TASKFORCE_SECOND_TEXT"], second], check=True)
+    a.sync()
+    assert a.unsynced() == 0, "the queued 05 edit went up with the same sync"
+    listed = a.directives()
+    assert [d.id for d in listed] == [FIRST, second], "oldest first"
+    assert listed[1].number == "07/CT-BTTTT" and listed[1].tasks >= 1 and not listed[1].active
+    assert a.active_directive() == FIRST, "05/CT-BTTTT stays active until another is selected"
+
+    a.select_directive(second)
+    tasks = a.tasks()
+    assert tasks and all(t.directive == second for t in tasks)
+    assert all(t.clause_text for t in tasks), "with their clause text"
+    a.set_status(tasks[0].id, "in_progress")
+    a.sync()
+    assert a.unsynced() == 0
+    progress = http("GET", f"/api/v1/units/{UNIT}/progress?directive={second}", office_token())
+    assert [t["status"] for t in progress["tasks"] if t["clause"] == tasks[0].clause] == ["in_progress"]
+
+    b.sync()
+    assert [d.id for d in b.directives()] == [FIRST, second], "the other phone follows it too"
+    b.select_directive(second)
+    assert [t.status for t in b.tasks() if t.id == tasks[0].id] == ["in_progress"]
+    with pytest.raises(tf.TaskforceError.InvalidInput):
+        b.select_directive("99-ct-none")
+
+    # Back on 05/CT-BTTTT: its work is intact, on both phones.
+    a.select_directive(FIRST)
+    b.select_directive(FIRST)
+    for phone in (a, b):
+        assert [t.progress for t in phone.tasks() if t.id == work.id] == [35]

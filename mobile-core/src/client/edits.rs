@@ -27,9 +27,12 @@ impl Client {
             .as_ref()
             .ok_or_else(|| ClientError::Unauthorized("sign in first".into()))?;
         let actor = session.actor;
-        let replica = replica
-            .as_mut()
-            .ok_or_else(|| ClientError::Unauthorized("sign in first".into()))?;
+        let replica = replica.as_mut().ok_or_else(|| {
+            ClientError::InvalidInput(
+                "đơn vị chưa có chỉ thị nào để cập nhật / the unit has no directive to edit yet"
+                    .into(),
+            )
+        })?;
         let op = make(replica)?;
         if !session.may_make(&op) {
             return Err(ClientError::Forbidden(if op.is_office() {

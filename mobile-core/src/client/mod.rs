@@ -1,12 +1,17 @@
 //! The object a phone app holds: sign-in and device registration, the unit's tasks with their
 //! clause text, edits that are durable before they return, conflicts, offline compliance
 //! figures, and `sync()` — one round trip, retried with back-off, losing nothing on failure.
+//! The unit's documents of every directive it has tasks in are held; one of them, the active
+//! directive (`directives`), is the one tasks, edits and views act on; `sync()` takes them all
+//! in one round trip.
 //!
 //! Laid out by job: `session` (sign-in, device registration, key), `edits`, `views` (tasks,
-//! conflicts, progress, confirmations, reports), `sync` (round trip and retries), `parse`
+//! conflicts, progress, confirmations, reports), `sync` (round trip and retries), `directives`
+//! (the directives followed and the active one), `parse`
 //! (text to values), `error`, `transport` (the HTTP link). This file holds the `Client`
 //! itself: its state, construction, and change observers.
 
+mod directives;
 mod edits;
 mod error;
 mod parse;
@@ -22,16 +27,16 @@ use std::{
     time::Duration,
 };
 
+pub use directives::DirectiveView;
 use ed25519_dalek::SigningKey;
 pub use error::ClientError;
-use parse::clause_index;
 pub use sync::SyncReport;
 pub use transport::{HttpTransport, Reply, Transport, TransportError};
 pub use views::{ConfirmationView, ConflictView, DueView, NoticeView, ReportView, TaskView};
 
 use crate::{
     doc::ActorId,
-    store::{MemoryStore, Saved, SqliteStore, Store, load_replica},
+    store::{MemoryStore, Saved, SqliteStore, Store},
     sync::{DocKey, Replica, signing_key},
 };
 
@@ -39,7 +44,7 @@ pub type ClientResult<T> = Result<T, ClientError>;
 
 /// Told when the local data changed, so a screen can refresh.
 pub trait ChangeObserver: Send + Sync {
-    /// `what`: "edit", "sync" or "login".
+    /// `what`: "edit", "sync", "login" or "directive" (another directive made active).
     fn changed(&self, what: &str);
 }
 
@@ -50,8 +55,12 @@ pub type TransportFactory = Box<dyn Fn(&str) -> Arc<dyn Transport> + Send + Sync
 struct Session {
     token: String,
     username: String,
+    /// The active document's actor: the store's device, or the document's own identity.
     actor: ActorId,
+    /// The store's device (its actor for every document without an identity of its own).
+    device: ActorId,
     unit: String,
+    /// The active directive: the document edits and views act on.
     directive: String,
     /// The account acts as the Ministry Office (its role is `ministry_office` or `admin`):
     /// it makes reviews, deadlines, urges and comments, not the unit's edits (decision 39).
@@ -77,6 +86,79 @@ struct Inner {
     /// What the store holds of the replica (saved state and tail), to decide when to rewrite.
     saved: Saved,
     clauses: BTreeMap<String, (Option<String>, String)>,
+    /// The unit's documents of the other directives it follows (the active one is above).
+    parked: BTreeMap<String, Parked>,
+    /// What each followed directive's text says of itself (for `directives()`).
+    about: BTreeMap<String, directives::About>,
+    /// The server has no batch route (an older one): documents are synced one at a time.
+    single_only: bool,
+}
+
+/// One held document, active or parked, with the store: what a sync works on.
+struct Slot<'a> {
+    store: &'a mut dyn Store,
+    replica: &'a mut Replica,
+    saved: &'a mut Saved,
+    actor: ActorId,
+    key: SigningKey,
+}
+
+impl Inner {
+    /// The document of `directive` this client holds, active or parked.
+    fn slot(&mut self, directive: &str) -> Option<Slot<'_>> {
+        let Inner {
+            store,
+            replica,
+            saved,
+            key,
+            session,
+            parked,
+            ..
+        } = self;
+        let active = session.as_ref()?;
+        if active.directive == directive {
+            let replica = replica
+                .as_mut()
+                .filter(|r| r.key().directive == directive)?;
+            Some(Slot {
+                store: store.as_mut(),
+                replica,
+                saved,
+                actor: active.actor,
+                key: key.clone()?,
+            })
+        } else {
+            let p = parked.get_mut(directive)?;
+            Some(Slot {
+                store: store.as_mut(),
+                replica: &mut p.replica,
+                saved: &mut p.saved,
+                actor: p.actor,
+                key: p.key.clone(),
+            })
+        }
+    }
+
+    /// The replica of `directive` this client holds, active or parked, and its actor.
+    fn held(&self, directive: &str) -> Option<(&Replica, ActorId)> {
+        let session = self.session.as_ref()?;
+        match self.replica.as_ref() {
+            Some(r) if session.directive == directive && r.key().directive == directive => {
+                Some((r, session.actor))
+            }
+            _ => self.parked.get(directive).map(|p| (&p.replica, p.actor)),
+        }
+    }
+}
+
+/// A followed directive's document while another is active.
+struct Parked {
+    replica: Replica,
+    saved: Saved,
+    clauses: BTreeMap<String, (Option<String>, String)>,
+    /// Its actor and key: the store's device, or the document's own identity.
+    actor: ActorId,
+    key: SigningKey,
 }
 
 /// The phone's client. Cheap to share (`Arc`); every method is safe from any thread.
@@ -171,6 +253,9 @@ impl Client {
             replica: None,
             saved: Saved::default(),
             clauses: BTreeMap::new(),
+            parked: BTreeMap::new(),
+            about: BTreeMap::new(),
+            single_only: false,
         };
         if let Some(secret) = inner.store.get_meta("secret")? {
             let secret: [u8; 32] = secret
@@ -197,24 +282,23 @@ impl Client {
                 .parse()
                 .map_err(|_| ClientError::Storage("actor id damaged".into()))?;
             inner.transport = Some(make_transport(server));
-            let key = DocKey {
-                directive: directive.clone(),
-                unit: unit.clone(),
-            };
-            let actor = match doc_identity(inner.store.as_ref(), &key)? {
-                Some((own, signing)) => {
-                    inner.key = Some(signing);
-                    own
-                }
-                None => actor,
-            };
-            if let Some((replica, saved)) = load_replica(inner.store.as_ref(), &key, actor)? {
-                inner.replica = Some(replica);
-                inner.saved = saved;
+            let device = actor;
+            let device_key = inner.key.clone();
+            directives::upgrade(inner.store.as_mut(), directive, json.as_deref())?;
+            let followed = directives::followed(inner.store.as_ref(), directive)?;
+            for d in &followed {
+                let json = directives::stored_json(inner.store.as_ref(), d)?;
+                directives::open_document(&mut inner, unit, d, device, device_key.as_ref(), json)?;
             }
-            if let Some(json) = json {
-                inner.clauses = clause_index(&serde_json::from_str(json).unwrap_or_default());
-            }
+            let active = if followed.contains(directive) {
+                directive.clone()
+            } else {
+                followed
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| directive.clone())
+            };
+            let actor = directives::unpark(&mut inner, &active).unwrap_or(device);
             // Stores from before decision 39 hold no role: a member's session.
             let role = text(inner.store.as_ref(), "role")?;
             let (office, member) = session::role_flags(role.as_deref());
@@ -222,8 +306,9 @@ impl Client {
                 token: token.clone(),
                 username: username.clone(),
                 actor,
+                device,
                 unit: unit.clone(),
-                directive: directive.clone(),
+                directive: active,
                 office,
                 member,
             });

@@ -5,12 +5,11 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use ed25519_dalek::SigningKey;
 
 use super::{
-    Client, ClientError, ClientResult, Reply, Session, Transport, TransportError, doc_identity,
-    error,
-    parse::{base64_encode, clause_index},
+    Client, ClientError, ClientResult, Parked, Reply, Session, Transport, TransportError,
+    directives, doc_identity, error, parse::base64_encode,
 };
 use crate::{
-    doc::{ActorId, DocHeader},
+    doc::ActorId,
     store::{load_replica, save_replica},
     sync::{DocKey, Replica, sign_registration, signing_key},
 };
@@ -123,8 +122,9 @@ impl Client {
         self.lock().session.as_ref().map(|s| s.actor)
     }
 
-    /// Sign in, register this device (its key pair is made here, once), and fetch the
-    /// directive and the unit's document. `unit`: which of the user's units (the first when
+    /// Sign in, register this device (its key pair is made here, once), and fetch every
+    /// directive with tasks for the unit and the unit's document of each; the one active
+    /// before stays so, else the oldest. `unit`: which of the user's units (the first when
     /// `None`). Needs the network; everything after works offline.
     pub fn login(
         &self,
@@ -195,46 +195,74 @@ impl Client {
         };
         let actor = register_device(transport.as_ref(), &token, &key, device_name)?;
 
-        let directive = "5-ct-btttt".to_string();
-        let reply = transport
-            .get(&format!("/api/v1/directives/{directive}"), Some(&token))
-            .map_err(net)?;
-        if reply.status != 200 {
-            return Err(error::from_reply(reply.status, &reply.json()));
+        // Every directive with tasks for the unit: none, for a unit no published directive
+        // names yet (the phone follows what is published later at its syncs). A server
+        // without the batch route serves the first one only.
+        let names: Vec<String> =
+            match directives::list_documents(transport.as_ref(), &token, actor, &unit)? {
+                Some(listed) => listed.into_iter().map(|d| d.directive).collect(),
+                None => vec![directives::FIRST_DIRECTIVE.to_string()],
+            };
+        let mut fetched = Vec::with_capacity(names.len());
+        for directive in &names {
+            let (json, header) =
+                directives::fetch_document(transport.as_ref(), &token, &unit, directive)?;
+            fetched.push((directive.clone(), json, header));
         }
-        let directive_json = String::from_utf8_lossy(&reply.body).into_owned();
-        let reply = transport
-            .get(
-                &format!("/api/v1/units/{unit}/document?directive={directive}"),
-                Some(&token),
-            )
-            .map_err(net)?;
-        if reply.status != 200 {
-            return Err(error::from_reply(reply.status, &reply.json()));
-        }
-        let header: DocHeader =
-            serde_json::from_value(reply.json()["header"].clone()).map_err(|e| {
-                ClientError::Network(format!("the server sent an invalid document header: {e}"))
-            })?;
 
-        let doc_key = DocKey {
-            directive: directive.clone(),
-            unit: unit.clone(),
-        };
-        // A document a recovery gave its own device (see `doc_identity`).
-        let (actor, key) = doc_identity(inner.store.as_ref(), &doc_key)?.unwrap_or((actor, key));
-        let (replica, saved) = match load_replica(inner.store.as_ref(), &doc_key, actor)? {
-            Some((r, saved)) if r.doc().header() == &header => (r, saved),
-            Some(_) => {
-                return Err(ClientError::Conflict(
-                    "the directive on the server changed; this store holds the old one".into(),
-                ));
-            }
-            None => {
-                let r = Replica::new(header);
-                let saved = save_replica(inner.store.as_mut(), &r, actor)?;
-                (r, saved)
-            }
+        // Checked before anything changes: a held document must be the server's.
+        let mut opened = Vec::with_capacity(fetched.len());
+        for (directive, json, header) in fetched {
+            let doc_key = DocKey {
+                directive: directive.clone(),
+                unit: unit.clone(),
+            };
+            // A document a recovery gave its own device (see `doc_identity`).
+            let (doc_actor, doc_signing) =
+                doc_identity(inner.store.as_ref(), &doc_key)?.unwrap_or((actor, key.clone()));
+            let held = match load_replica(inner.store.as_ref(), &doc_key, doc_actor)? {
+                Some((r, saved)) if r.doc().header() == &header => Some((r, saved)),
+                Some(_) => {
+                    return Err(ClientError::Conflict(format!(
+                        "chỉ thị {directive} trên máy chủ đã thay đổi; máy này giữ bản cũ / the directive {directive} on the server changed; this store holds the old one"
+                    )));
+                }
+                None => None,
+            };
+            opened.push((directive, json, header, held, doc_actor, doc_signing));
+        }
+        inner.replica = None;
+        inner.parked.clear();
+        inner.about.clear();
+        for (directive, json, header, held, doc_actor, doc_signing) in opened {
+            let (replica, saved) = match held {
+                Some(held) => held,
+                None => {
+                    let r = Replica::new(header);
+                    let saved = save_replica(inner.store.as_mut(), &r, doc_actor)?;
+                    (r, saved)
+                }
+            };
+            let parked = Parked {
+                replica,
+                saved,
+                clauses: Default::default(),
+                actor: doc_actor,
+                key: doc_signing,
+            };
+            directives::follow(&mut inner, &directive, &json, parked)?;
+        }
+        directives::write_followed(&mut inner)?;
+        // The one active before, if still followed; else the oldest; none (empty) when the
+        // unit has no document yet.
+        let before = inner
+            .store
+            .get_meta("directive")?
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .filter(|d| names.contains(d));
+        let directive = match before {
+            Some(d) => d,
+            None => directives::oldest(&inner, &names).unwrap_or_default(),
         };
         for (k, v) in [
             ("server", server),
@@ -244,21 +272,21 @@ impl Client {
             ("actor", &actor.to_string()),
             ("unit", unit.as_str()),
             ("directive", directive.as_str()),
-            ("directive_json", directive_json.as_str()),
             ("role", role_meta(office, units.contains(&unit))),
         ] {
             inner.store.set_meta(k, v.as_bytes())?;
         }
-        inner.clauses = clause_index(&serde_json::from_str(&directive_json).unwrap_or_default());
-        inner.key = Some(key);
+        let active_actor = directives::unpark(&mut inner, &directive).unwrap_or(actor);
+        if inner.key.is_none() {
+            inner.key = Some(key);
+        }
         inner.transport = Some(transport);
-        inner.replica = Some(replica);
-        inner.saved = saved;
         let member = units.contains(&unit);
         inner.session = Some(Session {
             token,
             username: username.to_string(),
-            actor,
+            actor: active_actor,
+            device: actor,
             unit,
             directive,
             office,
@@ -277,9 +305,14 @@ impl Client {
         Ok(())
     }
 
-    /// The directive the document belongs to (its slug).
+    /// The active directive (its slug): the document tasks, edits and views act on; `None`
+    /// signed out or while the unit has no document yet.
     pub fn directive(&self) -> Option<String> {
-        self.lock().session.as_ref().map(|s| s.directive.clone())
+        self.lock()
+            .session
+            .as_ref()
+            .map(|s| s.directive.clone())
+            .filter(|d| !d.is_empty())
     }
 
     /// Who is signed in.
@@ -313,7 +346,12 @@ mod tests {
     use std::sync::{Arc, Mutex};
 
     use super::*;
-    use crate::{client::Transport, directive::Role, doc::HeaderTask, store::MemoryStore};
+    use crate::{
+        client::Transport,
+        directive::Role,
+        doc::{DocHeader, HeaderTask},
+        store::MemoryStore,
+    };
 
     /// A server that signs in (answering `device_token` "dt-N" to the Nth login), registers
     /// the device and hands out a one-task document; it keeps the login requests.

@@ -5,6 +5,14 @@
 //! the network: the app's reads and edits go on during a slow sync, and edits made meanwhile
 //! go with the next round trip. One sync runs at a time.
 //!
+//! Every document the phone holds (one per directive it follows) goes in the same round trip
+//! (`POST /api/v1/sync/batch`; [`wire::MAX_BATCH_DOCUMENTS`] at most, so a unit with more takes
+//! one round trip per that many; a phone following none yet sends an empty batch, whose answer
+//! is the listing); each document's answer is applied on its own, so one refused
+//! document does not hold back the others. The answer lists the unit's documents on the
+//! server: one the phone does not hold yet (a directive published since) is fetched and
+//! followed. A server without the batch route is synced one document at a time.
+//!
 //! A long offline backlog is sealed into changes of at most [`CHANGE_BYTES`] and sent
 //! [`REQUEST_BYTES`] at a time, one round trip after the other, so that no request outgrows
 //! the server's body limit; an answer holding only part of what the phone lacks is followed
@@ -19,14 +27,17 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use super::{
-    Client, ClientError, ClientResult, Inner, error, identity_key, identity_value,
+    Client, ClientError, ClientResult, Reply, directives, error, identity_key, identity_value,
     session::register_device,
 };
 use crate::{
     doc::{ActorId, Context, Op, OpId, Review, TaskField, TaskRef},
     store::{save_after_sync, seal_change},
-    sync::{Replica, signing_key, wire},
+    sync::{DocKey, Replica, SyncRequest, signing_key, wire},
 };
+
+/// The code of a document a batch answer had no room for (the server's `DEFERRED`).
+const DEFERRED: &str = "deferred";
 
 /// At most this many bytes of operations in one change the phone seals.
 pub const CHANGE_BYTES: usize = 512 * 1024;
@@ -59,18 +70,39 @@ struct Round {
     more: bool,
 }
 
-/// A request made under the lock, to send without it.
-struct Prepared {
-    token: String,
-    actor: ActorId,
-    transport: std::sync::Arc<dyn super::Transport>,
-    body: Vec<u8>,
-    /// The document it is about.
-    key: crate::sync::DocKey,
+/// One document's request, made under the lock, to send without it.
+struct PreparedDoc {
+    request: SyncRequest,
     acked_before: u64,
     /// The last of this device's operations the server has or this request carries.
     sent_own: u64,
     more_to_send: bool,
+}
+
+/// The requests of the documents one actor signs (the store's device; a recovered document
+/// has an actor of its own): sent in one round trip.
+struct Prepared {
+    token: String,
+    unit: String,
+    actor: ActorId,
+    transport: std::sync::Arc<dyn super::Transport>,
+    docs: Vec<PreparedDoc>,
+}
+
+/// A document's answer as the single route gives it.
+fn reply_of(result: wire::DocResult) -> Reply {
+    match result {
+        wire::DocResult::Synced(body) => Reply {
+            status: 200,
+            body,
+            retry_after: None,
+        },
+        wire::DocResult::Refused { status, body } => Reply {
+            status,
+            body: body.into_bytes(),
+            retry_after: None,
+        },
+    }
 }
 
 impl Client {
@@ -84,10 +116,11 @@ impl Client {
     /// Operations made here that the server has not acknowledged yet.
     pub fn unsynced(&self) -> u64 {
         let inner = self.lock();
-        match (&inner.replica, &inner.session) {
-            (Some(r), Some(s)) => r.unacknowledged(s.actor) as u64,
-            _ => 0,
-        }
+        directives::held(&inner)
+            .iter()
+            .filter_map(|d| inner.held(d))
+            .map(|(r, actor)| r.unacknowledged(actor) as u64)
+            .sum()
     }
 
     /// Push what this device has and pull what it lacks; network failures are retried with
@@ -151,126 +184,343 @@ impl Client {
         Err(last)
     }
 
-    /// Seal what is queued, and make the next request: under the lock, without the network.
-    fn prepare(&self) -> ClientResult<Prepared> {
+    /// Seal what is queued in every document, and make the next requests (all documents of
+    /// one actor together, at most [`REQUEST_BYTES`] of changes in all): under the lock,
+    /// without the network.
+    fn prepare(&self) -> ClientResult<Vec<Prepared>> {
         let mut inner = self.lock();
         let signed_out = || ClientError::Unauthorized("sign in first".into());
         let session = inner.session.clone().ok_or_else(signed_out)?;
         let transport = inner.transport.clone().ok_or_else(signed_out)?;
-        let key = inner.key.clone().ok_or_else(signed_out)?;
-        let Inner {
-            store,
-            replica,
-            saved,
-            ..
-        } = &mut *inner;
-        let replica = replica.as_mut().ok_or_else(signed_out)?;
-        for change in replica.seal_bounded(session.actor, &key, CHANGE_BYTES) {
-            seal_change(store.as_mut(), replica.key(), &change, saved)?;
+        let mut bytes_left = REQUEST_BYTES;
+        let mut changes_left = wire::MAX_REQUEST_CHANGES / 4;
+        let mut groups: BTreeMap<ActorId, Vec<PreparedDoc>> = BTreeMap::new();
+        let held = directives::held(&inner);
+        if held.is_empty() {
+            // A unit with no document yet: an empty batch, whose answer lists what was
+            // published for it since.
+            groups.insert(session.device, Vec::new());
         }
-        let (request, more_to_send) =
-            replica.request_within(REQUEST_BYTES, wire::MAX_REQUEST_CHANGES / 4);
-        let acked_before = replica.remote_version().get(&session.actor);
-        let sent_own = request
-            .changes
-            .iter()
-            .filter(|c| c.actor == session.actor)
-            .map(|c| c.end())
-            .fold(acked_before, u64::max);
-        Ok(Prepared {
-            token: session.token,
-            actor: session.actor,
-            transport,
-            body: wire::encode_request(&request),
-            key: replica.key().clone(),
-            acked_before,
-            sent_own,
-            more_to_send,
-        })
+        for directive in held {
+            let Some(slot) = inner.slot(&directive) else {
+                continue;
+            };
+            for change in slot
+                .replica
+                .seal_bounded(slot.actor, &slot.key, CHANGE_BYTES)
+            {
+                seal_change(slot.store, slot.replica.key(), &change, slot.saved)?;
+            }
+            let (mut request, mut more_to_send) = if bytes_left == 0 || changes_left == 0 {
+                (slot.replica.request(), true)
+            } else {
+                slot.replica.request_within(bytes_left, changes_left)
+            };
+            let size: usize = request.changes.iter().map(wire::change_len).sum();
+            // `request_within` sends one change even past the bound: only the first
+            // document's may pass it, as a single document's may.
+            if bytes_left == 0
+                || changes_left == 0
+                || (size > bytes_left && bytes_left < REQUEST_BYTES)
+            {
+                more_to_send = !request.changes.is_empty();
+                request.changes.clear();
+            }
+            let size: usize = request.changes.iter().map(wire::change_len).sum();
+            bytes_left = bytes_left.saturating_sub(size);
+            changes_left = changes_left.saturating_sub(request.changes.len());
+            let acked_before = slot.replica.remote_version().get(&slot.actor);
+            let sent_own = request
+                .changes
+                .iter()
+                .filter(|c| c.actor == slot.actor)
+                .map(|c| c.end())
+                .fold(acked_before, u64::max);
+            groups.entry(slot.actor).or_default().push(PreparedDoc {
+                request,
+                acked_before,
+                sent_own,
+                more_to_send,
+            });
+        }
+        // At most `wire::MAX_BATCH_DOCUMENTS` documents a batch: one round trip each.
+        let mut out = Vec::new();
+        for (actor, docs) in groups {
+            let mut docs = docs.into_iter().peekable();
+            loop {
+                let chunk: Vec<PreparedDoc> =
+                    docs.by_ref().take(wire::MAX_BATCH_DOCUMENTS).collect();
+                out.push(Prepared {
+                    token: session.token.clone(),
+                    unit: session.unit.clone(),
+                    actor,
+                    transport: transport.clone(),
+                    docs: chunk,
+                });
+                if docs.peek().is_none() {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
-    /// One round trip: prepare under the lock, send without it, apply the answer under it.
+    /// One round trip per actor (one in all, but for a recovered document) and per
+    /// [`wire::MAX_BATCH_DOCUMENTS`] documents: prepare under
+    /// the lock, send without it, apply each document's answer under it. A document refused
+    /// does not hold up the others: theirs are applied, then its error is returned.
     fn round(&self) -> ClientResult<Round> {
-        let p = self.prepare()?;
-        let reply = p
-            .transport
-            .post_sync(&p.token, p.actor, p.body)
-            .map_err(|e| ClientError::Network(e.0))?;
+        let mut report = SyncReport::default();
+        let mut more = false;
+        let mut first_error: Option<ClientError> = None;
+        for p in self.prepare()? {
+            let (replies, listed) = self.send(&p)?;
+            for (doc, reply) in p.docs.iter().zip(replies) {
+                match self.apply(&p, doc, reply) {
+                    Ok(r) => {
+                        report.pushed += r.report.pushed;
+                        report.pulled += r.report.pulled;
+                        report.snapshot |= r.report.snapshot;
+                        more |= r.more;
+                    }
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(listed) = listed {
+                match self.join_listed(&p, &listed) {
+                    Ok(joined) => more |= joined,
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        report.conflicts = self.lock().replica.as_ref().map_or(0, |r| {
+            u32::try_from(r.doc().conflict_count()).unwrap_or(u32::MAX)
+        });
+        report.attempts = 1;
+        Ok(Round { report, more })
+    }
+
+    /// Send one actor's requests: in one batch, or (a server without the batch route) one at
+    /// a time. The answers in the requests' order, and the unit's documents on the server
+    /// when it listed them.
+    fn send(&self, p: &Prepared) -> ClientResult<(Vec<Reply>, Option<Vec<wire::ListedDocument>>)> {
+        let net = |e: super::TransportError| ClientError::Network(e.0);
+        if !self.lock().single_only {
+            let body = wire::encode_batch_request(&wire::BatchRequest {
+                unit: p.unit.clone(),
+                requests: p.docs.iter().map(|d| d.request.clone()).collect(),
+            });
+            let reply = p
+                .transport
+                .post_sync_batch(&p.token, p.actor, body)
+                .map_err(net)?;
+            if reply.status == 200 {
+                let answer = wire::decode_batch_response(&reply.body)
+                    .map_err(|e| ClientError::Network(format!("a damaged answer: {e}")))?;
+                let mut by_doc: BTreeMap<DocKey, wire::DocResult> = answer
+                    .answers
+                    .into_iter()
+                    .map(|a| (a.doc, a.result))
+                    .collect();
+                let replies = p
+                    .docs
+                    .iter()
+                    .map(|d| match by_doc.remove(&d.request.doc) {
+                        Some(result) => reply_of(result),
+                        None => Reply {
+                            status: 502,
+                            body: br#"{"error":"no_answer","message":"the server did not answer for this document"}"#.to_vec(),
+                            retry_after: None,
+                        },
+                    })
+                    .collect();
+                return Ok((replies, Some(answer.documents)));
+            }
+            if reply.status != 404 {
+                self.note_retry_after(&reply);
+                return Err(error::from_reply(reply.status, &reply.json()));
+            }
+            self.lock().single_only = true;
+        }
+        let mut replies = Vec::with_capacity(p.docs.len());
+        for d in &p.docs {
+            replies.push(
+                p.transport
+                    .post_sync(&p.token, p.actor, wire::encode_request(&d.request))
+                    .map_err(net)?,
+            );
+        }
+        Ok((replies, None))
+    }
+
+    /// An overloaded server said how long to wait: kept for the next retry.
+    fn note_retry_after(&self, reply: &Reply) {
+        if reply.status == 503 {
+            *self
+                .retry_after
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                reply.retry_after.map(Duration::from_secs);
+        }
+    }
+
+    /// Apply one document's answer, under the lock.
+    fn apply(&self, p: &Prepared, doc: &PreparedDoc, reply: Reply) -> ClientResult<Round> {
+        let key = &doc.request.doc;
         if reply.status == 409 {
             let json = reply.json();
             if json["error"] == "reused_sequence" {
                 let start = json["reused"]["start"].as_u64().unwrap_or(1).max(1);
-                self.recover(p.actor, &p.token, start)?;
+                self.recover(&key.directive, p.actor, &p.token, start)?;
                 return Ok(Round {
                     report: SyncReport::default(),
                     more: true,
                 });
             }
         }
+        if reply.status == 503 && reply.json()["error"] == DEFERRED {
+            // Taken, but the batch's answer had no room for it: asked again next round.
+            return Ok(Round {
+                report: SyncReport::default(),
+                more: true,
+            });
+        }
         let mut inner = self.lock();
         // The session may have changed while the request was out (signed out, signed in as
         // someone else, recovered): its answer is not this replica's.
-        if inner.session.as_ref().map(|s| (s.actor, s.token.as_str())) != Some((p.actor, &p.token))
-        {
+        if inner.session.as_ref().map(|s| s.token.as_str()) != Some(&p.token) {
             return Err(ClientError::Network(
                 "the session changed during the sync; try again".into(),
             ));
         }
-        let Inner {
-            store,
-            replica,
-            saved,
-            ..
-        } = &mut *inner;
-        let replica = replica
-            .as_mut()
-            .ok_or_else(|| ClientError::Unauthorized("sign in first".into()))?;
-        if replica.key() != &p.key {
-            return Err(ClientError::Network(
-                "the unit changed during the sync; try again".into(),
-            ));
-        }
+        let slot = inner
+            .slot(&key.directive)
+            .filter(|s| s.actor == p.actor && s.replica.key() == key)
+            .ok_or_else(|| {
+                ClientError::Network("the unit changed during the sync; try again".into())
+            })?;
         if reply.status == 409 {
             let json = reply.json();
             if json["error"] == "gap" {
                 // The server has less of ours than we thought: resend from there next time.
                 let have = json["missing"]["have"].as_u64().unwrap_or(0);
-                replica.rewind_remote(p.actor, have);
+                slot.replica.rewind_remote(p.actor, have);
                 return Err(ClientError::Network(
                     "the server asked for operations again; retrying".into(),
                 ));
             }
         }
         if reply.status != 200 {
-            if reply.status == 503 {
-                *self
-                    .retry_after
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                    reply.retry_after.map(Duration::from_secs);
-            }
+            drop(inner);
+            self.note_retry_after(&reply);
             return Err(error::from_reply(reply.status, &reply.json()));
         }
         let response = wire::decode_response(&reply.body)
             .map_err(|e| ClientError::Network(format!("a damaged answer: {e}")))?;
         // The changes it brings go to the store's tail (those this replica lacked, in order).
-        let (outcome, received) = replica.receive_keeping(response)?;
-        replica.clamp_remote(p.actor, p.sent_own);
-        replica.prune_acknowledged();
-        save_after_sync(store.as_mut(), replica, p.actor, received.as_deref(), saved)?;
+        let (outcome, received) = slot.replica.receive_keeping(response)?;
+        slot.replica.clamp_remote(p.actor, doc.sent_own);
+        slot.replica.prune_acknowledged();
+        save_after_sync(
+            slot.store,
+            slot.replica,
+            p.actor,
+            received.as_deref(),
+            slot.saved,
+        )?;
         Ok(Round {
             report: SyncReport {
-                pushed: replica
+                pushed: slot
+                    .replica
                     .remote_version()
                     .get(&p.actor)
-                    .saturating_sub(p.acked_before),
+                    .saturating_sub(doc.acked_before),
                 pulled: outcome.pulled as u64,
-                conflicts: u32::try_from(replica.doc().conflict_count()).unwrap_or(u32::MAX),
+                conflicts: 0,
                 attempts: 1,
                 snapshot: outcome.snapshot,
             },
-            more: p.more_to_send || replica.lags_remote(),
+            more: doc.more_to_send || slot.replica.lags_remote(),
         })
+    }
+
+    /// Follow the documents the server lists for the unit that this phone does not hold yet
+    /// (a directive published since): their text and header fetched, an empty replica made;
+    /// an id that cannot be a directive's ([`directives::valid_id`]) is skipped. With no
+    /// active directive before (the unit had no document), the oldest is made active.
+    /// Whether one of them already holds operations (another round trip brings them).
+    fn join_listed(&self, p: &Prepared, listed: &[wire::ListedDocument]) -> ClientResult<bool> {
+        let new: Vec<&wire::ListedDocument> = {
+            let inner = self.lock();
+            listed
+                .iter()
+                .filter(|d| directives::valid_id(&d.directive))
+                .filter(|d| inner.held(&d.directive).is_none())
+                .collect()
+        };
+        let mut more = false;
+        for d in new {
+            let (json, header) =
+                directives::fetch_document(p.transport.as_ref(), &p.token, &p.unit, &d.directive)?;
+            let mut inner = self.lock();
+            let Some(session) = inner.session.clone() else {
+                return Ok(more);
+            };
+            if session.token != p.token || inner.held(&d.directive).is_some() {
+                continue;
+            }
+            let secret: [u8; 32] = inner
+                .store
+                .get_meta("secret")?
+                .and_then(|s| s.as_slice().try_into().ok())
+                .ok_or_else(|| ClientError::Storage("device key damaged".into()))?;
+            let doc_key = DocKey {
+                directive: d.directive.clone(),
+                unit: session.unit.clone(),
+            };
+            let (actor, key) = super::doc_identity(inner.store.as_ref(), &doc_key)?
+                .unwrap_or((session.device, signing_key(&secret)));
+            let (replica, saved) = match crate::store::load_replica(
+                inner.store.as_ref(),
+                &doc_key,
+                actor,
+            )? {
+                Some((r, saved)) if r.doc().header() == &header => (r, saved),
+                Some(_) => {
+                    return Err(ClientError::Conflict(format!(
+                        "chỉ thị {} trên máy chủ đã thay đổi; máy này giữ bản cũ / the directive {} on the server changed; this store holds the old one",
+                        d.directive, d.directive
+                    )));
+                }
+                None => {
+                    let r = Replica::new(header);
+                    let saved = crate::store::save_replica(inner.store.as_mut(), &r, actor)?;
+                    (r, saved)
+                }
+            };
+            directives::follow(
+                &mut inner,
+                &d.directive,
+                &json,
+                super::Parked {
+                    replica,
+                    saved,
+                    clauses: BTreeMap::new(),
+                    actor,
+                    key,
+                },
+            )?;
+            more |= d.ops > 0;
+        }
+        directives::activate_oldest_if_none(&mut self.lock())?;
+        Ok(more)
     }
 
     /// After `reused_sequence`: this store was restored or copied, and its operations of
@@ -282,11 +532,11 @@ impl Client {
     /// new device (new key), re-issue the rest under the new actor (references to them
     /// renumbered), and keep it all in one store transaction. Nothing is lost: until that
     /// transaction, the store holds what it held.
-    fn recover(&self, old: ActorId, token: &str, start: u64) -> ClientResult<()> {
+    fn recover(&self, directive: &str, old: ActorId, token: &str, start: u64) -> ClientResult<()> {
         let (transport, header, mine, name) = {
             let inner = self.lock();
             let signed_out = || ClientError::Unauthorized("sign in first".into());
-            let replica = inner.replica.as_ref().ok_or_else(signed_out)?;
+            let (replica, _) = inner.held(directive).ok_or_else(signed_out)?;
             let transport = inner.transport.clone().ok_or_else(signed_out)?;
             let name = inner
                 .store
@@ -359,11 +609,10 @@ impl Client {
         }
 
         let mut inner = self.lock();
-        let same_session = inner
-            .session
-            .as_ref()
-            .is_some_and(|s| s.actor == old && s.token == token);
-        let same_doc = inner.replica.as_ref().map(Replica::key) == Some(fresh.key());
+        let same_session = inner.session.as_ref().is_some_and(|s| s.token == token);
+        let same_doc = inner
+            .held(directive)
+            .is_some_and(|(r, actor)| actor == old && r.key() == fresh.key());
         if !same_session || !same_doc {
             return Err(ClientError::Network(
                 "the session changed during the recovery; try again".into(),
@@ -371,9 +620,8 @@ impl Client {
         }
         // Operations made while this ran (numbered after all of the above): re-issued too.
         let since: Vec<(u64, Op)> = inner
-            .replica
-            .as_ref()
-            .map(|r| r.own_from(old, start))
+            .held(directive)
+            .map(|(r, _)| r.own_from(old, start))
             .unwrap_or_default()
             .into_iter()
             .filter(|(seq, _)| !known.contains(seq))
@@ -397,14 +645,26 @@ impl Client {
             &pending,
             &[(&identity_key(fresh.key()), &identity)],
         )?;
-        inner.saved = crate::store::Saved {
+        let saved = crate::store::Saved {
             snapshot: snapshot.len(),
             tail: 0,
         };
-        inner.key = Some(key);
-        inner.replica = Some(fresh);
-        if let Some(session) = inner.session.as_mut() {
-            session.actor = actor;
+        let active = inner
+            .session
+            .as_ref()
+            .is_some_and(|s| s.directive == directive);
+        if active {
+            inner.saved = saved;
+            inner.key = Some(key);
+            inner.replica = Some(fresh);
+            if let Some(session) = inner.session.as_mut() {
+                session.actor = actor;
+            }
+        } else if let Some(p) = inner.parked.get_mut(directive) {
+            p.saved = saved;
+            p.key = key;
+            p.replica = fresh;
+            p.actor = actor;
         }
         Ok(())
     }

@@ -35,6 +35,22 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
     ) -> Result<Reply, TransportError>;
     /// `POST /api/v1/sync` with the device header.
     fn post_sync(&self, token: &str, actor: u32, body: Vec<u8>) -> Result<Reply, TransportError>;
+    /// `POST /api/v1/sync/batch` with the device header: every document in one round trip.
+    /// By default 404, as a server without the batch route answers: the client then syncs
+    /// one document at a time with [`Transport::post_sync`].
+    fn post_sync_batch(
+        &self,
+        token: &str,
+        actor: u32,
+        body: Vec<u8>,
+    ) -> Result<Reply, TransportError> {
+        let _ = (token, actor, body);
+        Ok(Reply {
+            status: 404,
+            body: br#"{"error":"not_found","message":"no batch sync here"}"#.to_vec(),
+            retry_after: None,
+        })
+    }
 }
 
 /// How long a request may take in all by default.
@@ -146,9 +162,30 @@ impl Transport for HttpTransport {
     }
 
     fn post_sync(&self, token: &str, actor: u32, body: Vec<u8>) -> Result<Reply, TransportError> {
+        self.post_binary("/api/v1/sync", token, actor, body)
+    }
+
+    fn post_sync_batch(
+        &self,
+        token: &str,
+        actor: u32,
+        body: Vec<u8>,
+    ) -> Result<Reply, TransportError> {
+        self.post_binary("/api/v1/sync/batch", token, actor, body)
+    }
+}
+
+impl HttpTransport {
+    fn post_binary(
+        &self,
+        path: &str,
+        token: &str,
+        actor: u32,
+        body: Vec<u8>,
+    ) -> Result<Reply, TransportError> {
         let req = self
             .agent
-            .post(&format!("{}/api/v1/sync", self.base))
+            .post(&format!("{}{path}", self.base))
             .header("Authorization", &format!("Bearer {token}"))
             .header("X-Taskforce-Device", &actor.to_string())
             .header("Content-Type", "application/octet-stream");

@@ -13,6 +13,8 @@ use crate::{
 pub struct TaskView {
     /// `a3` for the directive's tasks, `t2.17` for ones the unit added.
     pub id: String,
+    /// The directive whose document holds it (the active one).
+    pub directive: String,
     pub clause: Option<String>,
     pub clause_heading: Option<String>,
     pub clause_text: Option<String>,
@@ -109,13 +111,23 @@ pub struct ConflictView {
 }
 
 impl Client {
+    /// `f` on the active document; signed in to a unit with no document yet, on an empty one
+    /// (no tasks, nothing done): the views answer empty.
     fn with_replica<T>(&self, f: impl FnOnce(&Replica, &Inner) -> T) -> ClientResult<T> {
         let inner = self.lock();
-        let replica = inner
-            .replica
+        if let Some(replica) = inner.replica.as_ref() {
+            return Ok(f(replica, &inner));
+        }
+        let session = inner
+            .session
             .as_ref()
             .ok_or_else(|| ClientError::Unauthorized("sign in first".into()))?;
-        Ok(f(replica, &inner))
+        let empty = Replica::new(crate::doc::DocHeader {
+            directive: String::new(),
+            unit: session.unit.clone(),
+            tasks: Vec::new(),
+        });
+        Ok(f(&empty, &inner))
     }
 
     /// The unit's tasks with their clause text.
@@ -132,6 +144,7 @@ impl Client {
                     let clause = p.clause.as_ref().and_then(|c| inner.clauses.get(c));
                     TaskView {
                         id: p.task.to_string(),
+                        directive: r.key().directive.clone(),
                         clause: p.clause.clone(),
                         clause_heading: clause.and_then(|c| c.0.clone()),
                         clause_text: clause.map(|c| c.1.clone()),

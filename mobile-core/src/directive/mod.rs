@@ -6,13 +6,18 @@ mod catalogue;
 mod error;
 mod model;
 mod parse;
+mod review;
 mod text;
 
 pub use assign::{ClauseOverride, Mention, Overrides, UnitMatcher};
-pub use catalogue::{BUNDLED_CATALOGUE, Catalogue, Unit, UnitKind, fold};
-pub use error::{CatalogueError, DirectiveError, OverridesError};
+pub use catalogue::{
+    Authority, BUNDLED_CATALOGUE, BUNDLED_FILES, BUNDLED_GOVERNMENT, BUNDLED_PROVINCES, Catalogue,
+    Scope, Unit, UnitKind, fold,
+};
+pub use error::{CatalogueError, DirectiveError, OverridesError, ReviewError};
 pub use model::{Assignment, Clause, ClauseKind, Directive, ImportWarning, Role, Signer, slug};
 pub use parse::{MAX_DIRECTIVE_BYTES, parse, parse_bytes};
+pub use review::{Correction, MAX_CORRECTIONS, may_assign};
 
 /// The directive taskforce ships with: 05/CT-BTTTT of 2 February 2020.
 pub const SEED_DIRECTIVE: &str = include_str!("../../data/05-CT-BTTTT.txt");

@@ -105,12 +105,32 @@ pub struct Clause {
     /// Units responsible for this clause (filled by assignment detection).
     pub units: Vec<Assignment>,
     pub children: Vec<Clause>,
+    /// The Ministry Office's review said the clause asks nobody to do anything (a reminder,
+    /// a statement of aims): it gives no task, whatever its text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_actionable: bool,
 }
 
 impl Clause {
     /// Whether the clause asks somebody to do something: it has text of its own.
     pub fn is_actionable(&self) -> bool {
-        !self.text.trim().is_empty() && self.kind != ClauseKind::Section
+        !self.not_actionable && !self.text.trim().is_empty() && self.kind != ClauseKind::Section
+    }
+
+    /// A digest of what the clause says (its kind, heading and text; not its units): 16 hex
+    /// digits of SHA-256. Two imports of one text give the same digest.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(format!("{:?}", self.kind));
+        h.update([0]);
+        h.update(self.heading.as_deref().unwrap_or(""));
+        h.update([0]);
+        h.update(&self.text);
+        h.finalize()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     /// Depth-first iteration over this clause and all its descendants.
@@ -135,17 +155,54 @@ impl Directive {
         self.all_clauses().find(|c| c.id == id)
     }
 
-    /// A stable identifier for storage and URLs: the number, lower-cased, `/` replaced.
+    /// A stable identifier for storage and URLs: the number as [`slug`] makes it.
     pub fn slug(&self) -> String {
         slug(&self.number)
     }
 }
 
-/// `5/CT-BTTTT` → `5-ct-btttt`.
+/// `5/CT-BTTTT` → `5-ct-btttt`; `07/CT-BGDĐT` → `07-ct-bgddt`. ASCII only (`[a-z0-9.-]`): ids
+/// go into URLs, cookies and file names. Diacritics are dropped, `đ` is `d`, `/` and anything
+/// else is `-`.
 pub fn slug(number: &str) -> String {
+    use unicode_normalization::{UnicodeNormalization, char::is_combining_mark};
     number
-        .chars()
-        .map(|c| if c == '/' { '-' } else { c })
+        .nfd()
+        .filter(|c| !is_combining_mark(*c))
         .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'đ' => 'd',
+            'a'..='z' | '0'..='9' | '.' | '-' => c,
+            _ => '-',
+        })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slug;
+
+    #[test]
+    fn a_slug_is_ascii_whatever_the_number_holds() {
+        assert_eq!(slug("5/CT-BTTTT"), "5-ct-btttt");
+        assert_eq!(slug("112/TTg"), "112-ttg");
+        assert_eq!(slug("07/CT-BGDĐT"), "07-ct-bgddt");
+        assert_eq!(
+            slug("13/CT-UBND Thừa Thiên Huế"),
+            "13-ct-ubnd-thua-thien-hue"
+        );
+        // An OCR misread into another script, a hostile character: no longer than the number,
+        // and only `[a-z0-9.-]`.
+        for number in ["07/CT-ВТТТТ", "1/CT\n;x=\"y\"", "9/CT-BTTTT/../..", "٣/CT"] {
+            let s = slug(number);
+            assert!(
+                s.bytes().all(|b| b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'.'
+                    || b == b'-'),
+                "{number:?} → {s:?}"
+            );
+            assert!(s.chars().count() <= number.chars().count());
+        }
+    }
 }

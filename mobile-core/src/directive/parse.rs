@@ -773,6 +773,7 @@ fn build_tree(
                 text,
                 units: Vec::new(),
                 children: Vec::new(),
+                not_actionable: false,
             },
             bullets: 0,
         });
@@ -789,6 +790,7 @@ fn build_tree(
             text,
             units: Vec::new(),
             children: Vec::new(),
+            not_actionable: false,
         });
     }
     top

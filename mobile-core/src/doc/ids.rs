@@ -124,6 +124,19 @@ impl DocHeader {
         }
     }
 
+    /// The headers of every document `directive` gives: one per non-group unit its issuer can
+    /// give tasks to, in force on its date, that some actionable clause falls to (directly or
+    /// through a group). What publishing stores.
+    pub fn all_for(directive: &Directive, catalogue: &Catalogue) -> Vec<Self> {
+        let authority = crate::directive::Authority::of(directive);
+        catalogue
+            .in_force_on(directive.date)
+            .filter(|u| catalogue.assignable_by(&u.id, authority) && !u.is_group())
+            .map(|u| Self::for_unit(directive, catalogue, &u.id))
+            .filter(|h| !h.tasks.is_empty())
+            .collect()
+    }
+
     /// Eight bytes that differ when two replicas would disagree on the header.
     pub fn fingerprint(&self) -> u64 {
         let bytes = postcard::to_stdvec(self).unwrap_or_default();

@@ -36,6 +36,9 @@ pub enum Kind {
     Response = 3,
     Snapshot = 4,
     Version = 5,
+    /// Several documents' requests in one round trip (issue 21).
+    BatchRequest = 6,
+    BatchResponse = 7,
 }
 
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -179,7 +182,9 @@ impl From<SyncResponseV1> for SyncResponse {
 fn version_of(kind: Kind) -> u8 {
     match kind {
         Kind::Snapshot | Kind::Response => FORMAT_VERSION,
-        Kind::Change | Kind::Request | Kind::Version => CHANGE_FORMAT_VERSION,
+        Kind::Change | Kind::Request | Kind::Version | Kind::BatchRequest | Kind::BatchResponse => {
+            CHANGE_FORMAT_VERSION
+        }
     }
 }
 
@@ -337,6 +342,66 @@ pub fn change_len(c: &Change) -> usize {
     postcard::experimental::serialized_size(c).unwrap_or(0)
 }
 
+/// The most documents one batch sync names (a unit follows a few directives; the server
+/// refuses a batch naming more).
+pub const MAX_BATCH_DOCUMENTS: usize = 64;
+
+/// One round trip for all of a unit's documents (`POST /api/v1/sync/batch`): a
+/// [`SyncRequest`] per document, each handled as the single route handles it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchRequest {
+    /// The unit whose documents the server lists in its answer.
+    pub unit: String,
+    pub requests: Vec<SyncRequest>,
+}
+
+/// The answer to a [`BatchRequest`]: one answer per request, in its order, and the documents
+/// the unit has on the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    pub answers: Vec<DocAnswer>,
+    pub documents: Vec<ListedDocument>,
+}
+
+/// One document's answer inside a [`BatchResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocAnswer {
+    pub doc: DocKey,
+    pub result: DocResult,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocResult {
+    /// A [`SyncResponse`] as [`encode_response`] makes it (what the single route answers).
+    Synced(Vec<u8>),
+    /// What the single route would have refused it with: its HTTP status and JSON error
+    /// body (`{"error": "code", "message": …}`, with `missing` or `reused` when they apply).
+    Refused { status: u16, body: String },
+}
+
+/// A document the unit has on the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListedDocument {
+    pub directive: String,
+    /// Its header fingerprint.
+    pub fingerprint: u64,
+    /// Operations merged so far.
+    pub ops: u64,
+}
+
+pub fn encode_batch_request(r: &BatchRequest) -> Vec<u8> {
+    encode(Kind::BatchRequest, r)
+}
+pub fn decode_batch_request(b: &[u8]) -> Result<BatchRequest, WireError> {
+    decode(Kind::BatchRequest, "batch sync request", b)
+}
+pub fn encode_batch_response(r: &BatchResponse) -> Vec<u8> {
+    encode(Kind::BatchResponse, r)
+}
+pub fn decode_batch_response(b: &[u8]) -> Result<BatchResponse, WireError> {
+    decode(Kind::BatchResponse, "batch sync response", b)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,6 +457,65 @@ mod tests {
                 expected: "snapshot"
             })
         );
+        Ok(())
+    }
+
+    /// A batch's two messages: their header bytes (format 1, kinds 6 and 7) and a round trip;
+    /// a message of another kind, or with bytes left over, is refused.
+    #[test]
+    fn a_batch_is_its_own_kind_and_round_trips() -> Result<(), WireError> {
+        let request = SyncRequest {
+            doc: DocKey {
+                directive: "5-ct-btttt".into(),
+                unit: "cuc-vt".into(),
+            },
+            fingerprint: 7,
+            vv: BTreeMap::from([(3, 4)]),
+            changes: Vec::new(),
+        };
+        let batch = BatchRequest {
+            unit: "cuc-vt".into(),
+            requests: vec![request.clone()],
+        };
+        let bytes = encode_batch_request(&batch);
+        assert_eq!(bytes[..2], [CHANGE_FORMAT_VERSION, 6]);
+        assert_eq!(decode_batch_request(&bytes)?, batch);
+        assert_eq!(
+            decode_batch_request(&encode_request(&request)),
+            Err(WireError::Kind {
+                expected: "batch sync request"
+            })
+        );
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(decode_batch_request(&longer), Err(WireError::Trailing(1)));
+
+        let response = BatchResponse {
+            answers: vec![
+                DocAnswer {
+                    doc: request.doc.clone(),
+                    result: DocResult::Synced(encode_response(&SyncResponse {
+                        vv: BTreeMap::new(),
+                        payload: Payload::Changes(Vec::new()),
+                    })),
+                },
+                DocAnswer {
+                    doc: request.doc.clone(),
+                    result: DocResult::Refused {
+                        status: 403,
+                        body: r#"{"error":"bad_signature"}"#.into(),
+                    },
+                },
+            ],
+            documents: vec![ListedDocument {
+                directive: "5-ct-btttt".into(),
+                fingerprint: 7,
+                ops: 2,
+            }],
+        };
+        let bytes = encode_batch_response(&response);
+        assert_eq!(bytes[..2], [CHANGE_FORMAT_VERSION, 7]);
+        assert_eq!(decode_batch_response(&bytes)?, response);
         Ok(())
     }
 }

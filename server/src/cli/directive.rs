@@ -1,4 +1,6 @@
-//! `taskforce directive parse|seed`: the importer on the command line.
+//! `taskforce directive parse|seed`: the importer on the command line; `taskforce directive
+//! import|drafts|correct|publish|discard`: bring in a new directive as a draft, review it and
+//! publish it (issue 21, `taskforce_server::drafts`), as the dashboard and the API do.
 
 use std::{
     io::{Read, Write},
@@ -9,7 +11,12 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use taskforce_core::directive::{
-    Catalogue, Clause, Directive, MAX_DIRECTIVE_BYTES, Overrides, Role, SEED_DIRECTIVE, import,
+    Catalogue, Clause, Correction, Directive, MAX_DIRECTIVE_BYTES, Overrides, Role, SEED_DIRECTIVE,
+    import,
+};
+use taskforce_server::{
+    drafts::{self, By, DraftView},
+    error::ApiError,
 };
 
 use clap::{Args, Subcommand};
@@ -20,6 +27,51 @@ pub enum DirectiveCommand {
     Parse(ParseArgs),
     /// Print the directive bundled with taskforce (05/CT-BTTTT).
     Seed,
+    /// Import a directive's text into the database as a draft for review (a draft of the same
+    /// directive is replaced, keeping its corrections that still apply).
+    Import {
+        /// The directive's text (UTF-8); `-` reads stdin.
+        file: PathBuf,
+        #[command(flatten)]
+        db: super::DbArg,
+        /// A unit catalogue (TOML) instead of the bundled one: the server's own.
+        #[arg(long, env = "TASKFORCE_CATALOGUE")]
+        catalogue: Option<PathBuf>,
+    },
+    /// List the drafts awaiting review.
+    Drafts {
+        #[command(flatten)]
+        db: super::DbArg,
+    },
+    /// Correct a draft's review. Each correction is JSON, e.g.
+    /// '{"action":"add","clause":"II.3","unit":"cuc-vt","role":"lead"}', '{"action":"remove",
+    /// "clause":"II.3","unit":"cuc-attt"}', '{"action":"set_role",…}',
+    /// '{"action":"not_actionable","clause":"I.1","value":true}'; made in order, all or none.
+    Correct {
+        /// The draft's id (`12-ct-btttt`).
+        id: String,
+        /// A correction (repeatable).
+        #[arg(long = "correction", required = true)]
+        corrections: Vec<String>,
+        #[command(flatten)]
+        db: super::DbArg,
+        #[arg(long, env = "TASKFORCE_CATALOGUE")]
+        catalogue: Option<PathBuf>,
+    },
+    /// Publish a draft: its clauses and one document per unit it gives tasks to.
+    Publish {
+        id: String,
+        #[command(flatten)]
+        db: super::DbArg,
+        #[arg(long, env = "TASKFORCE_CATALOGUE")]
+        catalogue: Option<PathBuf>,
+    },
+    /// Throw a draft away.
+    Discard {
+        id: String,
+        #[command(flatten)]
+        db: super::DbArg,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -47,7 +99,112 @@ pub fn run(cmd: DirectiveCommand) -> anyhow::Result<()> {
     match cmd {
         DirectiveCommand::Parse(args) => parse(&args),
         DirectiveCommand::Seed => seed(),
+        other => actix_web::rt::System::new().block_on(drafts(other)),
     }
+}
+
+fn refused(e: ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// The database, migrated, with the catalogue stored (a fresh database gets the bundled
+/// directive as `serve` would give it).
+async fn open(url: &str, catalogue: &Catalogue) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    let db = taskforce_server::db::connect(url).await?;
+    taskforce_server::db::seed::seed(&db, catalogue).await?;
+    Ok(db)
+}
+
+fn print_draft(d: &DraftView) {
+    println!("draft {} — {} — {} — {}", d.id, d.number, d.issuer, d.date);
+    println!("{}", d.title);
+    for w in &d.directive.warnings {
+        println!("  warning [{}]: {} / {}", w.field, w.vi, w.en);
+    }
+    let tasks: usize = d.documents.iter().map(|p| p.tasks).sum();
+    println!(
+        "publishing gives {} units {tasks} tasks: {}",
+        d.documents.len(),
+        d.documents
+            .iter()
+            .map(|p| format!("{} ({})", p.unit, p.tasks))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}
+
+async fn drafts(cmd: DirectiveCommand) -> anyhow::Result<()> {
+    let by = By::operator();
+    match cmd {
+        DirectiveCommand::Parse(args) => parse(&args)?,
+        DirectiveCommand::Seed => seed()?,
+        DirectiveCommand::Import {
+            file,
+            db,
+            catalogue,
+        } => {
+            let catalogue = std::sync::Arc::new(load_catalogue(catalogue.as_deref())?);
+            let bytes = read_input(&file)?;
+            let db = open(&db.db, &catalogue).await?;
+            let draft = drafts::import_draft(&db, &catalogue, &by, &bytes)
+                .await
+                .map_err(refused)
+                .with_context(|| format!("{} is refused", file.display()))?;
+            print_draft(&draft);
+        }
+        DirectiveCommand::Drafts { db } => {
+            let db = taskforce_server::db::connect(&db.db).await?;
+            let list = drafts::list_drafts(&db).await.map_err(refused)?;
+            println!("{} drafts", list.len());
+            for d in list {
+                println!(
+                    "{:<16} {:<14} {} warnings  {}",
+                    d.id, d.date, d.warnings, d.title
+                );
+            }
+        }
+        DirectiveCommand::Correct {
+            id,
+            corrections,
+            db,
+            catalogue,
+        } => {
+            let catalogue = std::sync::Arc::new(load_catalogue(catalogue.as_deref())?);
+            let corrections: Vec<Correction> = corrections
+                .iter()
+                .map(|c| {
+                    serde_json::from_str(c).with_context(|| format!("correction {c} is not valid"))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let db = taskforce_server::db::connect(&db.db).await?;
+            let draft = drafts::correct(&db, &catalogue, &by, &id, &corrections, None)
+                .await
+                .map_err(refused)?;
+            print_draft(&draft);
+        }
+        DirectiveCommand::Publish { id, db, catalogue } => {
+            let catalogue = std::sync::Arc::new(load_catalogue(catalogue.as_deref())?);
+            let db = taskforce_server::db::connect(&db.db).await?;
+            let done = drafts::publish(&db, &catalogue, &by, &id, None)
+                .await
+                .map_err(refused)?;
+            let tasks: usize = done.documents.iter().map(|p| p.tasks).sum();
+            println!(
+                "published {} ({}): {} unit documents, {tasks} tasks",
+                done.id,
+                done.number,
+                done.documents.len()
+            );
+        }
+        DirectiveCommand::Discard { id, db } => {
+            let db = taskforce_server::db::connect(&db.db).await?;
+            drafts::discard(&db, &by, &id, None)
+                .await
+                .map_err(refused)?;
+            println!("discarded draft {id}");
+        }
+    }
+    Ok(())
 }
 
 /// Read a file (or stdin for `-`), refusing anything larger than a directive can be before

@@ -33,6 +33,8 @@ impl Lang {
 /// (key, Vietnamese, English).
 const WORDS: &[(&str, &str, &str)] = &[
     ("app", "Theo dõi thực hiện chỉ thị", "Directive progress"),
+    ("directive", "Chỉ thị", "Directive"),
+    ("all_directives", "Mọi chỉ thị", "All directives"),
     ("sign_in", "Đăng nhập", "Sign in"),
     ("sign_out", "Đăng xuất", "Sign out"),
     ("username", "Tên đăng nhập", "Username"),

@@ -15,6 +15,7 @@ use crate::{auth::Caller, http::CSRF_FIELD};
 const STYLE: &str = r#"
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",sans-serif;margin:0;color:#1b1b1b;background:#fafafa}
 header{background:#b71c1c;color:#fff;padding:.6rem 1rem;display:flex;flex-wrap:wrap;gap:1rem;align-items:center}
+.nowrap{white-space:nowrap}
 header a{color:#fff;text-decoration:none}header nav a{margin-right:.8rem}header .right{margin-left:auto}
 header form{display:inline}header button{background:none;border:1px solid #fff;color:#fff;border-radius:3px;cursor:pointer}
 main{padding:1rem;max-width:1400px}h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:1.5rem}
@@ -121,6 +122,7 @@ pub fn shell(lang: Lang, caller: &Caller, title: &str, path: &str, body: Markup)
                         a href="/hotlines" { (t(lang, "hotlines")) }
                         a href="/stale" { (t(lang, "stale")) }
                         a href="/report" { (t(lang, "report")) }
+                        a href="/directives" id="nav-directives" { (t(lang, "all_directives")) }
                     }
                     span class="right" {
                         a id="lang-switch" href={ (path) (sep) "lang=" (other.code()) } { (if other == Lang::En { "English" } else { "Tiếng Việt" }) }

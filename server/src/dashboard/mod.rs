@@ -7,6 +7,7 @@
 //! (`http::session_csrf`).
 
 mod chart;
+mod directives;
 mod i18n;
 mod layout;
 mod office;
@@ -51,6 +52,42 @@ pub fn lang_of(req: &HttpRequest) -> Lang {
 #[derive(Debug, Deserialize)]
 pub struct LangQuery {
     lang: Option<String>,
+}
+
+/// The directive the pages show, once picked (`?directive=`).
+pub const DIRECTIVE_COOKIE: &str = "tf_directive";
+
+#[derive(Debug, Deserialize)]
+struct DirectiveQuery {
+    directive: Option<String>,
+}
+
+/// A directive id as `Directive::slug` makes them, short enough for a cookie.
+fn plausible_directive(id: &str) -> bool {
+    (1..=crate::drafts::MAX_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'))
+}
+
+/// The `?directive=` of a request, when it names one plausibly.
+fn picked_directive(req: &HttpRequest) -> Option<String> {
+    web::Query::<DirectiveQuery>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.directive.clone())
+        .filter(|d| plausible_directive(d))
+}
+
+/// The directive of a page: `?directive=` first, then the one picked last (its cookie), then
+/// the bundled 05/CT-BTTTT.
+pub fn directive_of(req: &HttpRequest) -> String {
+    picked_directive(req)
+        .or_else(|| {
+            req.cookie(DIRECTIVE_COOKIE)
+                .map(|c| c.value().to_string())
+                .filter(|d| plausible_directive(d))
+        })
+        .unwrap_or_else(|| crate::progress::DEFAULT_DIRECTIVE.to_string())
 }
 
 /// A page's failure: sign in, not allowed, not found, or an internal error.
@@ -100,6 +137,8 @@ pub type PageResult = Result<HttpResponse, PageError>;
 pub struct Viewer {
     pub caller: Caller,
     pub lang: Lang,
+    /// The directive the page shows ([`directive_of`]).
+    pub directive: String,
 }
 
 impl FromRequest for Viewer {
@@ -110,12 +149,33 @@ impl FromRequest for Viewer {
         let token = req.cookie(TOKEN_COOKIE).map(|c| c.value().to_string());
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let lang = lang_of(req);
+        let picked = picked_directive(req).is_some();
+        let directive = directive_of(req);
         Box::pin(async move {
             let (Some(token), Some(state)) = (token, state) else {
                 return Err(PageError::SignIn);
             };
+            // A directive remembered from before that the server no longer has (another
+            // database behind the same address) falls back to the bundled one; one asked for
+            // in the address is looked for, and a missing one is the page's 404.
+            let directive = if picked {
+                directive
+            } else {
+                match crate::db::entity::directives::Entity::find_by_id(directive.clone())
+                    .one(&state.db)
+                    .await
+                {
+                    Ok(Some(_)) => directive,
+                    Ok(None) => crate::progress::DEFAULT_DIRECTIVE.to_string(),
+                    Err(e) => return Err(ApiError::from(e).into()),
+                }
+            };
             match caller_for_token(&state.db, &token).await {
-                Ok(caller) => Ok(Viewer { caller, lang }),
+                Ok(caller) => Ok(Viewer {
+                    caller,
+                    lang,
+                    directive,
+                }),
                 Err(ApiError::Unauthorized) => Err(PageError::SignIn),
                 Err(e) => Err(e.into()),
             }
@@ -133,6 +193,10 @@ pub fn page(req: &HttpRequest, markup: maud::Markup) -> HttpResponse {
         .and_then(|q| q.lang.as_deref().and_then(Lang::parse))
     {
         resp.cookie(http::cookie(req, LANG_COOKIE, lang.code().to_string()));
+    }
+    // A directive picked is the one the next pages show (the page was read: it exists).
+    if let Some(d) = picked_directive(req) {
+        resp.cookie(http::cookie(req, DIRECTIVE_COOKIE, d));
     }
     // An action's confirmation is shown once (the page read it: `office::take_flash`).
     if req.cookie(office::FLASH_COOKIE).is_some() {
@@ -287,4 +351,10 @@ dashboard_routes! {
     get "/report" => pages::report;
     get "/units/{id}/tasks/{task}/history" => pages::task_history;
     post "/office/actions" => office::act;
+    get "/directives" => directives::list;
+    post "/directives/drafts" => directives::import;
+    get "/directives/drafts/{id}" => directives::review;
+    post "/directives/drafts/{id}/corrections" => directives::correct;
+    post "/directives/drafts/{id}/publish" => directives::publish;
+    post "/directives/drafts/{id}/discard" => directives::discard;
 }

@@ -46,6 +46,9 @@ fn w(lang: Lang, vi: &'static str, en: &'static str) -> &'static str {
 pub struct ActForm {
     #[serde(default)]
     csrf: String,
+    /// The directive the page showed; blank: the bundled one.
+    #[serde(default)]
+    directive: String,
     #[serde(default)]
     action: String,
     #[serde(default)]
@@ -192,45 +195,60 @@ pub fn page_csrf(req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
-/// A form's hidden fields: its token, its action and its target.
-fn hidden(csrf: &str, action: &str, target: [(&str, &str); 2]) -> Markup {
+/// What every form of a page carries: the session's CSRF token and the directive the page
+/// shows (a form acts on the directive it was shown with, whatever another tab picked since).
+#[derive(Debug, Clone, Copy)]
+pub struct FormCtx<'a> {
+    pub csrf: &'a str,
+    pub directive: &'a str,
+}
+
+/// A form's hidden fields: its token, its directive, its action and its target.
+fn hidden(ctx: &FormCtx<'_>, action: &str, target: [(&str, &str); 2]) -> Markup {
     html! {
-        (csrf_input(csrf))
+        (csrf_input(ctx.csrf))
+        input type="hidden" name="directive" value=(ctx.directive);
         input type="hidden" name="action" value=(action);
         @for (k, v) in target { @if !v.is_empty() { input type="hidden" name=(k) value=(v); } }
     }
 }
 
 /// The five forms of one task of a unit's page, folded under "Act".
-pub fn task_forms(lang: Lang, csrf: &str, unit: &str, task: &str, seen: Option<&str>) -> Markup {
+pub fn task_forms(
+    lang: Lang,
+    ctx: &FormCtx<'_>,
+    unit: &str,
+    task: &str,
+    seen: Option<&str>,
+) -> Markup {
     let target = [("unit", unit), ("task", task)];
     let seen = html! { @if let Some(s) = seen { input type="hidden" name="seen" value=(s); } };
     html! {
         details class="office" {
             summary { (w(lang, "Thao tác", "Act")) }
             form method="post" action=(ACTION_PATH) class="office-accept" {
-                (hidden(csrf, "accept", target)) (seen)
+                (hidden(ctx, "accept", target)) (seen)
                 input type="text" name="text" maxlength="2000" placeholder=(w(lang, "Ghi chú (không bắt buộc)", "Remark (optional)"));
                 " " button type="submit" { (w(lang, "Nghiệm thu", "Accept")) }
             }
             form method="post" action=(ACTION_PATH) class="office-return" {
-                (hidden(csrf, "return", target)) (seen)
+                (hidden(ctx, "return", target)) (seen)
                 input type="text" name="text" maxlength="2000" required placeholder=(w(lang, "Lý do trả lại", "Reason for returning"));
                 " " button type="submit" { (w(lang, "Trả lại", "Return")) }
             }
             form method="post" action=(ACTION_PATH) class="office-urge" {
-                (hidden(csrf, "urge", target))
+                (hidden(ctx, "urge", target))
                 input type="text" name="text" maxlength="2000" required placeholder=(w(lang, "Nội dung đôn đốc", "Message"));
                 " " label { (w(lang, "Hạn mới", "New deadline")) " " input type="date" name="due"; }
                 " " button type="submit" { (w(lang, "Đôn đốc", "Urge")) }
             }
             form method="post" action=(ACTION_PATH) class="office-deadline" {
-                (hidden(csrf, "deadline", target))
+                (hidden(ctx, "deadline", target))
                 label { (w(lang, "Hạn", "Deadline")) " " input type="date" name="due"; }
                 " " button type="submit" { (w(lang, "Đặt hạn", "Set deadline")) }
             }
             form method="post" action=(ACTION_PATH) class="office-comment" {
-                (hidden(csrf, "comment", target))
+                (hidden(ctx, "comment", target))
                 input type="text" name="text" maxlength="2000" required placeholder=(w(lang, "Góp ý", "Comment"));
                 " " button type="submit" { (w(lang, "Gửi góp ý", "Comment")) }
             }
@@ -239,19 +257,19 @@ pub fn task_forms(lang: Lang, csrf: &str, unit: &str, task: &str, seen: Option<&
 }
 
 /// The forms acting on a whole unit: urge it, accept everything it reported done.
-pub fn unit_forms(lang: Lang, csrf: &str, unit: &str) -> Markup {
+pub fn unit_forms(lang: Lang, ctx: &FormCtx<'_>, unit: &str) -> Markup {
     let target = [("unit", unit), ("clause", "")];
     html! {
         div class="office-group noprint" id="office-unit" {
             h2 { (w(lang, "Thao tác của Văn phòng Bộ", "The Ministry Office acts")) }
             form method="post" action=(ACTION_PATH) id="office-unit-urge" {
-                (hidden(csrf, "urge", target))
+                (hidden(ctx, "urge", target))
                 input type="text" name="text" maxlength="2000" required placeholder=(w(lang, "Đôn đốc đơn vị: nội dung", "Urge the unit: message"));
                 " " label { (w(lang, "Hạn mới", "New deadline")) " " input type="date" name="due"; }
                 " " button type="submit" { (w(lang, "Đôn đốc mọi nhiệm vụ chưa xong", "Urge every task not done")) }
             }
             form method="post" action=(ACTION_PATH) id="office-unit-accept" {
-                (hidden(csrf, "accept", target))
+                (hidden(ctx, "accept", target))
                 input type="text" name="text" maxlength="2000" placeholder=(w(lang, "Ghi chú (không bắt buộc)", "Remark (optional)"));
                 " " button type="submit" { (w(lang, "Nghiệm thu mọi nhiệm vụ đã báo cáo", "Accept everything reported")) }
             }
@@ -260,24 +278,24 @@ pub fn unit_forms(lang: Lang, csrf: &str, unit: &str) -> Markup {
 }
 
 /// The forms acting on a clause in every unit it names.
-pub fn clause_forms(lang: Lang, csrf: &str, clause: &str) -> Markup {
+pub fn clause_forms(lang: Lang, ctx: &FormCtx<'_>, clause: &str) -> Markup {
     let target = [("clause", clause), ("unit", "")];
     html! {
         div class="office-group noprint" id="office-clause" {
             h2 { (w(lang, "Thao tác của Văn phòng Bộ", "The Ministry Office acts")) }
             form method="post" action=(ACTION_PATH) id="office-clause-urge" {
-                (hidden(csrf, "urge", target))
+                (hidden(ctx, "urge", target))
                 input type="text" name="text" maxlength="2000" required placeholder=(w(lang, "Đôn đốc các đơn vị: nội dung", "Urge the units: message"));
                 " " label { (w(lang, "Hạn mới", "New deadline")) " " input type="date" name="due"; }
                 " " button type="submit" { (w(lang, "Đôn đốc mọi đơn vị chưa xong", "Urge every unit not done")) }
             }
             form method="post" action=(ACTION_PATH) id="office-clause-deadline" {
-                (hidden(csrf, "deadline", target))
+                (hidden(ctx, "deadline", target))
                 label { (w(lang, "Hạn cho mọi đơn vị", "Deadline for every unit")) " " input type="date" name="due"; }
                 " " button type="submit" { (w(lang, "Đặt hạn", "Set deadline")) }
             }
             form method="post" action=(ACTION_PATH) id="office-clause-accept" {
-                (hidden(csrf, "accept", target))
+                (hidden(ctx, "accept", target))
                 input type="text" name="text" maxlength="2000" placeholder=(w(lang, "Ghi chú (không bắt buộc)", "Remark (optional)"));
                 " " button type="submit" { (w(lang, "Nghiệm thu mọi đơn vị đã báo cáo", "Accept every unit that reported")) }
             }
@@ -286,7 +304,7 @@ pub fn clause_forms(lang: Lang, csrf: &str, clause: &str) -> Markup {
 }
 
 /// A path segment with every byte but the unreserved ones percent-encoded.
-fn segment(s: &str) -> String {
+pub(super) fn segment(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -298,15 +316,20 @@ fn segment(s: &str) -> String {
         .collect()
 }
 
-/// The page a form came from, from its target: a clause's page for a clause, else the unit's.
+/// The page a form came from, from its target: a clause's page for a clause, else the unit's;
+/// on the form's directive.
 fn back_to(form: &ActForm) -> String {
     let (unit, clause) = (form.unit.trim(), form.clause.trim());
-    if !unit.is_empty() {
+    let page = if !unit.is_empty() {
         format!("/units/{}", segment(unit))
     } else if !clause.is_empty() {
         format!("/clauses/{}", segment(clause))
     } else {
         "/".into()
+    };
+    match form.directive.trim() {
+        "" => page,
+        d => format!("{page}?directive={}", segment(d)),
     }
 }
 
@@ -336,7 +359,11 @@ pub async fn act(
         &form.due,
         &form.seen,
     );
-    let result = match parse(&body, DEFAULT_DIRECTIVE) {
+    let directive = match form.directive.trim() {
+        "" => DEFAULT_DIRECTIVE,
+        d => d,
+    };
+    let result = match parse(&body, directive) {
         Ok((directive, target, action)) => {
             office::act(
                 &state.db,
@@ -407,6 +434,11 @@ mod tests {
         assert_eq!(back_to(&form("cuc-vt", "")), "/units/cuc-vt");
         assert_eq!(back_to(&form("", "II.1-1")), "/clauses/II.1-1");
         assert_eq!(back_to(&form("", "")), "/");
+        let on = ActForm {
+            directive: "07-ct-btttt&x=1".into(),
+            ..form("cuc-vt", "")
+        };
+        assert_eq!(back_to(&on), "/units/cuc-vt?directive=07-ct-btttt%26x%3D1");
         assert_eq!(
             back_to(&form("/evil.test\r\nX: y", "")),
             "/units/%2Fevil.test%0D%0AX%3A%20y"

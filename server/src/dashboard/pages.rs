@@ -17,12 +17,9 @@ use super::{
     layout, office, page,
 };
 use crate::{
-    db::entity::{confirmations, reports, tasks},
+    db::entity::{confirmations, directives, reports, tasks},
     error::ApiError,
-    progress::{
-        ClauseRow, DEFAULT_DIRECTIVE, DirectiveProgress, STALE_DAYS, history, role_label,
-        visible_progress,
-    },
+    progress::{ClauseRow, DirectiveProgress, STALE_DAYS, history, role_label, visible_progress},
     state::AppState,
     task_history::{self, HistoryQuery, Order, What},
 };
@@ -155,14 +152,44 @@ fn clause_label(c: &ClauseRow) -> String {
 }
 
 async fn load(state: &AppState, v: &Viewer) -> Result<DirectiveProgress, ApiError> {
-    visible_progress(&state.db, &state.catalogue, &v.caller, DEFAULT_DIRECTIVE).await
+    visible_progress(&state.db, &state.catalogue, &v.caller, &v.directive).await
+}
+
+/// The directives the server tracks, `(id, number)`, oldest first: the picker's choices.
+async fn directive_choices(state: &AppState) -> Result<Vec<(String, String)>, ApiError> {
+    Ok(directives::Entity::find()
+        .order_by_asc(directives::Column::Date)
+        .order_by_asc(directives::Column::Id)
+        .all(&state.db)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.number))
+        .collect())
+}
+
+/// The directive picker: every directive the server tracks, the shown one marked; the page
+/// it links to shows the directive picked (and the next pages too).
+fn picker(lang: Lang, choices: &[(String, String)], current: &str, here: &str) -> Markup {
+    html! {
+        nav class="picker noprint" id="directive-picker" {
+            (t(lang, "directive")) ": "
+            @for (i, (id, number)) in choices.iter().enumerate() {
+                @if i > 0 { " · " }
+                @if id == current { b class="current" data-directive=(id) { (number) } }
+                @else { a href={ (here) "?directive=" (id) } data-directive=(id) { (number) } }
+            }
+            " · " a href="/directives" id="all-directives" { (t(lang, "all_directives")) }
+        }
+    }
 }
 
 pub async fn overview(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> PageResult {
     let p = load(&state, &v).await?;
     let lang = v.lang;
-    let hist = history(&state.db, DEFAULT_DIRECTIVE).await?;
+    let hist = history(&state.db, &v.directive).await?;
+    let choices = directive_choices(&state).await?;
     let body = html! {
+        (picker(lang, &choices, &v.directive, "/"))
         p class="muted" { (p.number) " — " (p.title) }
         div class="cards" {
             div class="card" { b id="total-done" { (p.counts.done) "/" (p.counts.assigned) } (t(lang, "done")) }
@@ -189,8 +216,8 @@ pub async fn overview(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -
         }
         h2 { (t(lang, "exports")) }
         p class="noprint" {
-            a href="/exports/matrix.xlsx" id="export-matrix-xlsx" { "matrix.xlsx" } " · " a href="/exports/matrix.csv" { "matrix.csv" } " · "
-            a href="/exports/tasks.xlsx" { "tasks.xlsx" } " · " a href="/exports/tasks.csv" { "tasks.csv" }
+            a href={ "/exports/matrix.xlsx?directive=" (v.directive) } id="export-matrix-xlsx" { "matrix.xlsx" } " · " a href={ "/exports/matrix.csv?directive=" (v.directive) } { "matrix.csv" } " · "
+            a href={ "/exports/tasks.xlsx?directive=" (v.directive) } { "tasks.xlsx" } " · " a href={ "/exports/tasks.csv?directive=" (v.directive) } { "tasks.csv" }
         }
     };
     Ok(page(
@@ -241,7 +268,10 @@ pub async fn matrix(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> 
     let p = load(&state, &v).await?;
     let lang = v.lang;
     let cols = columns(&p, &state);
+    let choices = directive_choices(&state).await?;
     let body = html! {
+        (picker(lang, &choices, &v.directive, "/matrix"))
+        p class="muted" { (p.number) " — " (p.title) }
         (legend(lang))
         table class="matrix" id="matrix" {
             tr {
@@ -291,14 +321,22 @@ pub async fn clause(
         .iter()
         .map(|u| (u.unit.as_str(), u.name.as_str()))
         .collect();
-    let task_refs = task_refs_by(&state, tasks::Column::ClauseId.eq(id.as_str()), |r| {
-        Some(r.unit_id.clone())
-    })
+    let task_refs = task_refs_by(
+        &state,
+        &v.directive,
+        tasks::Column::ClauseId.eq(id.as_str()),
+        |r| Some(r.unit_id.clone()),
+    )
     .await?;
     let csrf = office::page_csrf(&req);
+    let ctx = office::FormCtx {
+        csrf: &csrf,
+        directive: &v.directive,
+    };
     let flash = office::take_flash(&req);
     let body = html! {
         @if let Some(f) = &flash { (office::flash_box(lang, f)) }
+        p class="muted" { (p.number) }
         @if let Some(h) = &c.heading { p { b { (h) } } }
         blockquote id="clause-text" class="clause-text" { (c.text) }
         p { (t(lang, "done")) ": " (c.counts.done) "/" (c.counts.assigned) " " (layout::bar(c.percent_done)) }
@@ -317,7 +355,7 @@ pub async fn clause(
                 }
             }
         }
-        @if v.caller.acts_for_office() { (office::clause_forms(lang, &csrf, &id)) }
+        @if v.caller.acts_for_office() { (office::clause_forms(lang, &ctx, &id)) }
     };
     let title = format!("{} {}", t(lang, "clause"), id);
     Ok(page(
@@ -374,21 +412,24 @@ pub async fn unit(
         .filter(|(_, us)| !us.is_empty())
         .collect();
     let reps = reports::Entity::find()
-        .filter(reports::Column::DirectiveId.eq(DEFAULT_DIRECTIVE))
+        .filter(reports::Column::DirectiveId.eq(v.directive.as_str()))
         .filter(reports::Column::UnitId.is_in(members.clone()))
         .order_by_desc(reports::Column::At)
         .all(&state.db)
         .await
         .map_err(ApiError::from)?;
     let confs = confirmations::Entity::find()
-        .filter(confirmations::Column::DirectiveId.eq(DEFAULT_DIRECTIVE))
+        .filter(confirmations::Column::DirectiveId.eq(v.directive.as_str()))
         .filter(confirmations::Column::UnitId.is_in(members.clone()))
         .all(&state.db)
         .await
         .map_err(ApiError::from)?;
-    let task_refs = task_refs_by(&state, tasks::Column::UnitId.eq(id.as_str()), |r| {
-        r.clause_id.clone()
-    })
+    let task_refs = task_refs_by(
+        &state,
+        &v.directive,
+        tasks::Column::UnitId.eq(id.as_str()),
+        |r| r.clause_id.clone(),
+    )
     .await?;
     // The Ministry Office's forms: on one unit's page (a group's has none), each task's
     // carrying its unit clock as shown.
@@ -397,7 +438,7 @@ pub async fn unit(
     // cannot be read (damaged storage) must not take the page down with it: the forms then
     // carry no clock, and a review covers the state held when it is made.
     let seen = if acts {
-        crate::office::unit_clocks(&state.db, DEFAULT_DIRECTIVE, &id)
+        crate::office::unit_clocks(&state.db, &v.directive, &id)
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(unit = %id, error = %e, "the unit's document cannot be read: forms without the clocks shown");
@@ -407,9 +448,14 @@ pub async fn unit(
         BTreeMap::new()
     };
     let csrf = office::page_csrf(&req);
+    let ctx = office::FormCtx {
+        csrf: &csrf,
+        directive: &v.directive,
+    };
     let flash = office::take_flash(&req);
     let body = html! {
         @if let Some(f) = &flash { (office::flash_box(lang, f)) }
+        p class="muted" id="unit-directive" { (p.number) " — " (p.title) }
         h2 { (t(lang, "tasks")) }
         table id="unit-tasks" {
             tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "status")) } th { (t(lang, "progress")) } th { (t(lang, "review")) } th { (t(lang, "urges")) } @if !is_group { th class="noprint" { (t(lang, "h_history")) } } @if acts { th class="noprint" { (t(lang, "act")) } } }
@@ -425,11 +471,11 @@ pub async fn unit(
                     td class="review" { (review) }
                     td class="num urges" { (urges) }
                     @if !is_group { td class="noprint" { @if let Some(r) = task_refs.get(&c.clause) { a class="history" href={ "/units/" (id) "/tasks/" (r) "/history" } { (t(lang, "h_history")) } } } }
-                    @if acts { td class="noprint" { @if let Some(r) = task_ref { (office::task_forms(lang, &csrf, &id, r, seen.get(r).map(String::as_str))) } } }
+                    @if acts { td class="noprint" { @if let Some(r) = task_ref { (office::task_forms(lang, &ctx, &id, r, seen.get(r).map(String::as_str))) } } }
                 }
             }
         }
-        @if acts { (office::unit_forms(lang, &csrf, &id)) }
+        @if acts { (office::unit_forms(lang, &ctx, &id)) }
         h2 { (t(lang, "reports")) }
         @if reps.is_empty() { p class="muted" { (t(lang, "never")) } }
         table id="unit-reports" {
@@ -457,7 +503,7 @@ pub async fn hotlines(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -
         .require(v.caller.reads_everything(), "read every unit")
         .map_err(super::PageError::from)?;
     let rows = confirmations::Entity::find()
-        .filter(confirmations::Column::DirectiveId.eq(DEFAULT_DIRECTIVE))
+        .filter(confirmations::Column::DirectiveId.eq(v.directive.as_str()))
         .order_by_asc(confirmations::Column::Carrier)
         .all(&state.db)
         .await
@@ -572,11 +618,12 @@ pub async fn report(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> 
 /// links from the pages that show tasks to their history.
 async fn task_refs_by(
     state: &AppState,
+    directive: &str,
     filter: sea_orm::sea_query::SimpleExpr,
     key: impl Fn(&tasks::Model) -> Option<String>,
 ) -> Result<BTreeMap<String, String>, ApiError> {
     Ok(tasks::Entity::find()
-        .filter(tasks::Column::DirectiveId.eq(DEFAULT_DIRECTIVE))
+        .filter(tasks::Column::DirectiveId.eq(directive))
         .filter(filter)
         .all(&state.db)
         .await?
@@ -650,7 +697,7 @@ pub async fn task_history(
         return Err(ApiError::Forbidden(format!("{} may not read {id}", v.caller.username)).into());
     }
     let query = HistoryQuery::from_params(
-        DEFAULT_DIRECTIVE,
+        &v.directive,
         &id,
         &task,
         q.order.as_deref(),

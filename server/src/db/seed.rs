@@ -54,16 +54,9 @@ pub async fn store_units(db: &impl ConnectionTrait, catalogue: &Catalogue) -> an
     Ok(())
 }
 
-/// The units with a document for this directive: every assignable, non-group unit that some
-/// actionable clause falls to (directly or through a group).
+/// The units with a document for this directive (mobile-core's `DocHeader::all_for`).
 pub fn document_headers(directive: &Directive, catalogue: &Catalogue) -> Vec<DocHeader> {
-    catalogue
-        .units()
-        .iter()
-        .filter(|u| u.is_assignable() && !u.is_group())
-        .map(|u| DocHeader::for_unit(directive, catalogue, &u.id))
-        .filter(|h| !h.tasks.is_empty())
-        .collect()
+    DocHeader::all_for(directive, catalogue)
 }
 
 /// Store a directive, its clauses, assignments and unit documents. A directive already
@@ -74,9 +67,29 @@ pub async fn store_directive(
     catalogue: &Catalogue,
 ) -> anyhow::Result<bool> {
     let txn = super::begin_write(db).await?;
+    let stored = store_directive_in(&txn, d, catalogue, None).await?;
+    txn.commit().await?;
+    Ok(stored)
+}
+
+/// What a directive was imported from: its text and the review's overrides (TOML).
+#[derive(Debug, Clone, Copy)]
+pub struct Source<'a> {
+    pub text: &'a str,
+    pub overrides: &'a str,
+}
+
+/// [`store_directive`] inside the caller's transaction (publishing a draft deletes the draft
+/// in the same one). `false`, and nothing written, when the directive is already stored.
+pub async fn store_directive_in(
+    txn: &impl ConnectionTrait,
+    d: &Directive,
+    catalogue: &Catalogue,
+    source: Option<Source<'_>>,
+) -> anyhow::Result<bool> {
     let slug = d.slug();
     if directives::Entity::find_by_id(slug.clone())
-        .one(&txn)
+        .one(txn)
         .await?
         .is_some()
     {
@@ -90,8 +103,10 @@ pub async fn store_directive(
         title: Set(d.title.clone()),
         document: Set(serde_json::to_string(d)?),
         imported_at: Set(now()),
+        source: Set(source.as_ref().map(|s| s.text.to_string())),
+        overrides: Set(source.as_ref().map(|s| s.overrides.to_string())),
     })
-    .exec_without_returning(&txn)
+    .exec_without_returning(txn)
     .await?;
 
     let mut clause_rows = Vec::new();
@@ -131,8 +146,8 @@ pub async fn store_directive(
     for c in &d.clauses {
         walk(c, None, &slug, &mut clause_rows, &mut assignment_rows);
     }
-    insert_chunked(&txn, &clause_rows, None).await?;
-    insert_chunked(&txn, &assignment_rows, None).await?;
+    insert_chunked(txn, &clause_rows, None).await?;
+    insert_chunked(txn, &assignment_rows, None).await?;
 
     let t = now();
     let mut task_rows = Vec::new();
@@ -150,7 +165,7 @@ pub async fn store_directive(
             chain_len: Set(0),
             chain_head: Set(None),
         })
-        .exec_without_returning(&txn)
+        .exec_without_returning(txn)
         .await?;
         for (i, task) in header.tasks.iter().enumerate() {
             let r = TaskRef::Assigned(u32::try_from(i).unwrap_or(u32::MAX));
@@ -173,8 +188,7 @@ pub async fn store_directive(
             });
         }
     }
-    insert_chunked(&txn, &task_rows, None).await?;
-    txn.commit().await?;
+    insert_chunked(txn, &task_rows, None).await?;
     Ok(true)
 }
 

@@ -1,13 +1,16 @@
-//! The directives the server tracks.
+//! The directives the server tracks, and the drafts the Ministry Office imports, reviews and
+//! publishes (issue 21; the rules are `drafts`').
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use sea_orm::{EntityTrait, QueryOrder};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use taskforce_core::directive::{Correction, MAX_DIRECTIVE_BYTES};
 use utoipa::ToSchema;
 
 use crate::{
     auth::Caller,
     db::entity::directives,
+    drafts::{self, By, DraftSummary, DraftView, Published},
     error::{ApiError, ApiResult, ErrorBody},
     state::AppState,
 };
@@ -67,4 +70,121 @@ pub async fn get_directive(
         obj.insert("id".into(), serde_json::Value::String(d.id));
     }
     Ok(HttpResponse::Ok().json(doc))
+}
+
+/// Import a directive's text (the UTF-8 text as extracted from the signed PDF, at most
+/// 2 MiB) as a draft for the Ministry Office to review. A draft of the same directive is
+/// replaced by the new text, keeping the review's corrections that still apply.
+#[utoipa::path(post, path = "/api/v1/directives/drafts", tag = "directive", security(("bearer" = [])),
+    request_body(content = String, content_type = "text/plain", description = "the directive's text"),
+    responses((status = 201, body = DraftView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 409, body = ErrorBody, description = "already published"),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody, description = "not a directive")))]
+pub async fn import_draft(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let by = By::caller(&caller)?;
+    let text = super::sync::read_body(payload, MAX_DIRECTIVE_BYTES, &req).await?;
+    let draft = drafts::import_draft(&state.db, &state.catalogue, &by, &text).await?;
+    Ok(HttpResponse::Created().json(draft))
+}
+
+/// The drafts awaiting review.
+#[utoipa::path(get, path = "/api/v1/directives/drafts", tag = "directive", security(("bearer" = [])),
+    responses((status = 200, body = Vec<DraftSummary>), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn list_drafts(state: web::Data<AppState>, caller: Caller) -> ApiResult<HttpResponse> {
+    By::caller(&caller)?;
+    Ok(HttpResponse::Ok().json(drafts::list_drafts(&state.db).await?))
+}
+
+/// A draft: the directive as imported under the review, its corrections, its warnings, and
+/// the documents publishing would make.
+#[utoipa::path(get, path = "/api/v1/directives/drafts/{id}", tag = "directive",
+    security(("bearer" = [])), params(("id" = String, Path, description = "the directive's id, e.g. 12-ct-btttt")),
+    responses((status = 200, body = DraftView), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn get_draft(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    By::caller(&caller)?;
+    let draft = drafts::get_draft(&state.db, &state.catalogue, &path.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(draft))
+}
+
+/// Corrections of a draft's review, made in order, all or none.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Corrections {
+    corrections: Vec<Correction>,
+    /// The draft's `updated_at` as the reviewer read it: a draft changed since is refused
+    /// (409 `draft_changed`) rather than corrected blind.
+    #[serde(default)]
+    updated_at: Option<i64>,
+}
+
+/// Correct a draft's review: give a clause to a unit, take it away, change a role, mark a
+/// clause as giving no task.
+#[utoipa::path(post, path = "/api/v1/directives/drafts/{id}/corrections", tag = "directive",
+    security(("bearer" = [])), params(("id" = String, Path, description = "the directive's id")),
+    request_body = Corrections,
+    responses((status = 200, body = DraftView), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "the draft changed meanwhile"),
+        (status = 422, body = ErrorBody, description = "a correction cannot be made")))]
+pub async fn correct_draft(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    body: web::Json<Corrections>,
+) -> ApiResult<HttpResponse> {
+    let by = By::caller(&caller)?;
+    let body = body.into_inner();
+    let draft = drafts::correct(
+        &state.db,
+        &state.catalogue,
+        &by,
+        &path.into_inner(),
+        &body.corrections,
+        body.updated_at,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(draft))
+}
+
+/// Publish a draft: the directive's clauses and a document for every unit it gives tasks
+/// to; the units' phones receive them at their next sync.
+#[utoipa::path(post, path = "/api/v1/directives/drafts/{id}/publish", tag = "directive",
+    security(("bearer" = [])), params(("id" = String, Path, description = "the directive's id")),
+    responses((status = 201, body = Published), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "already published")))]
+pub async fn publish_draft(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let by = By::caller(&caller)?;
+    let done = drafts::publish(&state.db, &state.catalogue, &by, &path.into_inner(), None).await?;
+    Ok(HttpResponse::Created().json(done))
+}
+
+/// Throw a draft away.
+#[utoipa::path(delete, path = "/api/v1/directives/drafts/{id}", tag = "directive",
+    security(("bearer" = [])), params(("id" = String, Path, description = "the directive's id")),
+    responses((status = 204), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn discard_draft(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let by = By::caller(&caller)?;
+    drafts::discard(&state.db, &by, &path.into_inner(), None).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

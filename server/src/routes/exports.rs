@@ -7,11 +7,13 @@ use std::borrow::Cow;
 use actix_web::{HttpRequest, HttpResponse, web};
 use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::Deserialize;
 use taskforce_core::{doc::ReviewState, progress::ClauseUnit};
+use utoipa::IntoParams;
 
 use crate::{
     auth::{Caller, caller_for_token},
-    db::entity::tasks,
+    db::entity::{directives, tasks},
     error::{ApiError, ApiResult},
     http::bearer_or_cookie,
     progress::DirectiveProgress,
@@ -108,8 +110,8 @@ pub fn matrix_table(p: &DirectiveProgress) -> Table {
     }
 }
 
-pub async fn tasks_table(state: &AppState, caller: &Caller) -> ApiResult<Table> {
-    let mut find = tasks::Entity::find().filter(tasks::Column::DirectiveId.eq(DEFAULT_DIRECTIVE));
+pub async fn tasks_table(state: &AppState, caller: &Caller, directive: &str) -> ApiResult<Table> {
+    let mut find = tasks::Entity::find().filter(tasks::Column::DirectiveId.eq(directive));
     if !caller.reads_everything() {
         find = find.filter(
             tasks::Column::UnitId.is_in(
@@ -279,9 +281,15 @@ pub fn to_xlsx(t: &Table) -> anyhow::Result<Vec<u8>> {
     Ok(wb.save_to_buffer()?)
 }
 
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct ExportQuery {
+    /// The directive's id; default: the bundled 05/CT-BTTTT.
+    directive: Option<String>,
+}
+
 /// `GET /exports/{matrix|tasks}.{csv|xlsx}`: for the signed-in page user or a bearer token.
 #[utoipa::path(get, path = "/exports/{name}", tag = "exports", security(("bearer" = []), ("cookie" = [])),
-    params(("name" = String, Path, description = "`matrix.csv`, `matrix.xlsx`, `tasks.csv` or `tasks.xlsx`")),
+    params(("name" = String, Path, description = "`matrix.csv`, `matrix.xlsx`, `tasks.csv` or `tasks.xlsx`"), ExportQuery),
     responses(
         (status = 200, description = "the clause × unit matrix or the task list; Vietnamese headers, dates as dates",
             content(
@@ -292,18 +300,30 @@ pub async fn download(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<String>,
+    q: web::Query<ExportQuery>,
 ) -> ApiResult<HttpResponse> {
     let token = bearer_or_cookie(&req).ok_or(ApiError::Unauthorized)?;
     let caller = caller_for_token(&state.db, &token).await?;
     let name = path.into_inner();
+    let directive = q
+        .into_inner()
+        .directive
+        .unwrap_or_else(|| DEFAULT_DIRECTIVE.into());
     let (what, ext) = name
         .rsplit_once('.')
         .ok_or_else(|| ApiError::NotFound(name.clone()))?;
     let table = match what {
-        "matrix" => matrix_table(
-            &visible_progress(&state.db, &state.catalogue, &caller, DEFAULT_DIRECTIVE).await?,
-        ),
-        "tasks" => tasks_table(&state, &caller).await?,
+        "matrix" => {
+            matrix_table(&visible_progress(&state.db, &state.catalogue, &caller, &directive).await?)
+        }
+        "tasks" => {
+            // An unknown directive is a 404, as the matrix's is.
+            directives::Entity::find_by_id(directive.clone())
+                .one(&state.db)
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("directive {directive}")))?;
+            tasks_table(&state, &caller, &directive).await?
+        }
         _ => return Err(ApiError::NotFound(name)),
     };
     let (bytes, mime) = match ext {
@@ -318,7 +338,15 @@ pub async fn download(
         .content_type(mime)
         .insert_header((
             "Content-Disposition",
-            format!("attachment; filename=\"{name}\""),
+            // `matrix.xlsx` of the bundled directive as before; `matrix-07-ct-btttt.xlsx` of another.
+            if directive == DEFAULT_DIRECTIVE {
+                format!("attachment; filename=\"{name}\"")
+            } else {
+                format!(
+                    "attachment; filename=\"{what}-{}.{ext}\"",
+                    directive.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-', "_")
+                )
+            },
         ))
         .body(bytes))
 }

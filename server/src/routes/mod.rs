@@ -42,7 +42,15 @@ api_routes! {
     post "/api/v1/devices" => devices::register_device;
     post "/api/v1/devices/{actor}/revoke" => devices::revoke_device;
     post "/api/v1/sync" => sync::sync;
+    post "/api/v1/sync/batch" => sync::sync_batch;
     get "/api/v1/directives" => directives::list_directives;
+    // Before `/api/v1/directives/{id}`, which would take `drafts` for an id.
+    post "/api/v1/directives/drafts" => directives::import_draft;
+    get "/api/v1/directives/drafts" => directives::list_drafts;
+    get "/api/v1/directives/drafts/{id}" => directives::get_draft;
+    post "/api/v1/directives/drafts/{id}/corrections" => directives::correct_draft;
+    post "/api/v1/directives/drafts/{id}/publish" => directives::publish_draft;
+    delete "/api/v1/directives/drafts/{id}" => directives::discard_draft;
     get "/api/v1/directives/{id}" => directives::get_directive;
     get "/api/v1/units" => units::list_units;
     get "/api/v1/units/{id}/document" => units::unit_document;

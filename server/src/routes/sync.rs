@@ -9,6 +9,11 @@
 //! with what the device lacks: changes, or a snapshot when that is smaller or when the
 //! changes would not fit one message (`wire::MAX_MESSAGE_BYTES`; the snapshot of any accepted
 //! document does, `doc::check_room`).
+//!
+//! `POST /api/v1/sync/batch` carries one such request per document of a unit (one per
+//! directive) and answers each as this route would, with the unit's documents on the server
+//! (issue 21): a phone syncs every directive it follows in one round trip, and learns of a
+//! newly published one.
 
 use std::sync::Arc;
 
@@ -20,6 +25,7 @@ use taskforce_core::{
 
 use crate::{
     auth::Caller,
+    db::entity::documents,
     docstore,
     error::{AccountRefused, ApiError, ApiResult, ErrorBody},
     state::AppState,
@@ -43,7 +49,7 @@ fn device_actor(req: &HttpRequest) -> ApiResult<u32> {
 
 /// Read the body, refusing it as soon as it passes the limit (and before reading, when its
 /// declared length already does).
-async fn read_body(
+pub(crate) async fn read_body(
     mut payload: web::Payload,
     limit: usize,
     req: &HttpRequest,
@@ -94,12 +100,23 @@ pub async fn sync(
     req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
+    round_trip(&state, &caller, &req, payload, false).await
+}
+
+/// A sync round trip with its metrics: refused at once when the writer is full, the body read
+/// within its limit, then one document (`batch` false) or a unit's batch.
+async fn round_trip(
+    state: &AppState,
+    caller: &Caller,
+    req: &HttpRequest,
+    payload: web::Payload,
+    batch: bool,
+) -> ApiResult<HttpResponse> {
     if let Err(e) = state.writer.refuse_if_full() {
         Metrics::add(&state.metrics.sync_rejected, 1);
         return Err(e);
     }
-    let body = read_body(payload, state.config.sync_body_limit, &req).await;
-    let body = match body {
+    let body = match read_body(payload, state.config.sync_body_limit, req).await {
         Ok(b) => b,
         Err(e) => {
             Metrics::add(&state.metrics.sync_rejected, 1);
@@ -108,7 +125,16 @@ pub async fn sync(
     };
     Metrics::add(&state.metrics.sync_requests, 1);
     Metrics::add(&state.metrics.bytes_in, body.len() as u64);
-    let result = handle(&state, &caller, &req, &body).await;
+    let result = if body.len() > state.config.sync_body_limit {
+        Err(ApiError::TooLarge {
+            size: body.len(),
+            limit: state.config.sync_body_limit,
+        })
+    } else if batch {
+        handle_batch(state, caller, req, &body).await
+    } else {
+        handle(state, caller, req, &body).await
+    };
     if result.is_err() {
         Metrics::add(&state.metrics.sync_rejected, 1);
     }
@@ -125,13 +151,45 @@ async fn handle(
     req: &HttpRequest,
     body: &[u8],
 ) -> ApiResult<Vec<u8>> {
-    let limit = state.config.sync_body_limit;
-    if body.len() > limit {
-        return Err(ApiError::TooLarge {
-            size: body.len(),
-            limit,
-        });
-    }
+    let (actor, key) = device_key(state, caller, req).await?;
+    let request: SyncRequest = wire::decode_request(body)?;
+    sync_document(state, caller, actor, &key, request).await
+}
+
+/// Refused when `change` holds an operation the caller may not make in `unit`'s document.
+fn forbidden_op(
+    caller: &Caller,
+    unit: &str,
+    change: &taskforce_core::sync::Change,
+) -> ApiResult<()> {
+    let Some((i, op)) = change
+        .ops
+        .iter()
+        .enumerate()
+        .find(|(_, op)| !caller.may_make(unit, op))
+    else {
+        return Ok(());
+    };
+    Err(ApiError::Forbidden(format!(
+        "{} không được thực hiện thao tác này trên tài liệu của {unit} / {} may not make operation {} ({}) in {unit}'s document",
+        caller.username,
+        caller.username,
+        change.start.saturating_add(i as u64),
+        if op.is_office() {
+            "the Ministry Office's: a review, a deadline or an urge"
+        } else {
+            "a unit's: only its members make it"
+        },
+    )))
+}
+
+/// The calling device (`X-Taskforce-Device`) and its key: registered to the caller and not
+/// revoked.
+async fn device_key(
+    state: &AppState,
+    caller: &Caller,
+    req: &HttpRequest,
+) -> ApiResult<(u32, ed25519_dalek::VerifyingKey)> {
     let actor = device_actor(req)?;
     let key = match state.auth.device(&state.db, actor).await? {
         // A revoked device (a lost phone) syncs no more; what it wrote before stays.
@@ -147,8 +205,19 @@ async fn handle(
         }
     };
     let key = ed25519_dalek::VerifyingKey::from_bytes(&key).map_err(ApiError::internal)?;
+    Ok((actor, key))
+}
 
-    let request: SyncRequest = wire::decode_request(body)?;
+/// One document's round trip, its device checked: every check and the write of the single
+/// route, shared by the batch route (one document of a batch is answered as the single route
+/// would answer it).
+async fn sync_document(
+    state: &AppState,
+    caller: &Caller,
+    actor: u32,
+    key: &ed25519_dalek::VerifyingKey,
+    request: SyncRequest,
+) -> ApiResult<Vec<u8>> {
     if request.changes.len() > wire::MAX_REQUEST_CHANGES {
         return Err(ApiError::BadRequest(format!(
             "một lần đồng bộ gửi tối đa {max} thay đổi / a sync carries at most {max} changes; this one has {n}",
@@ -172,7 +241,7 @@ async fn handle(
                 start: c.start,
             });
         }
-        if !c.verify(request.fingerprint, &key) {
+        if !c.verify(request.fingerprint, key) {
             return Err(ApiError::BadSignature {
                 actor: c.actor,
                 start: c.start,
@@ -181,24 +250,7 @@ async fn handle(
         // Who may make what, operation by operation (decision 39): a member's device never
         // writes a review, a deadline or an urge; the Ministry Office's nothing else but
         // comments. The whole sync is refused and nothing stored.
-        if let Some((i, op)) = c
-            .ops
-            .iter()
-            .enumerate()
-            .find(|(_, op)| !caller.may_make(&unit, op))
-        {
-            return Err(ApiError::Forbidden(format!(
-                "{} không được thực hiện thao tác này trên tài liệu của {unit} / {} may not make operation {} ({}) in {unit}'s document",
-                caller.username,
-                caller.username,
-                c.start.saturating_add(i as u64),
-                if op.is_office() {
-                    "the Ministry Office's: a review, a deadline or an urge"
-                } else {
-                    "a unit's: only its members make it"
-                },
-            )));
-        }
+        forbidden_op(caller, &unit, c)?;
     }
 
     let key = request.doc.clone();
@@ -265,4 +317,181 @@ async fn handle(
         )));
     }
     wire::encode_changes_response(&version, &missing).map_err(ApiError::internal)
+}
+
+/// Room kept in a batch answer for its frame and the list of documents.
+const BATCH_FRAME_BYTES: usize = 64 * 1024;
+
+/// Every document of a unit in one round trip: a `SyncRequest` per document, each checked,
+/// written and answered exactly as `POST /api/v1/sync` would (one refused document does not
+/// sink the others: its answer is the single route's error), and the unit's documents on the
+/// server, so that a phone learns of a newly published directive. What is the caller's to be
+/// refused (the device, the unit, an operation its role never makes) and what bounds the
+/// batch (documents, changes, each document once, one unit) refuse the whole batch first.
+#[utoipa::path(post, path = "/api/v1/sync/batch", tag = "sync", security(("bearer" = [])),
+    params(("X-Taskforce-Device" = u32, Header, description = "the device's actor id")),
+    request_body(content = super::Binary, content_type = "application/octet-stream",
+        description = "a `BatchRequest`: the unit, and a `SyncRequest` per document (at most `wire::MAX_BATCH_DOCUMENTS`, each document once, at most `wire::MAX_REQUEST_CHANGES` changes in all)"),
+    responses(
+        (status = 200, body = super::Binary, content_type = "application/octet-stream",
+            description = "a `BatchResponse`: per request, its `SyncResponse` or the status and error body the single route would have answered (`deferred`, 503: no room left in this answer, ask again); and the unit's documents (directive, fingerprint, operations)"),
+        (status = 400, body = ErrorBody, description = "malformed message, too many documents or changes, a document named twice, another unit's document"),
+        (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody, description = "not the caller's device, `device_revoked`, a unit the caller may not read (or write, when the batch carries changes), an operation the caller's role never makes"),
+        (status = 413, body = ErrorBody),
+        (status = 503, body = ErrorBody, description = "`overloaded`: the writer's queue is full; retry after `Retry-After` seconds")))]
+pub async fn sync_batch(
+    state: web::Data<AppState>,
+    caller: Caller,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    round_trip(&state, &caller, &req, payload, true).await
+}
+
+async fn handle_batch(
+    state: &AppState,
+    caller: &Caller,
+    req: &HttpRequest,
+    body: &[u8],
+) -> ApiResult<Vec<u8>> {
+    let (actor, key) = device_key(state, caller, req).await?;
+    let batch = wire::decode_batch_request(body)?;
+    check_batch(&batch)?;
+    // The whole batch is the unit's: read (and written, when it carries changes) by the
+    // caller, as the single route asks of each sync; then each document is checked as the
+    // single route checks it.
+    let unit = &batch.unit;
+    if batch.requests.iter().any(|r| !r.changes.is_empty()) {
+        caller.require(
+            caller.may_write_unit(unit),
+            &format!("write {unit}'s document"),
+        )?;
+    } else {
+        caller.require(caller.may_read_unit(unit), &format!("read {unit}"))?;
+    }
+    // What the caller may not do is refused whole, as the single route refuses it, before
+    // anything is written: an operation its role never makes (decision 39).
+    for r in &batch.requests {
+        for c in &r.changes {
+            forbidden_op(caller, unit, c)?;
+        }
+    }
+    let documents = unit_documents(state, &batch.unit).await?;
+
+    // Together: the writer takes them in one transaction when it is free.
+    let answers = futures_util::future::join_all(batch.requests.into_iter().map(|r| {
+        let doc = r.doc.clone();
+        let key = &key;
+        async move { (doc, sync_document(state, caller, actor, key, r).await) }
+    }))
+    .await;
+    let mut room = wire::MAX_MESSAGE_BYTES.saturating_sub(BATCH_FRAME_BYTES);
+    let mut out = Vec::with_capacity(answers.len());
+    for (doc, answer) in answers {
+        let result = match answer {
+            Ok(bytes) if bytes.len() <= room => {
+                room -= bytes.len();
+                wire::DocResult::Synced(bytes)
+            }
+            // Written (a resend is taken once), but no room left to answer: asked again.
+            Ok(_) => {
+                Metrics::add(&state.metrics.sync_rejected, 1);
+                wire::DocResult::Refused {
+                    status: 503,
+                    body: serde_json::json!({
+                        "error": DEFERRED,
+                        "message": "câu trả lời đã đầy, hãy đồng bộ lại tài liệu này / no room left in this answer; sync this document again",
+                    })
+                    .to_string(),
+                }
+            }
+            Err(e) => {
+                Metrics::add(&state.metrics.sync_rejected, 1);
+                let (status, body) = refusal(&e).await;
+                wire::DocResult::Refused { status, body }
+            }
+        };
+        out.push(wire::DocAnswer { doc, result });
+    }
+    Ok(wire::encode_batch_response(&wire::BatchResponse {
+        answers: out,
+        documents,
+    }))
+}
+
+/// The code of a document a batch answer had no room left for.
+pub const DEFERRED: &str = "deferred";
+
+/// What the single route answers for `e`: its status and JSON error body.
+async fn refusal(e: &ApiError) -> (u16, String) {
+    use actix_web::ResponseError;
+    let response = e.error_response();
+    let status = response.status().as_u16();
+    let body = actix_web::body::to_bytes(response.into_body())
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_else(|_| {
+            serde_json::json!({ "error": e.code(), "message": e.to_string() }).to_string()
+        });
+    (status, body)
+}
+
+/// A batch's own bounds: not too many documents or changes, each document once.
+fn check_batch(batch: &wire::BatchRequest) -> ApiResult<()> {
+    let n = batch.requests.len();
+    if n > wire::MAX_BATCH_DOCUMENTS {
+        return Err(ApiError::BadRequest(format!(
+            "một lần đồng bộ gồm tối đa {max} tài liệu / a batch sync names at most {max} documents; this one names {n}",
+            max = wire::MAX_BATCH_DOCUMENTS,
+        )));
+    }
+    let changes: usize = batch.requests.iter().map(|r| r.changes.len()).sum();
+    if changes > wire::MAX_REQUEST_CHANGES {
+        return Err(ApiError::BadRequest(format!(
+            "một lần đồng bộ gửi tối đa {max} thay đổi / a sync carries at most {max} changes; this one has {changes}",
+            max = wire::MAX_REQUEST_CHANGES,
+        )));
+    }
+    if let Some(r) = batch.requests.iter().find(|r| r.doc.unit != batch.unit) {
+        return Err(ApiError::BadRequest(format!(
+            "một lần đồng bộ chỉ gồm tài liệu của {u} / a batch holds {u}'s documents only; it names {}/{}",
+            r.doc.directive,
+            r.doc.unit,
+            u = batch.unit,
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = batch.requests.iter().find(|r| !seen.insert(&r.doc)) {
+        return Err(ApiError::BadRequest(format!(
+            "tài liệu {d}/{u} có hai lần trong một lần đồng bộ / document {d}/{u} is named twice in one batch",
+            d = twice.doc.directive,
+            u = twice.doc.unit,
+        )));
+    }
+    Ok(())
+}
+
+/// The documents `unit` has on the server: directive, fingerprint and operations (the state
+/// itself is not read).
+async fn unit_documents(state: &AppState, unit: &str) -> ApiResult<Vec<wire::ListedDocument>> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+    let rows: Vec<(String, i64, i64)> = documents::Entity::find()
+        .select_only()
+        .column(documents::Column::DirectiveId)
+        .column(documents::Column::Fingerprint)
+        .column(documents::Column::Ops)
+        .filter(documents::Column::UnitId.eq(unit))
+        .order_by_asc(documents::Column::DirectiveId)
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(directive, fingerprint, ops)| wire::ListedDocument {
+            directive,
+            fingerprint: u64::from_ne_bytes(fingerprint.to_ne_bytes()),
+            ops: u64::try_from(ops).unwrap_or(0),
+        })
+        .collect())
 }

@@ -58,3 +58,52 @@ impl Answer {
             .map(|v| v.split(';').next().unwrap_or_default().to_string())
     }
 }
+
+/// `GET path` with the cookies a browser holds (`name=value; …`, or empty).
+pub fn get(app: &super::Http, cookie: &str, path: &str) -> Answer {
+    let req = agent()
+        .get(&format!("{}{path}", app.base))
+        .header("Cookie", cookie);
+    Answer::of(req.call().unwrap_or_else(|e| panic!("GET {path}: {e}")))
+}
+
+/// A form posted to `path` from this server's origin, with the browser's cookies.
+pub fn post_form(app: &super::Http, cookie: &str, path: &str, form: &[(&str, &str)]) -> Answer {
+    let req = agent()
+        .post(&format!("{}{path}", app.base))
+        .header("Cookie", cookie)
+        .header("Origin", &app.base);
+    Answer::of(
+        req.send_form(form.iter().copied())
+            .unwrap_or_else(|e| panic!("POST {path}: {e}")),
+    )
+}
+
+/// The `value` of the first field `name` of a page's forms after `from`.
+pub fn field_after(html: &str, from: &str, name: &str) -> Option<String> {
+    let start = html.find(from)?;
+    let key = format!("name=\"{name}\" value=\"");
+    let at = html[start..].find(&key)? + start + key.len();
+    let rest = &html[at..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+/// The sign-in form fetched, then posted from this server's origin: the session cookie.
+pub fn sign_in(app: &super::Http, user: &str) -> String {
+    let form = get(app, "", "/login");
+    let csrf = field_after(&form.body, "<form", "csrf").unwrap_or_default();
+    let pre = form.cookie("tf_csrf").unwrap_or_default();
+    let done = post_form(
+        app,
+        &pre,
+        "/login",
+        &[
+            ("username", user),
+            ("password", super::PASSWORD),
+            ("csrf", &csrf),
+        ],
+    );
+    assert_eq!(done.status, 303, "{}", done.body);
+    done.cookie("tf_token")
+        .unwrap_or_else(|| panic!("no session cookie"))
+}

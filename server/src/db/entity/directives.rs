@@ -15,6 +15,12 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub document: String,
     pub imported_at: i64,
+    /// The text as uploaded (NULL for the bundled directive stored before drafts existed).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub source: Option<String>,
+    /// The review's corrections (overrides TOML), NULL likewise.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub overrides: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ pub mod clauses;
 pub mod confirmations;
 pub mod device_challenges;
 pub mod devices;
+pub mod directive_drafts;
 pub mod directives;
 pub mod documents;
 pub mod memberships;

@@ -1,0 +1,571 @@
+//! Directives brought in after the first start (issue 21, decision 41): import a text as a
+//! **draft**, review who does what (corrections kept as the directive's overrides), publish it
+//! (its clauses, assignments and one document per unit it gives tasks to), or discard it.
+//!
+//! The rules of the review live in mobile-core (`Overrides::correct`); this module keeps the
+//! drafts in the database, checks who may act (the Ministry Office and admins), serialises two
+//! reviewers of one draft (a correction made on a draft that changed meanwhile is refused, not
+//! lost), and logs every step in `audit_log`.
+
+use std::sync::Arc;
+
+use chrono::DateTime;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, TransactionTrait, sea_query::Expr,
+};
+use serde::Serialize;
+use taskforce_core::directive::{
+    Catalogue, Correction, Directive, MAX_DIRECTIVE_BYTES, Overrides, import, parse_bytes,
+};
+use utoipa::ToSchema;
+
+use crate::{
+    accounts::audit,
+    auth::Caller,
+    clock::now,
+    db::{
+        self,
+        entity::{directive_drafts, directives},
+        seed::{Source, document_headers, store_directive_in},
+    },
+    error::{ApiError, ApiResult, DraftRefused},
+};
+
+/// The longest directive id taken (`Directive::slug`: the dashboard's picker and cookie take
+/// ids up to this long).
+pub const MAX_ID: usize = 64;
+
+/// At most this many corrections in one request (the review page sends one at a time).
+pub const MAX_CORRECTIONS_PER_REQUEST: usize = 100;
+
+/// A draft as the review reads it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DraftView {
+    /// The directive's id once published (`12-ct-btttt`).
+    pub id: String,
+    pub number: String,
+    pub issuer: String,
+    /// ISO date of issue.
+    pub date: String,
+    pub title: String,
+    /// The directive as imported under the review's corrections (mobile-core's model as JSON),
+    /// with the importer's warnings.
+    #[schema(value_type = Object)]
+    pub directive: Directive,
+    /// The review's corrections, as overrides TOML.
+    pub overrides: String,
+    /// The units that publishing gives a document to, with how many tasks each.
+    pub documents: Vec<PlannedDocument>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlannedDocument {
+    pub unit: String,
+    pub tasks: usize,
+}
+
+/// A draft in the list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DraftSummary {
+    pub id: String,
+    pub number: String,
+    pub issuer: String,
+    pub date: String,
+    pub title: String,
+    /// How many warnings the importer left for the reviewer.
+    pub warnings: usize,
+    pub updated_at: i64,
+}
+
+/// What publishing made.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Published {
+    pub id: String,
+    pub number: String,
+    /// The units given a document, with how many tasks each.
+    pub documents: Vec<PlannedDocument>,
+}
+
+/// Who imports, reviews or publishes: a signed-in member of the Ministry Office (or an
+/// admin), or the operator at the server's command line.
+#[derive(Debug, Clone)]
+pub struct By {
+    user: Option<i64>,
+    name: String,
+}
+
+impl By {
+    /// The caller, when it acts for the Ministry Office (else 403).
+    pub fn caller(caller: &Caller) -> ApiResult<Self> {
+        caller.require(
+            caller.acts_for_office(),
+            "import, review and publish directives",
+        )?;
+        Ok(Self {
+            user: Some(caller.user_id),
+            name: caller.username.clone(),
+        })
+    }
+
+    /// The operator of the server (`taskforce directive …`).
+    pub fn operator() -> Self {
+        Self {
+            user: None,
+            name: "operator".into(),
+        }
+    }
+}
+
+fn planned(d: &Directive, catalogue: &Catalogue) -> Vec<PlannedDocument> {
+    document_headers(d, catalogue)
+        .into_iter()
+        .map(|h| PlannedDocument {
+            unit: h.unit,
+            tasks: h.tasks.len(),
+        })
+        .collect()
+}
+
+fn refused(e: impl std::fmt::Display) -> ApiError {
+    DraftRefused::NotImported(e.to_string()).into()
+}
+
+fn view(row: directive_drafts::Model, catalogue: &Catalogue) -> ApiResult<DraftView> {
+    let directive: Directive = serde_json::from_str(&row.document).map_err(ApiError::internal)?;
+    Ok(DraftView {
+        documents: planned(&directive, catalogue),
+        id: row.id,
+        number: row.number,
+        issuer: row.issuer,
+        date: row.date,
+        title: row.title,
+        directive,
+        overrides: row.overrides,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// The overrides of a draft row (written by this module: a damaged one is an internal error).
+fn overrides_of(row: &directive_drafts::Model) -> ApiResult<Overrides> {
+    Overrides::from_toml(&row.overrides).map_err(ApiError::internal)
+}
+
+/// Import `text` as a draft. A draft of the same directive is replaced by the new text and
+/// keeps the review's corrections of the clauses the new text still has (a corrected text
+/// does not undo the review); the corrections that no longer apply are dropped and said so
+/// in the warnings. A directive already published is refused (decision 41). The importer runs
+/// off the async workers and outside the write transaction; the write then holds only if the
+/// draft is still as read (else 409 `draft_changed`: nothing is lost, the upload is made again).
+pub async fn import_draft(
+    db: &DatabaseConnection,
+    catalogue: &Arc<Catalogue>,
+    by: &By,
+    text: &[u8],
+) -> ApiResult<DraftView> {
+    if text.len() > MAX_DIRECTIVE_BYTES {
+        return Err(ApiError::TooLarge {
+            size: text.len(),
+            limit: MAX_DIRECTIVE_BYTES,
+        });
+    }
+    let bytes: Arc<[u8]> = Arc::from(text);
+    // Parsed once to learn the number, the id and what an earlier draft reviewed.
+    let parsed = blocking({
+        let bytes = bytes.clone();
+        move || parse_bytes(&bytes).map_err(refused)
+    })
+    .await?;
+    let id = parsed.slug();
+    if id.len() > MAX_ID {
+        return Err(DraftRefused::NotImported(format!(
+            "số hiệu {} quá dài (tối đa {MAX_ID} ký tự) / the number {} is too long (at most {MAX_ID} characters)",
+            parsed.number, parsed.number
+        ))
+        .into());
+    }
+    if directives::Entity::find_by_id(id.clone())
+        .one(db)
+        .await?
+        .is_some()
+    {
+        return Err(DraftRefused::Published(parsed.number).into());
+    }
+    let earlier = directive_drafts::Entity::find_by_id(id.clone())
+        .one(db)
+        .await?;
+    let start = match &earlier {
+        Some(row) => overrides_of(row)?,
+        None => match Overrides::bundled_for(&parsed.number) {
+            Some(bundled) => bundled.map_err(ApiError::internal)?,
+            None => Overrides::empty(&parsed.number),
+        },
+    };
+    let (overrides, directive, dropped) = blocking({
+        let (bytes, catalogue, number) = (bytes.clone(), catalogue.clone(), parsed.number.clone());
+        move || reimport(&bytes, &catalogue, &number, start)
+    })
+    .await?;
+    let source = String::from_utf8_lossy(text).into_owned();
+    let document = serde_json::to_string(&directive).map_err(ApiError::internal)?;
+
+    let txn = db::begin_write(db).await?;
+    if directives::Entity::find_by_id(id.clone())
+        .one(&txn)
+        .await?
+        .is_some()
+    {
+        return Err(DraftRefused::Published(directive.number).into());
+    }
+    let t = now();
+    match &earlier {
+        Some(e) => {
+            // Strictly later than anything a reviewer may hold, and only over the row read.
+            let at = t.max(e.updated_at + 1);
+            let done = directive_drafts::Entity::update_many()
+                .col_expr(
+                    directive_drafts::Column::Number,
+                    Expr::value(directive.number.clone()),
+                )
+                .col_expr(
+                    directive_drafts::Column::Issuer,
+                    Expr::value(directive.issuer.clone()),
+                )
+                .col_expr(
+                    directive_drafts::Column::Date,
+                    Expr::value(directive.date.to_string()),
+                )
+                .col_expr(
+                    directive_drafts::Column::Title,
+                    Expr::value(directive.title.clone()),
+                )
+                .col_expr(directive_drafts::Column::Source, Expr::value(source))
+                .col_expr(
+                    directive_drafts::Column::Overrides,
+                    Expr::value(overrides.to_toml()),
+                )
+                .col_expr(directive_drafts::Column::Document, Expr::value(document))
+                .col_expr(directive_drafts::Column::UpdatedAt, Expr::value(at))
+                .filter(directive_drafts::Column::Id.eq(id.as_str()))
+                .filter(directive_drafts::Column::UpdatedAt.eq(e.updated_at))
+                .exec(&txn)
+                .await?;
+            if done.rows_affected != 1 {
+                return Err(DraftRefused::Changed(id).into());
+            }
+        }
+        None => {
+            let row = directive_drafts::ActiveModel {
+                id: Set(id.clone()),
+                number: Set(directive.number.clone()),
+                issuer: Set(directive.issuer.clone()),
+                date: Set(directive.date.to_string()),
+                title: Set(directive.title.clone()),
+                source: Set(source),
+                overrides: Set(overrides.to_toml()),
+                document: Set(document),
+                created_by: Set(by.user),
+                created_at: Set(t),
+                updated_at: Set(t),
+            };
+            // Two first imports of one directive at once: the second finds the first's row.
+            if let Err(e) = directive_drafts::Entity::insert(row)
+                .exec_without_returning(&txn)
+                .await
+            {
+                return Err(match e.sql_err() {
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_)) => {
+                        DraftRefused::Changed(id).into()
+                    }
+                    _ => e.into(),
+                });
+            }
+        }
+    }
+    audit(
+        &txn,
+        by.user,
+        if earlier.is_some() {
+            "directive.reimport"
+        } else {
+            "directive.import"
+        },
+        &id,
+        serde_json::json!({
+            "number": directive.number,
+            "bytes": text.len(),
+            "warnings": directive.warnings.len(),
+            "dropped_corrections": dropped,
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(directive = %id, by = %by.name, "directive imported as a draft");
+    let row = find(db, &id).await?;
+    view(row, catalogue)
+}
+
+/// CPU-bound work (the importer) on the blocking pool, not on an async worker.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> ApiResult<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// Import `text` under `overrides`, dropping the corrections that no longer apply (a clause
+/// the text lost or reworded, a unit the catalogue lost), each dropped one named in a warning.
+fn reimport(
+    text: &[u8],
+    catalogue: &Catalogue,
+    number: &str,
+    mut overrides: Overrides,
+) -> ApiResult<(Overrides, Directive, Vec<String>)> {
+    let bare = import(text, catalogue, Some(&Overrides::empty(number))).map_err(refused)?;
+    overrides.directive = number.to_string();
+    let dropped = overrides.keep_applicable(&bare, catalogue);
+    let mut directive = import(text, catalogue, Some(&overrides)).map_err(refused)?;
+    for id in &dropped {
+        directive
+            .warnings
+            .push(taskforce_core::directive::ImportWarning::new(
+                format!("clause:{id}"),
+                format!(
+                    "Bỏ hiệu chỉnh của điều khoản {id}: văn bản mới không còn điều khoản này, đã sửa lời của nó, hoặc không còn đơn vị của nó"
+                ),
+                format!(
+                    "The correction of clause {id} was dropped: the new text no longer has the clause, words it differently, or lost its unit"
+                ),
+            ));
+    }
+    Ok((overrides, directive, dropped))
+}
+
+/// The drafts awaiting review, newest first.
+pub async fn list_drafts(db: &DatabaseConnection) -> ApiResult<Vec<DraftSummary>> {
+    let rows = directive_drafts::Entity::find()
+        .order_by_desc(directive_drafts::Column::UpdatedAt)
+        .all(db)
+        .await?;
+    rows.into_iter()
+        .map(|r| {
+            let warnings = serde_json::from_str::<Directive>(&r.document)
+                .map(|d| d.warnings.len())
+                .map_err(ApiError::internal)?;
+            Ok(DraftSummary {
+                id: r.id,
+                number: r.number,
+                issuer: r.issuer,
+                date: r.date,
+                title: r.title,
+                warnings,
+                updated_at: r.updated_at,
+            })
+        })
+        .collect()
+}
+
+async fn find(db: &impl ConnectionTrait, id: &str) -> ApiResult<directive_drafts::Model> {
+    directive_drafts::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("draft {id}")))
+}
+
+/// A draft, for the review.
+pub async fn get_draft(
+    db: &DatabaseConnection,
+    catalogue: &Catalogue,
+    id: &str,
+) -> ApiResult<DraftView> {
+    view(find(db, id).await?, catalogue)
+}
+
+/// Make the review's `corrections`, in order, all or none. `expected`: the `updated_at` the
+/// reviewer read, when it is known (the review page sends it): a draft changed since is
+/// refused rather than corrected blind.
+pub async fn correct(
+    db: &DatabaseConnection,
+    catalogue: &Arc<Catalogue>,
+    by: &By,
+    id: &str,
+    corrections: &[Correction],
+    expected: Option<i64>,
+) -> ApiResult<DraftView> {
+    if corrections.is_empty() || corrections.len() > MAX_CORRECTIONS_PER_REQUEST {
+        return Err(ApiError::BadRequest(format!(
+            "send 1 to {MAX_CORRECTIONS_PER_REQUEST} corrections"
+        )));
+    }
+    let row = find(db, id).await?;
+    if expected.is_some_and(|e| e != row.updated_at) {
+        return Err(DraftRefused::Changed(id.to_string()).into());
+    }
+    let mut overrides = overrides_of(&row)?;
+    let mut directive: Directive =
+        serde_json::from_str(&row.document).map_err(ApiError::internal)?;
+    let note = format!(
+        "review: {} on {}",
+        by.name,
+        DateTime::from_timestamp(now(), 0).map_or_else(String::new, |t| t.date_naive().to_string())
+    );
+    let (overrides, directive) = blocking({
+        let (catalogue, corrections, source) =
+            (catalogue.clone(), corrections.to_vec(), row.source.clone());
+        move || {
+            for k in &corrections {
+                overrides
+                    .correct(&directive, &catalogue, k, &note)
+                    .map_err(DraftRefused::from)?;
+                directive =
+                    import(source.as_bytes(), &catalogue, Some(&overrides)).map_err(refused)?;
+            }
+            Ok((overrides, directive))
+        }
+    })
+    .await?;
+    let t = now().max(row.updated_at + 1);
+    let txn = db.begin().await?;
+    // Only over the row that was read: a concurrent correction wins the race, this one is
+    // refused (and can be made again on the new state).
+    let done = directive_drafts::Entity::update_many()
+        .col_expr(
+            directive_drafts::Column::Overrides,
+            Expr::value(overrides.to_toml()),
+        )
+        .col_expr(
+            directive_drafts::Column::Document,
+            Expr::value(serde_json::to_string(&directive).map_err(ApiError::internal)?),
+        )
+        .col_expr(directive_drafts::Column::UpdatedAt, Expr::value(t))
+        .filter(directive_drafts::Column::Id.eq(id))
+        .filter(directive_drafts::Column::UpdatedAt.eq(row.updated_at))
+        .filter(directive_drafts::Column::Overrides.eq(row.overrides.clone()))
+        .exec(&txn)
+        .await?;
+    if done.rows_affected != 1 {
+        return Err(DraftRefused::Changed(id.to_string()).into());
+    }
+    audit(
+        &txn,
+        by.user,
+        "directive.review",
+        id,
+        serde_json::to_value(corrections).map_err(ApiError::internal)?,
+    )
+    .await?;
+    txn.commit().await?;
+    view(find(db, id).await?, catalogue)
+}
+
+/// Publish a draft: the directive, its clauses and assignments, and a document for every unit
+/// it gives tasks to, in one transaction that also removes the draft. The text is imported
+/// again under the review (the catalogue may have changed since the draft was read).
+/// `expected`: the `updated_at` the reviewer read, when known: a draft changed since is
+/// refused (checked inside the transaction).
+pub async fn publish(
+    db: &DatabaseConnection,
+    catalogue: &Arc<Catalogue>,
+    by: &By,
+    id: &str,
+    expected: Option<i64>,
+) -> ApiResult<Published> {
+    let row = find(db, id).await?;
+    if expected.is_some_and(|e| e != row.updated_at) {
+        return Err(DraftRefused::Changed(id.to_string()).into());
+    }
+    let overrides = overrides_of(&row)?;
+    let directive = blocking({
+        let (catalogue, source) = (catalogue.clone(), row.source.clone());
+        move || import(source.as_bytes(), &catalogue, Some(&overrides)).map_err(refused)
+    })
+    .await?;
+    let txn = db::begin_write(db).await?;
+    if directive.slug() != id {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "draft {id} now reads as {}",
+            directive.slug()
+        )));
+    }
+    let documents = planned(&directive, catalogue);
+    let stored = store_directive_in(
+        &txn,
+        &directive,
+        catalogue,
+        Some(Source {
+            text: &row.source,
+            overrides: &row.overrides,
+        }),
+    )
+    .await
+    .map_err(ApiError::internal)?;
+    if !stored {
+        return Err(DraftRefused::Published(directive.number).into());
+    }
+    // Only the draft as read: a correction (or an import) that landed since leaves this one
+    // to roll back, not published without it.
+    let gone = directive_drafts::Entity::delete_many()
+        .filter(directive_drafts::Column::Id.eq(id))
+        .filter(directive_drafts::Column::UpdatedAt.eq(row.updated_at))
+        .filter(directive_drafts::Column::Overrides.eq(row.overrides.clone()))
+        .exec(&txn)
+        .await?;
+    if gone.rows_affected != 1 {
+        return Err(DraftRefused::Changed(id.to_string()).into());
+    }
+    audit(
+        &txn,
+        by.user,
+        "directive.publish",
+        id,
+        serde_json::json!({
+            "number": directive.number,
+            "documents": documents.len(),
+            "tasks": documents.iter().map(|d| d.tasks).sum::<usize>(),
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(directive = %id, by = %by.name, documents = documents.len(), "directive published");
+    Ok(Published {
+        id: id.to_string(),
+        number: directive.number,
+        documents,
+    })
+}
+
+/// Throw a draft away; `expected` as for [`publish`].
+pub async fn discard(
+    db: &DatabaseConnection,
+    by: &By,
+    id: &str,
+    expected: Option<i64>,
+) -> ApiResult<()> {
+    let txn = db::begin_write(db).await?;
+    let mut delete =
+        directive_drafts::Entity::delete_many().filter(directive_drafts::Column::Id.eq(id));
+    if let Some(at) = expected {
+        delete = delete.filter(directive_drafts::Column::UpdatedAt.eq(at));
+    }
+    let gone = delete.exec(&txn).await?;
+    if gone.rows_affected == 0 && expected.is_some() && find(&txn, id).await.is_ok() {
+        return Err(DraftRefused::Changed(id.to_string()).into());
+    }
+    if gone.rows_affected == 0 {
+        return Err(ApiError::NotFound(format!("draft {id}")));
+    }
+    audit(
+        &txn,
+        by.user,
+        "directive.discard",
+        id,
+        serde_json::json!({}),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(())
+}
