@@ -538,25 +538,25 @@ pub async fn publish(
     })
 }
 
-/// Throw a draft away; `expected` as for [`publish`].
+/// Throw a draft away; `expected` as for [`publish`]. The discarded draft's number.
 pub async fn discard(
     db: &DatabaseConnection,
     by: &By,
     id: &str,
     expected: Option<i64>,
-) -> ApiResult<()> {
+) -> ApiResult<String> {
     let txn = db::begin_write(db).await?;
-    let mut delete =
-        directive_drafts::Entity::delete_many().filter(directive_drafts::Column::Id.eq(id));
-    if let Some(at) = expected {
-        delete = delete.filter(directive_drafts::Column::UpdatedAt.eq(at));
-    }
-    let gone = delete.exec(&txn).await?;
-    if gone.rows_affected == 0 && expected.is_some() && find(&txn, id).await.is_ok() {
+    let row = find(&txn, id).await?;
+    if expected.is_some_and(|e| e != row.updated_at) {
         return Err(DraftRefused::Changed(id.to_string()).into());
     }
-    if gone.rows_affected == 0 {
-        return Err(ApiError::NotFound(format!("draft {id}")));
+    let gone = directive_drafts::Entity::delete_many()
+        .filter(directive_drafts::Column::Id.eq(id))
+        .filter(directive_drafts::Column::UpdatedAt.eq(row.updated_at))
+        .exec(&txn)
+        .await?;
+    if gone.rows_affected != 1 {
+        return Err(DraftRefused::Changed(id.to_string()).into());
     }
     audit(
         &txn,
@@ -567,5 +567,5 @@ pub async fn discard(
     )
     .await?;
     txn.commit().await?;
-    Ok(())
+    Ok(row.number)
 }

@@ -198,10 +198,10 @@ async fn drafts(cmd: DirectiveCommand) -> anyhow::Result<()> {
         }
         DirectiveCommand::Discard { id, db } => {
             let db = taskforce_server::db::connect(&db.db).await?;
-            drafts::discard(&db, &by, &id, None)
+            let number = drafts::discard(&db, &by, &id, None)
                 .await
                 .map_err(refused)?;
-            println!("discarded draft {id}");
+            println!("discarded draft {id} ({number})");
         }
     }
     Ok(())

@@ -33,8 +33,8 @@ use super::{
 };
 use crate::{
     db::entity::directives,
-    drafts::{self, By, DraftView},
-    error::{ApiError, DraftRefused},
+    drafts::{self, By},
+    error::ApiError,
     http::{self, constant_time_eq, cross_site},
     progress::{role_label, visible_progress},
     state::AppState,
@@ -791,17 +791,6 @@ pub async fn correct(
     Ok(back(&req, &draft_path(&id), &flash))
 }
 
-/// The draft as the form's page showed it, or why the form is refused: gone, or changed
-/// since (another reviewer's correction).
-async fn unchanged(state: &AppState, id: &str, form: &ReviewForm) -> Result<DraftView, ApiError> {
-    let seen = form.seen()?;
-    let draft = drafts::get_draft(&state.db, &state.catalogue, id).await?;
-    if seen.is_some_and(|s| s != draft.updated_at) {
-        return Err(DraftRefused::Changed(id.to_string()).into());
-    }
-    Ok(draft)
-}
-
 /// `POST /directives/drafts/{id}/publish`: publish the draft as reviewed.
 pub async fn publish(
     state: web::Data<AppState>,
@@ -815,11 +804,9 @@ pub async fn publish(
         Checked::Answer(answer) => return answer,
     };
     let id = path.into_inner();
-    let result = match unchanged(&state, &id, &form).await {
-        Ok(_) => {
-            let seen = form.seen().ok().flatten();
-            drafts::publish(&state.db, &state.catalogue, &by, &id, seen).await
-        }
+    // The service refuses a draft changed since the page showed it (its `updated_at`).
+    let result = match form.seen() {
+        Ok(seen) => drafts::publish(&state.db, &state.catalogue, &by, &id, seen).await,
         Err(e) => Err(e),
     };
     match result {
@@ -858,10 +845,8 @@ pub async fn discard(
         Checked::Answer(answer) => return answer,
     };
     let id = path.into_inner();
-    let result = match unchanged(&state, &id, &form).await {
-        Ok(d) => drafts::discard(&state.db, &by, &id, form.seen().ok().flatten())
-            .await
-            .map(|()| d.number),
+    let result = match form.seen() {
+        Ok(seen) => drafts::discard(&state.db, &by, &id, seen).await,
         Err(e) => Err(e),
     };
     match result {

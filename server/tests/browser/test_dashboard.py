@@ -11,49 +11,32 @@ the matrix cell shows it accepted. Screenshots go to artifacts/screenshots/.
 """
 
 import datetime
-import json
 import os
 import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import openpyxl
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.common.exceptions import (
-    NoSuchElementException,
-    StaleElementReferenceException,
-    WebDriverException,
-)
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+
+from browser_pages import (
+    OBSERVER,
+    PASSWORD,
+    SERVER,
+    SHOTS,
+    api,
+    confirmation,
+    policy_violations,
+    sign_in,
+    submit,
+    token_of,
+    wait_text,
+)
 
 sys.path.insert(0, os.environ["TASKFORCE_PY_BINDINGS"])
 import taskforce_bindings as tf  # noqa: E402
 
-SERVER = os.environ["TASKFORCE_SERVER"]
-PASSWORD = os.environ["TASKFORCE_PASSWORD"]
-OBSERVER = os.environ["TASKFORCE_OBSERVER"]
 MEMBER = os.environ["TASKFORCE_DASH_MEMBER"]
-SHOTS = Path(os.environ.get("TASKFORCE_ARTIFACTS", "artifacts")) / "screenshots"
-
-
-def api(path, token):
-    req = urllib.request.Request(SERVER + path, headers={"Authorization": "Bearer " + token})
-    with urllib.request.urlopen(req) as resp:
-        return json.loads(resp.read())
-
-
-def token_of(user):
-    req = urllib.request.Request(
-        SERVER + "/api/v1/auth/login",
-        data=json.dumps({"username": user, "password": PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req) as resp:
-        return json.loads(resp.read())["token"]
 
 
 @pytest.fixture(scope="module")
@@ -72,55 +55,6 @@ def phone_sync(member_phone):
     phone.submit_report("2020-02-05", "Đã nhắn tin", [tf.Figure(name="sms_sent", value=120_000_000)], int(time.time()))
     phone.sync()
     return sms
-
-
-@pytest.fixture()
-def browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    downloads = tmp_path / "downloads"
-    downloads.mkdir()
-    options.add_experimental_option("prefs", {"download.default_directory": str(downloads), "download.prompt_for_download": False})
-    # The console, to read what the Content-Security-Policy refused.
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.implicitly_wait(5)
-    driver.downloads = downloads
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    yield driver
-    driver.quit()
-
-
-def text_now(driver, by, value):
-    """An element's text, or None while the page that holds it is not (yet) there.
-
-    A page being replaced can hand out an element Chromium has just discarded: chromedriver
-    reports that as stale or as "Node with given id does not belong to the document".
-    """
-    try:
-        return driver.find_element(by, value).text
-    except (NoSuchElementException, StaleElementReferenceException):
-        return None
-    except WebDriverException as error:
-        if "does not belong to the document" in str(error):
-            return None
-        raise
-
-
-def wait_text(driver, by, value, expected):
-    """Wait for the new page: a click returns before the browser has navigated."""
-    WebDriverWait(driver, 15).until(lambda d: text_now(d, by, value) == expected, f"{value} never read {expected!r}")
-
-
-def sign_in(driver, user):
-    driver.get(SERVER + "/login")
-    driver.find_element(By.ID, "username").send_keys(user)
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "sign-in").click()
 
 
 def test_ministry_office_reads_the_matrix_and_downloads_it(browser, phone_sync):
@@ -176,10 +110,6 @@ def test_a_unit_member_is_refused_other_units(browser, phone_sync):
     assert browser.find_element(By.ID, "unit-tasks")
 
 
-def policy_violations(driver):
-    return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
-
-
 def test_the_pages_work_under_their_security_policy(browser, phone_sync):
     """The stylesheet applies, the print button has its handler, the chart and the bars draw,
     and Chromium refuses nothing on any page (the policy lets only the pages' own inline
@@ -211,35 +141,6 @@ def test_the_pages_work_under_their_security_policy(browser, phone_sync):
     wait_text(browser, By.ID, "sign-in", "Đăng nhập")
     browser.get(SERVER + "/matrix")
     assert browser.current_url.endswith("/login"), "signed out"
-
-
-def submit(driver, button):
-    """Press a form's button and wait until the browser has left the page it was on.
-
-    Without this, a check that runs while the answer is loading can read the old page (its
-    confirmation of the previous action) or an element being discarded (see `text_now`).
-    """
-    old = driver.find_element(By.TAG_NAME, "html")
-    button.click()
-
-    def left(_d):
-        try:
-            old.tag_name
-            return False
-        except StaleElementReferenceException:
-            return True
-        except WebDriverException:
-            return False
-
-    WebDriverWait(driver, 15).until(left, "the form's page never went")
-
-
-def confirmation(driver, expected):
-    """Wait for the page the form returns to, showing what was done."""
-
-    WebDriverWait(driver, 15).until(
-        lambda d: expected in (text_now(d, By.ID, "office-done") or ""), f"the page never confirmed {expected!r}"
-    )
 
 
 def task_form(driver, task, kind):

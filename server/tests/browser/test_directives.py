@@ -10,113 +10,36 @@ directive beside 05/CT-BTTTT; the API serves it as reviewed. Screenshots go to
 artifacts/screenshots/.
 """
 
-import json
-import os
-import urllib.request
 from pathlib import Path
 
-import pytest
-from selenium import webdriver
-from selenium.common.exceptions import (
-    NoSuchElementException,
-    StaleElementReferenceException,
-    WebDriverException,
-)
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-SERVER = os.environ["TASKFORCE_SERVER"]
-PASSWORD = os.environ["TASKFORCE_PASSWORD"]
-OBSERVER = os.environ["TASKFORCE_OBSERVER"]
-SHOTS = Path(os.environ.get("TASKFORCE_ARTIFACTS", "artifacts")) / "screenshots"
+from browser_pages import (
+    OBSERVER,
+    PASSWORD,
+    SERVER,
+    SHOTS,
+    api,
+    confirmation as confirmed,
+    policy_violations,
+    submit,
+    token_of,
+    wait_text,
+)
+
 TEXT = (Path(__file__).parent / "fixtures" / "ct-btttt-hoc-truc-tuyen.txt").read_text(encoding="utf-8")
 NUMBER = "16/CT-BTTTT"
 ID = "16-ct-btttt"
 
 
-def api(path, token):
-    req = urllib.request.Request(SERVER + path, headers={"Authorization": "Bearer " + token})
-    with urllib.request.urlopen(req) as resp:
-        return json.loads(resp.read())
-
-
-def token_of(user):
-    req = urllib.request.Request(
-        SERVER + "/api/v1/auth/login",
-        data=json.dumps({"username": user, "password": PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(req) as resp:
-        return json.loads(resp.read())["token"]
-
-
-@pytest.fixture()
-def browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1400,1000", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.implicitly_wait(5)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    yield driver
-    driver.quit()
-
-
-def text_now(driver, by, value):
-    """An element's text, or None while the page that holds it is not (yet) there (a page
-    being replaced can hand out an element Chromium has just discarded)."""
-    try:
-        return driver.find_element(by, value).text
-    except (NoSuchElementException, StaleElementReferenceException):
-        return None
-    except WebDriverException as error:
-        if "does not belong to the document" in str(error):
-            return None
-        raise
-
-
-def wait_text(driver, by, value, expected):
-    """Wait for the new page: a click returns before the browser has navigated."""
-    WebDriverWait(driver, 15).until(lambda d: text_now(d, by, value) == expected, f"{value} never read {expected!r}")
-
-
-def submit(driver, button):
-    """Press a form's button (or follow a link) and wait until the browser has left the page
-    it was on, so that no check reads the old page."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    button.click()
-
-    def left(_d):
-        try:
-            old.tag_name
-            return False
-        except StaleElementReferenceException:
-            return True
-        except WebDriverException:
-            return False
-
-    WebDriverWait(driver, 15).until(left, "the form's page never went")
-
-
 def confirmation(driver, expected):
     """Wait for the page the form returns to, showing what was done."""
-    WebDriverWait(driver, 15).until(
-        lambda d: expected in (text_now(d, By.ID, "directive-done") or ""),
-        f"the page never confirmed {expected!r}",
-    )
+    confirmed(driver, expected, "directive-done")
 
 
 def unit_of(driver, clause, unit):
     return driver.find_element(By.CSS_SELECTOR, f"#clauses tr[data-clause='{clause}'] .unit[data-unit='{unit}']")
-
-
-def policy_violations(driver):
-    return [e["message"] for e in driver.get_log("browser") if "Content Security Policy" in e["message"]]
 
 
 def test_the_ministry_office_imports_reviews_and_publishes_a_directive(browser):
