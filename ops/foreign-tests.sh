@@ -34,9 +34,10 @@ TASKFORCE_LOGIN_PER_ADDRESS_BURST=1000 "$bin" serve --db "$db" --bind "127.0.0.1
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$tmp"' EXIT
 export TASKFORCE_SERVER="http://127.0.0.1:$port" TASKFORCE_OBSERVER=vanphong
-# A second directive, imported and published by the CLI while a scenario's phone is offline:
-# the scenario runs `$TASKFORCE_PUBLISH FILE ID` at that moment.
-printf '#!/usr/bin/env bash\nset -euo pipefail\n"%s" directive import "$1" --db "%s" >/dev/null\n"%s" directive publish "$2" --db "%s" >/dev/null\n' \
+# A second directive (or a revision of one), imported and published by the CLI while a
+# scenario's phone is offline: the scenario runs `$TASKFORCE_PUBLISH FILE ID` at that moment.
+# As the Ministry Office's account: a revision is signed by its device (decision 44).
+printf '#!/usr/bin/env bash\nset -euo pipefail\n"%s" directive import "$1" --db "%s" >/dev/null\n"%s" directive publish "$2" --db "%s" --as vanphong >/dev/null\n' \
   "$PWD/$bin" "$db" "$PWD/$bin" "$db" >"$tmp/publish.sh"
 chmod +x "$tmp/publish.sh"
 export TASKFORCE_PUBLISH="$tmp/publish.sh"

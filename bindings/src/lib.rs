@@ -76,6 +76,8 @@ pub struct Task {
     pub locked: bool,
     pub deadline: Option<String>,
     pub urges: u32,
+    /// A revision of the directive withdrew it: shown with its work, not counted, not edited.
+    pub withdrawn: bool,
 }
 
 /// Something the Ministry Office sent the unit: an urge, a return, an acceptance.
@@ -151,6 +153,7 @@ impl From<client::TaskView> for Task {
             locked: t.locked,
             deadline: t.deadline,
             urges: t.urges,
+            withdrawn: t.withdrawn,
         }
     }
 }

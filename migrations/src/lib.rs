@@ -23,6 +23,7 @@ mod m20200202_000012_audit_seals;
 mod m20200202_000013_changes_by_time;
 mod m20200202_000014_task_reviews;
 mod m20200202_000015_directive_drafts;
+mod m20200202_000016_directive_revisions;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20200202_000013_changes_by_time::Migration),
             Box::new(m20200202_000014_task_reviews::Migration),
             Box::new(m20200202_000015_directive_drafts::Migration),
+            Box::new(m20200202_000016_directive_revisions::Migration),
         ]
     }
 }

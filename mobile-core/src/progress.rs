@@ -310,14 +310,11 @@ fn task_progress_fast(doc: &UnitDocument, task: TaskRef, today: NaiveDate) -> Ta
             .filter_map(Day::date)
             .min()
     });
-    let header_task = match task {
-        TaskRef::Assigned(i) => doc.header().tasks.get(i as usize),
-        TaskRef::Adhoc(_) => None,
-    };
+    let header_task = doc.directive_task(task);
     TaskProgress::new(
         task,
-        header_task.map(|t| t.clause.clone()),
-        header_task.map(|t| t.role),
+        header_task.as_ref().map(|t| t.clause.clone()),
+        header_task.as_ref().map(|t| t.role),
         status,
         progress,
         due,
@@ -358,9 +355,11 @@ pub fn clause_progress(docs: &[&UnitDocument], today: NaiveDate) -> Vec<ClausePr
     let units: Vec<(String, Vec<TaskProgress>)> = docs
         .iter()
         .map(|doc| {
-            let tasks = (0..doc.header().tasks.len())
-                .filter_map(|i| u32::try_from(i).ok())
-                .map(|i| task_progress_fast(doc, TaskRef::Assigned(i), today))
+            let tasks = doc
+                .task_refs()
+                .into_iter()
+                .filter(|t| t.is_directive())
+                .map(|t| task_progress_fast(doc, t, today))
                 .collect();
             (doc.header().unit.clone(), tasks)
         })

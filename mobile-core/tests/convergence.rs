@@ -71,7 +71,7 @@ impl Sim {
             .doc()
             .task_refs()
             .into_iter()
-            .filter(|t| matches!(t, TaskRef::Adhoc(_)))
+            .filter(|t| matches!(t, TaskRef::Adhoc(_) | TaskRef::Added(_)))
             .collect();
         if !adhoc.is_empty() && self.rng.random_bool(0.3) {
             adhoc[self.rng.random_range(0..adhoc.len())]
@@ -86,7 +86,7 @@ impl Sim {
         let at = self.rng.random_range(1_580_000_000..1_590_000_000);
         let doc = self.phones[p].doc();
         let confirmations: Vec<OpId> = doc.confirmations().iter().map(|(id, _, _)| *id).collect();
-        let op = match self.rng.random_range(0..12) {
+        let op = match self.rng.random_range(0..14) {
             0..=3 => doc.set_op(
                 task,
                 TaskField::Status(Status::ALL[self.rng.random_range(0..4)]),
@@ -135,6 +135,20 @@ impl Sim {
                 evidence: None,
                 at,
             }),
+            // Revisions of the directive (decision 44), made concurrently by several
+            // replicas: tasks given for a few clauses, roles changed and tasks withdrawn.
+            12 => Op::Assign(taskforce_core::doc::HeaderTask {
+                clause: format!("IV.{}", self.rng.random_range(0..3)),
+                role: taskforce_core::directive::Role::Lead,
+            }),
+            13 => doc.set_op(
+                task,
+                TaskField::Assignment(match self.rng.random_range(0..3) {
+                    0 => None,
+                    1 => Some(taskforce_core::directive::Role::Lead),
+                    _ => Some(taskforce_core::directive::Role::Coordinating),
+                }),
+            ),
             _ => Op::Report(Report {
                 period: "2020-W06".into(),
                 text: format!("report {}", self.rng.random::<u32>()),
@@ -271,6 +285,13 @@ impl Sim {
                     assert!(
                         doc.titles(TaskRef::Adhoc(*id)).contains(title),
                         "task {id} lost"
+                    );
+                }
+                Op::Assign(h) => {
+                    assert_eq!(
+                        doc.given_task(TaskRef::Added(*id)).as_ref(),
+                        Some(h),
+                        "revision task {id} lost"
                     );
                 }
                 Op::Report(r) => {

@@ -167,14 +167,43 @@ fn fixtures_lock_the_encoding() {
         })
     );
 
-    // Version 2: the same state, then with the Ministry Office's operations.
+    // Version 2 (decision 39, before decision 44), as stored and sent before revisions:
+    // still read, as a state without a revision's register.
+    assert_eq!(old("snapshot-v2.bin")[0], 2);
+    assert_eq!(
+        wire::decode_snapshot(&old("snapshot-v2.bin")),
+        Ok(snapshot.clone())
+    );
+    assert_eq!(
+        wire::decode_response(&old("response-v2.bin")),
+        Ok(resp.clone())
+    );
+
+    // A version 2 answer carrying a snapshot (the v2 snapshot's body under a v2 answer's
+    // header), read as the same state.
+    let mut v2_answer = vec![2u8, 3];
+    v2_answer.extend(postcard::to_stdvec(&snapshot.vv).unwrap_or_default());
+    v2_answer.push(1);
+    v2_answer.extend_from_slice(&old("snapshot-v2.bin")[2..]);
+    assert_eq!(
+        wire::decode_response(&v2_answer),
+        Ok(SyncResponse {
+            vv: snapshot.vv.clone(),
+            payload: Payload::Snapshot(Box::new(snapshot.clone())),
+        })
+    );
+
+    // Version 3: the same state.
     let bytes = wire::encode_snapshot(&snapshot);
-    fixture("snapshot-v2.bin", &bytes);
+    assert_eq!(bytes[0], 3);
+    fixture("snapshot-v3.bin", &bytes);
     assert_eq!(wire::decode_snapshot(&bytes), Ok(snapshot));
     let bytes = wire::encode_response(&resp);
-    fixture("response-v2.bin", &bytes);
+    fixture("response-v3.bin", &bytes);
     assert_eq!(wire::decode_response(&bytes), Ok(resp));
 
+    // With the Ministry Office's operations: the version 2 snapshot still reads as the
+    // same state, and version 3 writes it.
     let office = Change::sign(header(5).fingerprint(), 9, 1, office_ops(), &key(9));
     let bytes = wire::encode_change(&office);
     assert_eq!(bytes[0], 1, "changes are still written as version 1");
@@ -184,9 +213,69 @@ fn fixtures_lock_the_encoding() {
         .apply_ops(office.actor, office.start, &office.ops)
         .unwrap_or_else(|e| panic!("{e}"));
     let snapshot = server.to_canonical();
+    assert_eq!(
+        wire::decode_snapshot(&old("snapshot-office-v2.bin")),
+        Ok(snapshot.clone())
+    );
     let bytes = wire::encode_snapshot(&snapshot);
-    fixture("snapshot-office-v2.bin", &bytes);
+    fixture("snapshot-office-v3.bin", &bytes);
     assert_eq!(wire::decode_snapshot(&bytes), Ok(snapshot));
+
+    // A revision (decision 44): a task withdrawn, a role changed, a task given for a new
+    // clause, and the unit's edit of that task.
+    let revision = Change::sign(header(5).fingerprint(), 9, 5, revision_ops(), &key(9));
+    let bytes = wire::encode_change(&revision);
+    assert_eq!(bytes[0], 1, "changes are still written as version 1");
+    fixture("change-revision-v1.bin", &bytes);
+    assert_eq!(wire::decode_change(&bytes), Ok(revision.clone()));
+    server
+        .apply_ops(revision.actor, revision.start, &revision.ops)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let added = TaskRef::Added(OpId::new(9, 7));
+    let edit = Change::sign(
+        header(5).fingerprint(),
+        1,
+        10,
+        vec![Op::Set {
+            task: added,
+            value: TaskField::Status(Status::InProgress),
+            ctx: vec![],
+        }],
+        &key(1),
+    );
+    server
+        .apply_ops(edit.actor, edit.start, &edit.ops)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(server.is_withdrawn(TaskRef::Assigned(0)));
+    assert!(server.is_listed(added));
+    let snapshot = server.to_canonical();
+    let bytes = wire::encode_snapshot(&snapshot);
+    fixture("snapshot-revision-v3.bin", &bytes);
+    assert_eq!(wire::decode_snapshot(&bytes), Ok(snapshot.clone()));
+    let decoded = UnitDocument::from_canonical(snapshot).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(decoded.task_refs(), server.task_refs());
+    assert_eq!(decoded.withdrawn_refs(), vec![TaskRef::Assigned(0)]);
+}
+
+/// A revision of the directive (decision 44): task 0 withdrawn, task 3 made coordinating, a
+/// task for clause III.4.
+fn revision_ops() -> Vec<Op> {
+    vec![
+        Op::Set {
+            task: TaskRef::Assigned(0),
+            value: TaskField::Assignment(None),
+            ctx: vec![],
+        },
+        Op::Set {
+            task: TaskRef::Assigned(3),
+            value: TaskField::Assignment(Some(taskforce_core::directive::Role::Coordinating)),
+            ctx: vec![],
+        },
+        Op::Assign(taskforce_core::doc::HeaderTask {
+            clause: "III.4".into(),
+            role: taskforce_core::directive::Role::Lead,
+        }),
+    ]
 }
 
 /// The Ministry Office's operations (decision 39): an acceptance, a return, a deadline, an
@@ -255,16 +344,18 @@ fn a_damaged_stored_change_is_refused_when_an_answer_is_assembled() {
 fn malformed_messages_get_a_clear_error() {
     let good = wire::encode_change(&sample_change());
     assert_eq!(wire::decode_change(&[]), Err(wire::WireError::Empty));
-    let mut v2 = good.clone();
-    v2[0] = 2;
-    assert_eq!(
-        wire::decode_change(&v2),
-        wire::decode_change(&good),
-        "a change reads the same in versions 1 and 2"
-    );
-    let mut v3 = good.clone();
-    v3[0] = 3;
-    assert_eq!(wire::decode_change(&v3), Err(wire::WireError::Version(3)));
+    for version in [2, 3] {
+        let mut other = good.clone();
+        other[0] = version;
+        assert_eq!(
+            wire::decode_change(&other),
+            wire::decode_change(&good),
+            "a change reads the same in versions 1 to 3"
+        );
+    }
+    let mut v4 = good.clone();
+    v4[0] = 4;
+    assert_eq!(wire::decode_change(&v4), Err(wire::WireError::Version(4)));
     assert!(matches!(
         wire::decode_request(&good),
         Err(wire::WireError::Kind { .. })
@@ -297,6 +388,7 @@ fn task_ref() -> impl Strategy<Value = TaskRef> {
     prop_oneof![
         (0u32..1000).prop_map(TaskRef::Assigned),
         (any::<u32>(), 1u64..1_000_000).prop_map(|(a, s)| TaskRef::Adhoc(OpId::new(a, s))),
+        (any::<u32>(), 1u64..1_000_000).prop_map(|(a, s)| TaskRef::Added(OpId::new(a, s))),
     ]
 }
 
@@ -326,7 +418,15 @@ fn field() -> impl Strategy<Value = TaskField> {
                 seen,
                 at
             })),
+        proptest::option::of(role()).prop_map(TaskField::Assignment),
     ]
+}
+
+fn role() -> impl Strategy<Value = taskforce_core::directive::Role> {
+    proptest::sample::select(vec![
+        taskforce_core::directive::Role::Lead,
+        taskforce_core::directive::Role::Coordinating,
+    ])
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -408,6 +508,9 @@ fn op() -> impl Strategy<Value = Op> {
                 task,
                 urge: Urge { message, due, at }
             }),
+        (text(), role()).prop_map(
+            |(clause, role)| Op::Assign(taskforce_core::doc::HeaderTask { clause, role })
+        ),
     ]
 }
 

@@ -6,13 +6,18 @@
 //! drafts in the database, checks who may act (the Ministry Office and admins), serialises two
 //! reviewers of one draft (a correction made on a draft that changed meanwhile is refused, not
 //! lost), and logs every step in `audit_log`.
+//!
+//! A corrected text of a directive already published is imported, reviewed and published the
+//! same way, as a **revision** (decision 44): publishing it replaces the directive's text,
+//! clauses and assignments, gives units newly named a document, and brings every existing
+//! document to it with signed operations (`revisions`).
 
 use std::sync::Arc;
 
 use chrono::DateTime;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, TransactionTrait, sea_query::Expr,
+    QueryOrder, QuerySelect, TransactionTrait, sea_query::Expr,
 };
 use serde::Serialize;
 use taskforce_core::directive::{
@@ -22,14 +27,17 @@ use utoipa::ToSchema;
 
 use crate::{
     accounts::audit,
+    audit::AuditKey,
     auth::Caller,
     clock::now,
     db::{
         self,
-        entity::{directive_drafts, directives},
-        seed::{Source, document_headers, store_directive_in},
+        entity::{assignments, clauses, directive_drafts, directives, documents},
+        seed::{Source, document_headers, insert_documents, store_clauses, store_directive_in},
     },
     error::{ApiError, ApiResult, DraftRefused},
+    revisions::{Brought, bring_documents, tasks_by_unit},
+    sync::GroupWriter,
 };
 
 /// The longest directive id taken (`Directive::slug`: the dashboard's picker and cookie take
@@ -57,8 +65,29 @@ pub struct DraftView {
     pub overrides: String,
     /// The units that publishing gives a document to, with how many tasks each.
     pub documents: Vec<PlannedDocument>,
+    /// For a corrected text of a directive already published: what publishing it changes for
+    /// each unit (decision 44).
+    pub revision: Option<RevisionPreview>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// What publishing a revision changes, unit by unit, against the directive as published.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevisionPreview {
+    /// The revision publishing makes (1 for the first).
+    pub revision: i32,
+    /// The units whose tasks change, with what changes.
+    pub units: Vec<UnitPreview>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitPreview {
+    pub unit: String,
+    /// The unit has no document for the directive yet: publishing gives it one.
+    pub new_document: bool,
+    #[serde(flatten)]
+    pub summary: taskforce_core::doc::RevisionSummary,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -87,6 +116,22 @@ pub struct Published {
     pub number: String,
     /// The units given a document, with how many tasks each.
     pub documents: Vec<PlannedDocument>,
+    /// A revision: the documents brought to it (decision 44).
+    pub revision: Option<Brought>,
+}
+
+/// What publishing a revision writes with: the sync writer, and the key the server holds its
+/// accounts' devices under.
+#[derive(Clone, Copy)]
+pub struct Office<'a> {
+    pub writer: &'a GroupWriter,
+    pub audit: &'a AuditKey,
+}
+
+impl std::fmt::Debug for Office<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Office")
+    }
 }
 
 /// Who imports, reviews or publishes: a signed-in member of the Ministry Office (or an
@@ -95,6 +140,8 @@ pub struct Published {
 pub struct By {
     user: Option<i64>,
     name: String,
+    /// The account, when one acts (a revision is signed by its device).
+    caller: Option<Caller>,
 }
 
 impl By {
@@ -107,7 +154,33 @@ impl By {
         Ok(Self {
             user: Some(caller.user_id),
             name: caller.username.clone(),
+            caller: Some(caller.clone()),
         })
+    }
+
+    /// An account named at the command line (`taskforce directive publish --as NAME`): it
+    /// must act for the Ministry Office and not be disabled; a revision is signed by the
+    /// device the server holds for it.
+    pub async fn account(db: &DatabaseConnection, username: &str) -> ApiResult<Self> {
+        use crate::db::entity::users;
+        let user = users::Entity::find()
+            .filter(users::Column::Username.eq(username))
+            .one(db)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("account {username}")))?;
+        if user.disabled {
+            return Err(ApiError::Forbidden(format!(
+                "account {username} is disabled"
+            )));
+        }
+        let caller = Caller {
+            user_id: user.id,
+            username: user.username,
+            display_name: user.display_name,
+            role: crate::auth::Role::parse(&user.role).unwrap_or(crate::auth::Role::Member),
+            units: Vec::new(),
+        };
+        Self::caller(&caller)
     }
 
     /// The operator of the server (`taskforce directive …`).
@@ -115,6 +188,7 @@ impl By {
         Self {
             user: None,
             name: "operator".into(),
+            caller: None,
         }
     }
 }
@@ -133,10 +207,22 @@ fn refused(e: impl std::fmt::Display) -> ApiError {
     DraftRefused::NotImported(e.to_string()).into()
 }
 
-fn view(row: directive_drafts::Model, catalogue: &Catalogue) -> ApiResult<DraftView> {
+async fn view(
+    db: &DatabaseConnection,
+    row: directive_drafts::Model,
+    catalogue: &Catalogue,
+) -> ApiResult<DraftView> {
     let directive: Directive = serde_json::from_str(&row.document).map_err(ApiError::internal)?;
+    let revision = match directives::Entity::find_by_id(row.id.clone())
+        .one(db)
+        .await?
+    {
+        Some(published) => Some(preview(db, &published, &directive, catalogue).await?),
+        None => None,
+    };
     Ok(DraftView {
         documents: planned(&directive, catalogue),
+        revision,
         id: row.id,
         number: row.number,
         issuer: row.issuer,
@@ -149,6 +235,57 @@ fn view(row: directive_drafts::Model, catalogue: &Catalogue) -> ApiResult<DraftV
     })
 }
 
+/// What publishing `draft` as a revision of `published` changes for each unit.
+async fn preview(
+    db: &DatabaseConnection,
+    published: &directives::Model,
+    draft: &Directive,
+    catalogue: &Catalogue,
+) -> ApiResult<RevisionPreview> {
+    let old: Directive = serde_json::from_str(&published.document).map_err(ApiError::internal)?;
+    let before = tasks_by_unit(&old, catalogue);
+    let after = tasks_by_unit(draft, catalogue);
+    let with_document = document_units(db, &published.id).await?;
+    let mut units: Vec<String> = before.keys().chain(after.keys()).cloned().collect();
+    units.sort();
+    units.dedup();
+    let none = Vec::new();
+    let units = units
+        .into_iter()
+        .filter_map(|unit| {
+            let summary = taskforce_core::doc::diff_tasks(
+                before.get(&unit).unwrap_or(&none),
+                after.get(&unit).unwrap_or(&none),
+            );
+            let new_document = after.contains_key(&unit) && !with_document.contains(&unit);
+            (!summary.is_empty() || new_document).then_some(UnitPreview {
+                unit,
+                new_document,
+                summary,
+            })
+        })
+        .collect();
+    Ok(RevisionPreview {
+        revision: published.revision + 1,
+        units,
+    })
+}
+
+/// The units with a document for `directive`.
+async fn document_units(
+    db: &impl ConnectionTrait,
+    directive: &str,
+) -> ApiResult<std::collections::BTreeSet<String>> {
+    let units: Vec<String> = documents::Entity::find()
+        .select_only()
+        .column(documents::Column::UnitId)
+        .filter(documents::Column::DirectiveId.eq(directive))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(units.into_iter().collect())
+}
+
 /// The overrides of a draft row (written by this module: a damaged one is an internal error).
 fn overrides_of(row: &directive_drafts::Model) -> ApiResult<Overrides> {
     Overrides::from_toml(&row.overrides).map_err(ApiError::internal)
@@ -157,9 +294,10 @@ fn overrides_of(row: &directive_drafts::Model) -> ApiResult<Overrides> {
 /// Import `text` as a draft. A draft of the same directive is replaced by the new text and
 /// keeps the review's corrections of the clauses the new text still has (a corrected text
 /// does not undo the review); the corrections that no longer apply are dropped and said so
-/// in the warnings. A directive already published is refused (decision 41). The importer runs
-/// off the async workers and outside the write transaction; the write then holds only if the
-/// draft is still as read (else 409 `draft_changed`: nothing is lost, the upload is made again).
+/// in the warnings. The text of a directive already published is a draft of its revision
+/// (decision 44), starting from the published review's corrections. The importer runs off the
+/// async workers and outside the write transaction; the write then holds only if the draft is
+/// still as read (else 409 `draft_changed`: nothing is lost, the upload is made again).
 pub async fn import_draft(
     db: &DatabaseConnection,
     catalogue: &Arc<Catalogue>,
@@ -187,19 +325,18 @@ pub async fn import_draft(
         ))
         .into());
     }
-    if directives::Entity::find_by_id(id.clone())
-        .one(db)
-        .await?
-        .is_some()
-    {
-        return Err(DraftRefused::Published(parsed.number).into());
-    }
+    let published = directives::Entity::find_by_id(id.clone()).one(db).await?;
     let earlier = directive_drafts::Entity::find_by_id(id.clone())
         .one(db)
         .await?;
-    let start = match &earlier {
-        Some(row) => overrides_of(row)?,
-        None => match Overrides::bundled_for(&parsed.number) {
+    let start = match (
+        &earlier,
+        published.as_ref().and_then(|p| p.overrides.as_ref()),
+    ) {
+        (Some(row), _) => overrides_of(row)?,
+        // A revision starts from the review the published directive was made with.
+        (None, Some(reviewed)) => Overrides::from_toml(reviewed).map_err(ApiError::internal)?,
+        (None, None) => match Overrides::bundled_for(&parsed.number) {
             Some(bundled) => bundled.map_err(ApiError::internal)?,
             None => Overrides::empty(&parsed.number),
         },
@@ -213,13 +350,6 @@ pub async fn import_draft(
     let document = serde_json::to_string(&directive).map_err(ApiError::internal)?;
 
     let txn = db::begin_write(db).await?;
-    if directives::Entity::find_by_id(id.clone())
-        .one(&txn)
-        .await?
-        .is_some()
-    {
-        return Err(DraftRefused::Published(directive.number).into());
-    }
     let t = now();
     match &earlier {
         Some(e) => {
@@ -299,13 +429,14 @@ pub async fn import_draft(
             "bytes": text.len(),
             "warnings": directive.warnings.len(),
             "dropped_corrections": dropped,
+            "revision_of_published": published.is_some(),
         }),
     )
     .await?;
     txn.commit().await?;
     tracing::info!(directive = %id, by = %by.name, "directive imported as a draft");
     let row = find(db, &id).await?;
-    view(row, catalogue)
+    view(db, row, catalogue).await
 }
 
 /// CPU-bound work (the importer) on the blocking pool, not on an async worker.
@@ -382,7 +513,7 @@ pub async fn get_draft(
     catalogue: &Catalogue,
     id: &str,
 ) -> ApiResult<DraftView> {
-    view(find(db, id).await?, catalogue)
+    view(db, find(db, id).await?, catalogue).await
 }
 
 /// Make the review's `corrections`, in order, all or none. `expected`: the `updated_at` the
@@ -459,20 +590,23 @@ pub async fn correct(
     )
     .await?;
     txn.commit().await?;
-    view(find(db, id).await?, catalogue)
+    view(db, find(db, id).await?, catalogue).await
 }
 
 /// Publish a draft: the directive, its clauses and assignments, and a document for every unit
 /// it gives tasks to, in one transaction that also removes the draft. The text is imported
 /// again under the review (the catalogue may have changed since the draft was read).
 /// `expected`: the `updated_at` the reviewer read, when known: a draft changed since is
-/// refused (checked inside the transaction).
+/// refused (checked inside the transaction). A draft of a directive already published is
+/// published as its revision ([`publish_revision`]), which needs an account (`by`) and
+/// `office`.
 pub async fn publish(
     db: &DatabaseConnection,
     catalogue: &Arc<Catalogue>,
     by: &By,
     id: &str,
     expected: Option<i64>,
+    office: Option<Office<'_>>,
 ) -> ApiResult<Published> {
     let row = find(db, id).await?;
     if expected.is_some_and(|e| e != row.updated_at) {
@@ -484,13 +618,19 @@ pub async fn publish(
         move || import(source.as_bytes(), &catalogue, Some(&overrides)).map_err(refused)
     })
     .await?;
-    let txn = db::begin_write(db).await?;
     if directive.slug() != id {
         return Err(ApiError::internal(anyhow::anyhow!(
             "draft {id} now reads as {}",
             directive.slug()
         )));
     }
+    if let Some(published) = directives::Entity::find_by_id(id.to_string())
+        .one(db)
+        .await?
+    {
+        return publish_revision(db, catalogue, by, &row, published, directive, office).await;
+    }
+    let txn = db::begin_write(db).await?;
     let documents = planned(&directive, catalogue);
     let stored = store_directive_in(
         &txn,
@@ -535,6 +675,121 @@ pub async fn publish(
         id: id.to_string(),
         number: directive.number,
         documents,
+        revision: None,
+    })
+}
+
+/// Publish `draft` (imported as `directive`) as the next revision of `published` (decision
+/// 44): in one transaction, the directive's row takes the new text, overrides and revision,
+/// its clauses and assignments are replaced, units newly named get a document (made at the
+/// new revision) and the draft is removed; then every other document is brought to the
+/// revision by `by`'s signed operations. A document whose write is refused stays behind and
+/// is listed (`POST /api/v1/directives/{id}/bring` brings it later); nothing recorded on any
+/// task is lost: withdrawn tasks keep their work.
+async fn publish_revision(
+    db: &DatabaseConnection,
+    catalogue: &Arc<Catalogue>,
+    by: &By,
+    draft: &directive_drafts::Model,
+    published: directives::Model,
+    directive: Directive,
+    office: Option<Office<'_>>,
+) -> ApiResult<Published> {
+    let id = published.id.clone();
+    let (Some(caller), Some(office)) = (by.caller.as_ref(), office) else {
+        return Err(DraftRefused::RevisionNeedsAccount(id).into());
+    };
+    caller.require(caller.acts_for_office(), "publish a revision")?;
+    let revision = published.revision + 1;
+    let documents = planned(&directive, catalogue);
+    let txn = db::begin_write(db).await?;
+    // Only over the directive as read: two revisions published at once, the second refused.
+    let done = directives::Entity::update_many()
+        .col_expr(
+            directives::Column::Number,
+            Expr::value(directive.number.clone()),
+        )
+        .col_expr(
+            directives::Column::Issuer,
+            Expr::value(directive.issuer.clone()),
+        )
+        .col_expr(
+            directives::Column::Date,
+            Expr::value(directive.date.to_string()),
+        )
+        .col_expr(
+            directives::Column::Title,
+            Expr::value(directive.title.clone()),
+        )
+        .col_expr(
+            directives::Column::Document,
+            Expr::value(serde_json::to_string(&directive).map_err(ApiError::internal)?),
+        )
+        .col_expr(
+            directives::Column::Source,
+            Expr::value(draft.source.clone()),
+        )
+        .col_expr(
+            directives::Column::Overrides,
+            Expr::value(draft.overrides.clone()),
+        )
+        .col_expr(directives::Column::ImportedAt, Expr::value(now()))
+        .col_expr(directives::Column::Revision, Expr::value(revision))
+        .filter(directives::Column::Id.eq(id.as_str()))
+        .filter(directives::Column::Revision.eq(published.revision))
+        .exec(&txn)
+        .await?;
+    if done.rows_affected != 1 {
+        return Err(DraftRefused::Changed(id).into());
+    }
+    clauses::Entity::delete_many()
+        .filter(clauses::Column::DirectiveId.eq(id.as_str()))
+        .exec(&txn)
+        .await?;
+    assignments::Entity::delete_many()
+        .filter(assignments::Column::DirectiveId.eq(id.as_str()))
+        .exec(&txn)
+        .await?;
+    store_clauses(&txn, &directive)
+        .await
+        .map_err(ApiError::internal)?;
+    let with_document = document_units(&txn, &id).await?;
+    let new_headers: Vec<_> = document_headers(&directive, catalogue)
+        .into_iter()
+        .filter(|h| !with_document.contains(&h.unit))
+        .collect();
+    insert_documents(&txn, &id, &new_headers, revision)
+        .await
+        .map_err(ApiError::internal)?;
+    let gone = directive_drafts::Entity::delete_many()
+        .filter(directive_drafts::Column::Id.eq(id.as_str()))
+        .filter(directive_drafts::Column::UpdatedAt.eq(draft.updated_at))
+        .filter(directive_drafts::Column::Overrides.eq(draft.overrides.clone()))
+        .exec(&txn)
+        .await?;
+    if gone.rows_affected != 1 {
+        return Err(DraftRefused::Changed(id).into());
+    }
+    audit(
+        &txn,
+        by.user,
+        "directive.revise",
+        &id,
+        serde_json::json!({
+            "number": directive.number,
+            "revision": revision,
+            "new_documents": new_headers.iter().map(|h| &h.unit).collect::<Vec<_>>(),
+        }),
+    )
+    .await?;
+    txn.commit().await?;
+    tracing::info!(directive = %id, by = %by.name, revision, "directive revised");
+    let brought = bring_documents(db, office.writer, office.audit, catalogue, caller, &id).await?;
+    Ok(Published {
+        id,
+        number: directive.number,
+        documents,
+        revision: Some(brought),
     })
 }
 

@@ -225,11 +225,19 @@ pub enum DraftRefused {
     /// A correction of the review cannot be made (mobile-core's `ReviewError`).
     #[error(transparent)]
     Review(#[from] taskforce_core::directive::ReviewError),
-    /// The directive is already published: a revision is a decision of its own (decision 41).
+    /// The directive was published by another request meanwhile (two publishes of one
+    /// draft at once).
     #[error(
-        "chỉ thị {0} đã được ban hành trên hệ thống; không thể nhập lại thành bản nháp / directive {0} is already published; it cannot be imported again as a draft"
+        "chỉ thị {0} vừa được ban hành bởi một yêu cầu khác; hãy tải lại / directive {0} was just published by another request; reload"
     )]
     Published(String),
+    /// A revision of a published directive writes signed operations into the units'
+    /// documents: an account of the Ministry Office publishes it, not the bare command line
+    /// (decision 44).
+    #[error(
+        "bản sửa đổi của chỉ thị {0} phải do một tài khoản của Văn phòng Bộ ban hành (thay đổi được ký bằng thiết bị của tài khoản đó): dùng bảng điều khiển, API, hoặc `taskforce directive publish {0} --as TÊN` / the revision of directive {0} must be published by an account of the Ministry Office (its changes are signed by that account's device): use the dashboard, the API, or `taskforce directive publish {0} --as NAME`"
+    )]
+    RevisionNeedsAccount(String),
     /// Two reviewers at once: the draft changed since it was read.
     #[error(
         "bản nháp {0} vừa được người khác sửa; hãy tải lại rồi sửa tiếp / draft {0} was changed by someone else meanwhile; reload it and correct again"
@@ -244,14 +252,15 @@ impl DraftRefused {
             DraftRefused::Review(_) => "bad_correction",
             DraftRefused::Published(_) => "already_published",
             DraftRefused::Changed(_) => "draft_changed",
+            DraftRefused::RevisionNeedsAccount(_) => "revision_needs_account",
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            DraftRefused::NotImported(_) | DraftRefused::Review(_) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            DraftRefused::NotImported(_)
+            | DraftRefused::Review(_)
+            | DraftRefused::RevisionNeedsAccount(_) => StatusCode::UNPROCESSABLE_ENTITY,
             DraftRefused::Published(_) | DraftRefused::Changed(_) => StatusCode::CONFLICT,
         }
     }

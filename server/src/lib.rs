@@ -28,6 +28,7 @@ pub mod error;
 pub mod http;
 pub mod office;
 pub mod progress;
+pub mod revisions;
 pub mod routes;
 pub mod startup;
 pub mod state;

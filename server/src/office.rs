@@ -125,13 +125,13 @@ pub const DEVICE_NAME: &str =
 /// How many times an action is made again over the document as stored after another write of
 /// the same account took its sequence numbers first (on another replica: within one process
 /// the actions take turns, [`TURNS`]).
-const ATTEMPTS: usize = 8;
+pub(crate) const ATTEMPTS: usize = 8;
 
 /// The Ministry Office's actions in this process take turns: each reads the document, makes
 /// its operations under the account's next sequence numbers and writes them, so two at once
 /// (two tabs, a double click) would otherwise take the same numbers and one be made again.
 /// People act at the pace of clicks; a turn takes one write.
-static TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The key of the device the server holds for account `user_id`, of `generation` (how many
 /// of the account's dashboard devices were revoked before it).
@@ -476,25 +476,7 @@ async fn act_on_doc(
     if ops.is_empty() {
         return Ok((Vec::new(), skipped));
     }
-    // The rule a phone's sync meets (routes/sync.rs), kept here too: the service makes only
-    // what the account may make.
-    if let Some(op) = ops.iter().find(|op| !caller.may_make(&doc_key.unit, op)) {
-        return Err(ApiError::internal(anyhow::anyhow!(
-            "the office service made an operation its caller may not make: {op:?}"
-        )));
-    }
-    let start = doc.next_id(actor).seq;
-    let fingerprint = doc.header().fingerprint();
-    let change = Change::sign(fingerprint, actor, start, ops, key);
-    // Checked as a phone's would be: the same rule decides who may make what.
-    writer
-        .write(WriteJob {
-            key: doc_key.clone(),
-            fingerprint,
-            vv: doc.version().dots.clone(),
-            changes: vec![change],
-        })
-        .await?;
+    let start = write_change(writer, caller, doc_key, &doc, actor, key, ops).await?;
     let mut seq = start;
     let applied = made
         .into_iter()
@@ -509,6 +491,39 @@ async fn act_on_doc(
         })
         .collect();
     Ok((applied, skipped))
+}
+
+/// Write `ops`, made on `doc` as stored, as one change of `caller`'s server-held device
+/// (`actor`, `key`) through the sync writer: checked there as a phone's change is. Its first
+/// sequence number. (The office's actions, and a revision's operations.)
+pub(crate) async fn write_change(
+    writer: &GroupWriter,
+    caller: &Caller,
+    doc_key: &DocKey,
+    doc: &UnitDocument,
+    actor: u32,
+    key: &SigningKey,
+    ops: Vec<Op>,
+) -> ApiResult<u64> {
+    // The rule a phone's sync meets (routes/sync.rs), kept here too: the service makes only
+    // what the account may make.
+    if let Some(op) = ops.iter().find(|op| !caller.may_make(&doc_key.unit, op)) {
+        return Err(ApiError::internal(anyhow::anyhow!(
+            "the office service made an operation its caller may not make: {op:?}"
+        )));
+    }
+    let start = doc.next_id(actor).seq;
+    let fingerprint = doc.header().fingerprint();
+    let change = Change::sign(fingerprint, actor, start, ops, key);
+    writer
+        .write(WriteJob {
+            key: doc_key.clone(),
+            fingerprint,
+            vv: doc.version().dots.clone(),
+            changes: vec![change],
+        })
+        .await?;
+    Ok(start)
 }
 
 /// Each listed task's unit clock in `unit`'s document as stored (`actor.seq` pairs joined by

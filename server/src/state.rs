@@ -80,6 +80,14 @@ impl AppState {
         }
     }
 
+    /// What publishing a directive's revision writes with (decision 44).
+    pub fn office(&self) -> crate::drafts::Office<'_> {
+        crate::drafts::Office {
+            writer: &self.writer,
+            audit: &self.audit_key,
+        }
+    }
+
     pub fn backend(&self) -> DatabaseBackend {
         self.db.get_database_backend()
     }

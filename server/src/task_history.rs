@@ -215,6 +215,16 @@ pub enum What {
         task: String,
         title: String,
     },
+    /// A revision of the directive changed the unit's role on the task (`lead`,
+    /// `coordinating`) or withdrew it (`None`) (decision 44).
+    Assignment {
+        role: Option<String>,
+    },
+    /// A revision of the directive gave the unit this task (decision 44).
+    Assigned {
+        clause: String,
+        role: String,
+    },
     /// The Ministry Office set the task's deadline (`None`: cleared).
     Deadline {
         deadline: Option<NaiveDate>,
@@ -249,6 +259,8 @@ impl What {
             What::TaskAdded { .. } => "task_added",
             What::SubtaskAdded { .. } => "subtask_added",
             What::Deadline { .. } => "deadline",
+            What::Assignment { .. } => "assignment",
+            What::Assigned { .. } => "assigned",
             What::Review { .. } => "review",
             What::Urged { .. } => "urged",
         }
@@ -337,6 +349,16 @@ pub fn what_of(op: &Op, id: OpId, task: TaskRef) -> Option<(What, Option<i64>)> 
                     verdict: r.verdict.as_str().to_string(),
                     reason: r.reason.clone(),
                 },
+                TaskField::Assignment(role) => What::Assignment {
+                    role: role.map(|r| crate::db::seed::role_str(r).to_string()),
+                },
+            },
+            None,
+        )),
+        Op::Assign(h) if task == TaskRef::Added(id) => Some((
+            What::Assigned {
+                clause: h.clause.clone(),
+                role: crate::db::seed::role_str(h.role).to_string(),
             },
             None,
         )),
@@ -461,8 +483,31 @@ pub async fn task_history(
         .ok_or_else(|| ApiError::NotFound(format!("document {}/{}", q.directive, q.unit)))?;
     let row = tasks::Entity::find_by_id((q.directive.clone(), q.unit.clone(), task_name.clone()))
         .one(db)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("task {task_name} of {}", q.unit)))?;
+        .await?;
+    let (clause, title) = match row {
+        Some(row) => (row.clause_id, row.title),
+        // A task a revision withdrew has no projection row (it is out of every count) but
+        // keeps its history (decision 44).
+        None => {
+            let key = taskforce_core::sync::DocKey {
+                directive: q.directive.clone(),
+                unit: q.unit.clone(),
+            };
+            let given = crate::docstore::load_whole(db, &key)
+                .await?
+                .filter(|(doc, _)| doc.is_withdrawn(q.task))
+                .and_then(|(doc, _)| doc.given_task(q.task));
+            match given {
+                Some(g) => (Some(g.clause), None),
+                None => {
+                    return Err(ApiError::NotFound(format!(
+                        "task {task_name} of {}",
+                        q.unit
+                    )));
+                }
+            }
+        }
+    };
     let limit = q.limit.clamp(1, MAX_LIMIT);
 
     // Each entry without who made it, and its cursor.
@@ -546,8 +591,8 @@ pub async fn task_history(
     Ok(HistoryPage {
         unit: q.unit.clone(),
         task: task_name,
-        clause: row.clause_id,
-        title: row.title,
+        clause,
+        title,
         order: q.order,
         entries,
         next: next.map(|c| c.to_string()),

@@ -210,6 +210,7 @@ const RULES: &[(&str, &str, Rule)] = &[
         "/api/v1/directives/drafts/{id}",
         Rule::OfficeOrAdmin,
     ),
+    ("post", "/api/v1/directives/{id}/bring", Rule::OfficeOrAdmin),
     ("get", "/api/v1/units", Rule::SignedIn),
     ("get", "/api/v1/units/{id}/document", Rule::ReadUnit),
     ("get", "/api/v1/units/{id}/progress", Rule::ReadUnit),
@@ -271,6 +272,7 @@ const RULES: &[(&str, &str, Rule)] = &[
         "/directives/drafts/{id}/discard",
         Rule::OfficeOrAdmin,
     ),
+    ("post", "/directives/{id}/bring", Rule::OfficeOrAdmin),
 ];
 
 /// Every export, each asked.
@@ -652,6 +654,10 @@ impl World {
                 body: Body::None,
                 token: None,
             },
+            ("post", "/api/v1/directives/{id}/bring") => post(
+                &format!("/api/v1/directives/{d}/bring"),
+                serde_json::json!({}),
+            ),
             ("get", "/api/v1/units") => get(path.into()),
             ("get", "/api/v1/units/{id}/document") => {
                 get(format!("/api/v1/units/{unit}/document?directive={d}"))
@@ -815,6 +821,14 @@ impl World {
                     token: None,
                 }
             }
+            ("post", "/directives/{id}/bring") => Ask {
+                method: "FORM",
+                path: format!("/directives/{d}/bring"),
+                body: Body::Json(serde_json::json!({
+                    "csrf": taskforce_server::http::session_csrf(&self.token(who)),
+                })),
+                token: None,
+            },
             _ => return None,
         })
     }

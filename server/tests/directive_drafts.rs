@@ -2,7 +2,7 @@
 //! draft, corrects two assignments, publishes it; the units it names get their documents and
 //! their phones sync them, while their work on 05/CT-BTTTT stays. Refusals (roles, texts that
 //! are not directives, oversized ones, bad corrections, two reviewers at once, publishing
-//! twice) change nothing. Real HTTP, SQLite and PostgreSQL.
+//! twice) change nothing. (Revisions of a published directive: `directive_revisions.rs`.) Real HTTP, SQLite and PostgreSQL.
 
 mod common;
 
@@ -11,20 +11,6 @@ use serde_json::{Value, json};
 use taskforce_core::{client::Client, directive::Role, doc::DocHeader};
 
 /// The fixture: Directive 07/CT-BTTTT (2021), on fake news; our own text.
-/// `unwrap` for tests, saying what failed.
-trait Must<T> {
-    fn must(self) -> T;
-}
-impl<T, E: std::fmt::Debug> Must<T> for Result<T, E> {
-    fn must(self) -> T {
-        self.unwrap_or_else(|e| panic!("{e:?}"))
-    }
-}
-impl<T> Must<T> for Option<T> {
-    fn must(self) -> T {
-        self.unwrap_or_else(|| panic!("nothing"))
-    }
-}
 const TIN_GIA: &str = include_str!("../../mobile-core/tests/fixtures/ct-btttt-tin-gia.txt");
 const DRAFT: &str = "07-ct-btttt";
 
@@ -291,17 +277,6 @@ fn refusals_change_nothing(db: TestDb) {
     assert_eq!(status, 422, "{body}");
     let big = vec![b'a'; taskforce_core::directive::MAX_DIRECTIVE_BYTES + 1];
     assert_eq!(upload(&app, &office, &big).0, 413);
-    // The bundled directive is published already.
-    let (status, body) = upload(
-        &app,
-        &office,
-        taskforce_core::directive::SEED_DIRECTIVE.as_bytes(),
-    );
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (409, Some("already_published")),
-        "{body}"
-    );
     assert_eq!(counts(&app), start);
 
     let (status, draft) = upload(&app, &office, TIN_GIA.as_bytes());
@@ -381,9 +356,11 @@ fn refusals_change_nothing(db: TestDb) {
     assert_eq!(app.post_json(&office, &publish, json!({})).0, 201);
     let published = counts(&app);
     assert_eq!(app.post_json(&office, &publish, json!({})).0, 404);
-    // Importing it again is refused: it is published.
-    assert_eq!(upload(&app, &office, TIN_GIA.as_bytes()).0, 409);
     assert_eq!(counts(&app), published);
+    // Importing it again makes a draft of its revision (decision 44; `directive_revisions`).
+    let (status, again) = upload(&app, &office, TIN_GIA.as_bytes());
+    assert_eq!(status, 201, "{again}");
+    assert_eq!(again["revision"]["revision"], 1, "{again}");
 }
 
 fn a_draft_imported_again_keeps_its_corrections_and_a_discarded_one_is_gone(db: TestDb) {

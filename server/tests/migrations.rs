@@ -89,7 +89,23 @@ fn up_down_up(db: TestDb) {
             }
         };
         assert_eq!(indexed().await, Some(1), "the reports' index");
-        // The last step: directive drafts, and a published directive's text and overrides.
+        // The last step: revisions (decision 44).
+        let revision = "SELECT revision FROM directives";
+        let brought = "SELECT revision FROM documents";
+        assert!(column(revision).await.is_ok() && column(brought).await.is_ok());
+        Migrator::down(&conn, Some(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            column(revision).await.is_err(),
+            "directives.revision still there"
+        );
+        assert!(
+            column(brought).await.is_err(),
+            "documents.revision still there"
+        );
+        assert!(count("directive_drafts").await.is_ok());
+        // The one before: directive drafts, and a published directive's text and overrides.
         let source = "SELECT source, overrides FROM directives";
         assert!(column(source).await.is_ok());
         Migrator::down(&conn, Some(1))
@@ -105,6 +121,7 @@ fn up_down_up(db: TestDb) {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(count("directive_drafts").await.is_ok() && column(source).await.is_ok());
+        assert!(column(revision).await.is_ok() && column(brought).await.is_ok());
         // The steps after the device challenges' (issue 19's), all at once.
         let after_challenges = Migrator::migrations().len() as u32 - 8;
         Migrator::down(&conn, Some(after_challenges))

@@ -42,6 +42,12 @@ fn a_members_device_may_not_make_the_offices_operations(db: TestDb) {
                     at: 1_580_600_000,
                 },
             },
+            // A revision's (decision 44): withdrawing a task, giving one.
+            doc.set_op(T, TaskField::Assignment(None)),
+            Op::Assign(taskforce_core::doc::HeaderTask {
+                clause: "II.9".into(),
+                role: taskforce_core::directive::Role::Lead,
+            }),
         ]
     };
     for op in office_ops(phone.replica.doc()) {

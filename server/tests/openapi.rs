@@ -663,7 +663,47 @@ fn openapi_matches_the_server(db: TestDb) {
         Some(json!({})),
     );
     assert_eq!(status, 404);
-    assert_eq!(upload(&mut c, text, t).0, 409, "published already");
+    // The text again: a draft of its revision (decision 44), published as one.
+    let (status, revision) = upload(
+        &mut c,
+        &text.replace("theo đề nghị của Cục Viễn thông", ""),
+        t,
+    );
+    assert_eq!(status, 201, "{revision}");
+    assert_eq!(revision["revision"]["revision"], 1, "{revision}");
+    let (status, _) = c.call(
+        "post",
+        publish,
+        "/api/v1/directives/drafts/07-ct-btttt/publish",
+        t,
+        Some(json!({})),
+    );
+    assert_eq!(status, 201);
+    let bring = "/api/v1/directives/{id}/bring";
+    let (status, _) = c.call(
+        "post",
+        bring,
+        "/api/v1/directives/07-ct-btttt/bring",
+        t,
+        Some(json!({})),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = c.call(
+        "post",
+        bring,
+        "/api/v1/directives/07-ct-btttt/bring",
+        Some(&member),
+        Some(json!({})),
+    );
+    assert_eq!(status, 403);
+    let (status, _) = c.call(
+        "post",
+        bring,
+        "/api/v1/directives/nothing/bring",
+        t,
+        Some(json!({})),
+    );
+    assert_eq!(status, 404);
     let other = text.replace("07/CT-BTTTT", "08/CT-BTTTT");
     assert_eq!(upload(&mut c, &other, t).0, 201);
     let (status, _) = c.call(

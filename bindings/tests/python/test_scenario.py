@@ -12,7 +12,9 @@ locked, and refuses an edit to it.
 
 Last, a second directive is published (by TASKFORCE_PUBLISH) while the phone is offline with an
 edit of 05/CT-BTTTT queued: the phone syncs, lists it, selects it, edits one of its tasks, syncs;
-the other phone sees the edit, and the 05/CT-BTTTT work is intact.
+the other phone sees the edit, and the 05/CT-BTTTT work is intact. Then a corrected text of
+it is published as a revision while the phone is offline with an edit of a task the revision
+withdraws: the edit is kept on the withdrawn task, and the new clause is a new task.
 """
 
 import datetime
@@ -251,3 +253,56 @@ def test_a_directive_published_while_the_phone_is_offline(phones):
     b.select_directive(FIRST)
     for phone in (a, b):
         assert [t.progress for t in phone.tasks() if t.id == work.id] == [35]
+
+
+def test_a_revision_published_while_the_phone_is_offline(phones, tmp_path):
+    """After the test above: a corrected text of the second directive is published by the
+    command line (as the Ministry Office's account) while the phone is offline with an edit
+    of the task it withdraws. The phone syncs: the edit is kept on the withdrawn task (shown
+    with its work, no longer edited, out of the counts), and the new clause is a new task with
+    its words (decision 44)."""
+    a, b = phones
+    second = os.environ["TASKFORCE_SECOND_ID"]
+    a.sync()
+    a.select_directive(second)
+    before = a.tasks()
+    withdrawn_clause = "II.2-2"
+    [target] = [t for t in before if t.clause == withdrawn_clause]
+    [kept] = [t for t in before if t.clause == "II.1-1"]
+    a.set_notes(target.id, "Đã nhận 12 phản ánh.")
+
+    text = open(os.environ["TASKFORCE_SECOND_TEXT"], encoding="utf-8").read()
+    was = "Tổng hợp phản ánh, chuyển Cục An toàn thông tin xử lý."
+    new_clause = "4. Cục An toàn thông tin\n\nBáo cáo Bộ trưởng kết quả giám sát tin giả hằng tháng."
+    assert was in text
+    corrected = text.replace(was, "Tổng hợp phản ánh, chuyển cơ quan chức năng xử lý.")
+    corrected = corrected.replace(
+        "Nhắn tin cảnh báo tin giả đến các thuê bao theo đề nghị của Cục Viễn thông.",
+        "Nhắn tin cảnh báo tin giả đến các thuê bao theo đề nghị của Cục Viễn thông.\n\n" + new_clause,
+    )
+    path = tmp_path / "corrected.txt"
+    path.write_text(corrected, encoding="utf-8")
+    subprocess.run([os.environ["TASKFORCE_PUBLISH"], str(path), second], check=True)
+
+    a.sync()
+    assert a.unsynced() == 0, "the offline edit went up"
+    tasks = a.tasks()
+    [gone] = [t for t in tasks if t.clause == withdrawn_clause]
+    assert gone.withdrawn and gone.notes == ["Đã nhận 12 phản ánh."], gone
+    with pytest.raises(tf.TaskforceError.InvalidInput):
+        a.set_status(gone.id, "done")
+    [added] = [t for t in tasks if t.clause == "II.4"]
+    assert not added.withdrawn and added.role == "lead" and added.id.startswith("r")
+    assert "giám sát tin giả hằng tháng" in (added.clause_text or "")
+    assert [(t.id, t.status) for t in tasks if t.clause == "II.1-1"] == [(kept.id, kept.status)]
+    a.set_status(added.id, "in_progress")
+    a.sync()
+    progress = http("GET", f"/api/v1/units/{UNIT}/progress?directive={second}", office_token())
+    clauses = sorted(t["clause"] for t in progress["tasks"] if t["clause"])
+    assert withdrawn_clause not in clauses and "II.4" in clauses, clauses
+    assert [t["status"] for t in progress["tasks"] if t["clause"] == "II.4"] == ["in_progress"]
+    b.sync()
+    b.select_directive(second)
+    assert [t.withdrawn for t in b.tasks() if t.id == gone.id] == [True], "the other phone too"
+    a.select_directive(FIRST)
+    b.select_directive(FIRST)

@@ -80,6 +80,8 @@ pub(super) struct About {
     title: String,
     issuer: String,
     date: String,
+    /// The directive's revision the text held is (decision 44; 0 for a text from before).
+    revision: u32,
 }
 
 impl About {
@@ -90,6 +92,10 @@ impl About {
             title: field("title"),
             issuer: field("issuer"),
             date: field("date"),
+            revision: json["revision"]
+                .as_u64()
+                .and_then(|r| u32::try_from(r).ok())
+                .unwrap_or(0),
         }
     }
 }
@@ -277,6 +283,62 @@ pub(super) fn list_documents(
     ))
 }
 
+/// A directive's text as the server has it now (its JSON).
+pub(super) fn fetch_text(
+    transport: &dyn Transport,
+    token: &str,
+    directive: &str,
+) -> ClientResult<String> {
+    let reply = transport
+        .get(
+            &format!("/api/v1/directives/{}", segment(directive)),
+            Some(token),
+        )
+        .map_err(|e: TransportError| ClientError::Network(e.0))?;
+    if reply.status != 200 {
+        return Err(error::from_reply(reply.status, &reply.json()));
+    }
+    Ok(String::from_utf8_lossy(&reply.body).into_owned())
+}
+
+/// The directives held whose text is of an older revision than the server lists (a
+/// revision published since: corrected words, new clauses; decision 44).
+pub(super) fn stale_texts(inner: &Inner, listed: &[wire::ListedDocument]) -> Vec<String> {
+    listed
+        .iter()
+        .filter(|d| inner.held(&d.directive).is_some())
+        .filter(|d| {
+            inner
+                .about
+                .get(&d.directive)
+                .is_none_or(|a| a.revision < d.revision)
+        })
+        .map(|d| d.directive.clone())
+        .collect()
+}
+
+/// Keep `json` as the text of `directive` (held, active or parked) and index its clauses.
+pub(super) fn replace_text(inner: &mut Inner, directive: &str, json: &str) -> ClientResult<()> {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| {
+        ClientError::Network(format!("the server sent a damaged directive text: {e}"))
+    })?;
+    inner
+        .store
+        .set_meta(&json_key(directive), json.as_bytes())?;
+    inner.about.insert(directive.to_string(), About::of(&value));
+    let clauses = clause_index(&value);
+    if inner
+        .replica
+        .as_ref()
+        .is_some_and(|r| r.key().directive == directive)
+    {
+        inner.clauses = clauses;
+    } else if let Some(p) = inner.parked.get_mut(directive) {
+        p.clauses = clauses;
+    }
+    Ok(())
+}
+
 /// A directive's text (the server's JSON) and the header of the unit's document for it.
 pub(super) fn fetch_document(
     transport: &dyn Transport,
@@ -286,16 +348,7 @@ pub(super) fn fetch_document(
 ) -> ClientResult<(String, DocHeader)> {
     let net = |e: TransportError| ClientError::Network(e.0);
     let (unit_segment, directive_segment) = (segment(unit), segment(directive));
-    let reply = transport
-        .get(
-            &format!("/api/v1/directives/{directive_segment}"),
-            Some(token),
-        )
-        .map_err(net)?;
-    if reply.status != 200 {
-        return Err(error::from_reply(reply.status, &reply.json()));
-    }
-    let json = String::from_utf8_lossy(&reply.body).into_owned();
+    let json = fetch_text(transport, token, directive)?;
     let reply = transport
         .get(
             &format!("/api/v1/units/{unit_segment}/document?directive={directive_segment}"),
@@ -582,6 +635,7 @@ mod tests {
                     directive: (*d).to_string(),
                     fingerprint: header(d).fingerprint(),
                     ops: 0,
+                    revision: 0,
                 })
                 .collect();
             reply(

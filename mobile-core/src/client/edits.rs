@@ -121,6 +121,14 @@ impl Client {
             .as_ref()
             .is_some_and(|r| r.doc().is_listed(t));
         if !listed {
+            let withdrawn_task = self
+                .lock()
+                .replica
+                .as_ref()
+                .is_some_and(|r| r.doc().is_withdrawn(t));
+            if withdrawn_task {
+                return Err(withdrawn(task));
+            }
             return Err(ClientError::InvalidInput(format!(
                 "there is no task {task}"
             )));
@@ -141,6 +149,9 @@ impl Client {
                 return Err(ClientError::InvalidInput(format!(
                     "there is no task {task}"
                 )));
+            }
+            if r.doc().is_withdrawn(t) {
+                return Err(withdrawn(task));
             }
             Ok(r.doc().set_op(t, value))
         })
@@ -324,6 +335,14 @@ fn locked_task(doc: &UnitDocument, op: &Op) -> Option<TaskRef> {
         _ => return None,
     };
     doc.review_state(task).locks().then_some(task)
+}
+
+/// A task a revision of the directive withdrew: its work is kept and shown, no longer edited
+/// (decision 44).
+fn withdrawn(task: &str) -> ClientError {
+    ClientError::InvalidInput(format!(
+        "nhiệm vụ {task} đã được rút khỏi chỉ thị khi chỉ thị được sửa đổi; kết quả đã ghi vẫn được giữ / task {task} was withdrawn by a revision of the directive; the work recorded on it is kept"
+    ))
 }
 
 #[cfg(test)]

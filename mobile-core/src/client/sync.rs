@@ -295,6 +295,9 @@ impl Client {
                         first_error.get_or_insert(e);
                     }
                 }
+                if let Err(e) = self.refresh_texts(&p, &listed) {
+                    first_error.get_or_insert(e);
+                }
             }
         }
         if let Some(e) = first_error {
@@ -523,6 +526,17 @@ impl Client {
         Ok(more)
     }
 
+    /// Fetch again the text of every directive held of an older revision than the server
+    /// lists (decision 44): a corrected clause shows its new words, a new clause its own.
+    fn refresh_texts(&self, p: &Prepared, listed: &[wire::ListedDocument]) -> ClientResult<()> {
+        let stale = directives::stale_texts(&self.lock(), listed);
+        for directive in stale {
+            let json = directives::fetch_text(p.transport.as_ref(), &p.token, &directive)?;
+            directives::replace_text(&mut self.lock(), &directive, &json)?;
+        }
+        Ok(())
+    }
+
     /// After `reused_sequence`: this store was restored or copied, and its operations of
     /// `old` from `start` on are numbered like other operations the server holds. Take the
     /// server's state (read as the old device: nothing is registered until it is known the
@@ -679,6 +693,7 @@ fn renumber(op: Op, old: ActorId, start: u64, new: ActorId, map: &BTreeMap<u64, 
     };
     let task = |t: TaskRef| match t {
         TaskRef::Adhoc(o) => TaskRef::Adhoc(id(o)),
+        TaskRef::Added(o) => TaskRef::Added(id(o)),
         other => other,
     };
     let ctx = |ctx: Context| -> Context {
@@ -731,6 +746,7 @@ fn renumber(op: Op, old: ActorId, start: u64, new: ActorId, map: &BTreeMap<u64, 
             parent: parent.map(task),
             title,
         },
+        Op::Assign(h) => Op::Assign(h),
         Op::Comment { task: t, text, at } => Op::Comment {
             task: task(t),
             text,

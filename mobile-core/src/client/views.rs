@@ -42,6 +42,9 @@ pub struct TaskView {
     /// The Ministry Office's deadline, when it set one (`due` already counts it).
     pub deadline: Option<String>,
     pub urges: u32,
+    /// A revision of the directive withdrew the task (decision 44): shown with its work, not
+    /// counted, not edited. Listed after the others.
+    pub withdrawn: bool,
 }
 
 /// Something the Ministry Office sent the unit: an urge, a return or an acceptance.
@@ -136,10 +139,25 @@ impl Client {
         self.with_replica(|r, inner| {
             let doc = r.doc();
             let progress = unit_progress(doc, today);
+            // The withdrawn ones after the others, with the clause they were given for.
+            let withdrawn: Vec<_> = doc
+                .withdrawn_refs()
+                .into_iter()
+                .map(|t| {
+                    let mut p = crate::progress::task_progress(doc, t, today);
+                    let given = doc.given_task(t);
+                    p.clause = given.as_ref().map(|g| g.clause.clone());
+                    p.role = given.map(|g| g.role);
+                    (p, true)
+                })
+                .collect();
             progress
                 .tasks
                 .iter()
-                .map(|p| {
+                .cloned()
+                .map(|p| (p, false))
+                .chain(withdrawn)
+                .map(|(p, withdrawn)| {
                     let state = doc.task(p.task);
                     let clause = p.clause.as_ref().and_then(|c| inner.clauses.get(c));
                     TaskView {
@@ -181,6 +199,7 @@ impl Client {
                             .and_then(Day::date)
                             .map(|d| d.to_string()),
                         urges: p.urges,
+                        withdrawn,
                     }
                 })
                 .collect()
@@ -423,5 +442,8 @@ fn field_text(f: &TaskField) -> String {
                 format!("{}: {}", r.verdict.as_str(), r.reason)
             }
         }
+        TaskField::Assignment(Some(crate::directive::Role::Lead)) => "lead".into(),
+        TaskField::Assignment(Some(crate::directive::Role::Coordinating)) => "coordinating".into(),
+        TaskField::Assignment(None) => "withdrawn".into(),
     }
 }

@@ -37,13 +37,23 @@ impl fmt::Display for OpId {
     }
 }
 
-/// A task of the document: one given by the directive (by its index in the header) or one
-/// a unit added (by the operation that created it).
+/// A task of the document: one given by the directive (by its index in the header), one
+/// a unit added (by the operation that created it), or one a revision of the directive gave
+/// the unit after publishing (by the Ministry Office's `Assign` operation; decision 44).
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum TaskRef {
     Assigned(u32),
     Adhoc(OpId),
+    /// Appended variant: stored changes decode as before.
+    Added(OpId),
+}
+
+impl TaskRef {
+    /// Whether the directive gives this task (in the header or by a revision), not the unit.
+    pub fn is_directive(self) -> bool {
+        matches!(self, TaskRef::Assigned(_) | TaskRef::Added(_))
+    }
 }
 
 impl fmt::Display for TaskRef {
@@ -51,6 +61,7 @@ impl fmt::Display for TaskRef {
         match self {
             TaskRef::Assigned(i) => write!(f, "a{i}"),
             TaskRef::Adhoc(id) => write!(f, "t{id}"),
+            TaskRef::Added(id) => write!(f, "r{id}"),
         }
     }
 }
@@ -58,17 +69,20 @@ impl fmt::Display for TaskRef {
 impl std::str::FromStr for TaskRef {
     type Err = String;
 
-    /// `a3` (the directive's fourth task) or `t2.17` (added by operation 17 of actor 2).
+    /// `a3` (the directive's fourth task), `t2.17` (added by operation 17 of actor 2) or
+    /// `r9.4` (given by a revision of the directive: operation 4 of actor 9).
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("{s:?} is not a task id (a3, t2.17)");
+        let bad = || format!("{s:?} is not a task id (a3, t2.17, r9.4)");
         if let Some(i) = s.strip_prefix('a') {
             return i.parse().map(TaskRef::Assigned).map_err(|_| bad());
         }
-        let (actor, seq) = s
-            .strip_prefix('t')
-            .and_then(|r| r.split_once('.'))
-            .ok_or_else(bad)?;
-        Ok(TaskRef::Adhoc(OpId::new(
+        let (make, rest): (fn(OpId) -> TaskRef, &str) = match s.split_at_checked(1) {
+            Some(("t", rest)) => (TaskRef::Adhoc, rest),
+            Some(("r", rest)) => (TaskRef::Added, rest),
+            _ => return Err(bad()),
+        };
+        let (actor, seq) = rest.split_once('.').ok_or_else(bad)?;
+        Ok(make(OpId::new(
             actor.parse().map_err(|_| bad())?,
             seq.parse().map_err(|_| bad())?,
         )))
@@ -76,7 +90,7 @@ impl std::str::FromStr for TaskRef {
 }
 
 /// A task the directive gives the unit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct HeaderTask {
     pub clause: String,
     pub role: Role,

@@ -8,6 +8,7 @@ mod ids;
 mod ops;
 mod register;
 mod review;
+mod revision;
 mod room;
 mod state;
 
@@ -21,6 +22,7 @@ pub use ops::{
 };
 pub use register::{Register, compare as compare_clocks};
 pub use review::{ReviewState, office_deadline, review_state};
+pub use revision::{RevisionSummary, diff_tasks, revision_ops};
 pub use room::{DocLimit, Measured, check_room, check_room_ops};
 pub use state::{CanonicalDoc, CanonicalReg, CanonicalTask, Conflict, TaskState, UnitDocument};
 

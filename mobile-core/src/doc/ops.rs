@@ -6,8 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     error::DocError,
-    ids::{ActorId, OpId, TaskRef},
+    ids::{ActorId, HeaderTask, OpId, TaskRef},
 };
+use crate::directive::Role;
 
 /// Limits on what one operation may carry. The lengths are checked before anything is applied
 /// (`Op::validate`); the ranges below them only when an operation is new (`Op::admissible`).
@@ -151,6 +152,10 @@ pub enum TaskField {
     /// The Ministry Office's review: accepted or returned, over the task's state as the
     /// reviewer saw it. Office operation (decision 39).
     Review(Review),
+    /// A revision of the directive (decision 44): the role the unit now has on a directive
+    /// task, or `None` when the revision withdrew the task (its work is kept; it leaves the
+    /// counts). Unwritten, the header's (or the `Assign`'s) role holds. Office operation.
+    Assignment(Option<Role>),
 }
 
 /// A reviewer's verdict on a task a unit reported.
@@ -208,6 +213,7 @@ pub enum FieldKind {
     Removed,
     Deadline,
     Review,
+    Assignment,
 }
 
 impl FieldKind {
@@ -234,6 +240,7 @@ impl FieldKind {
             FieldKind::Removed => "removed",
             FieldKind::Deadline => "deadline",
             FieldKind::Review => "review",
+            FieldKind::Assignment => "assignment",
         }
     }
 }
@@ -250,6 +257,7 @@ impl TaskField {
             TaskField::Removed(_) => FieldKind::Removed,
             TaskField::Deadline(_) => FieldKind::Deadline,
             TaskField::Review(_) => FieldKind::Review,
+            TaskField::Assignment(_) => FieldKind::Assignment,
         }
     }
 }
@@ -344,6 +352,9 @@ pub enum Op {
         task: TaskRef,
         urge: Urge,
     },
+    /// A revision of the directive gives the unit a task for a clause (decision 44); its id
+    /// is this operation's id (`TaskRef::Added`). Office operation.
+    Assign(HeaderTask),
 }
 
 /// Who makes an operation: a unit's member, or the Ministry Office (its staff, or an admin).
@@ -355,14 +366,15 @@ pub enum Author {
 
 impl Op {
     /// Whether this is one of the Ministry Office's operations: a review, a deadline, an
-    /// urge.
+    /// urge, a revision's assignment.
     pub fn is_office(&self) -> bool {
         matches!(
             self,
             Op::Set {
-                value: TaskField::Deadline(_) | TaskField::Review(_),
+                value: TaskField::Deadline(_) | TaskField::Review(_) | TaskField::Assignment(_),
                 ..
             } | Op::Urge { .. }
+                | Op::Assign(_)
         )
     }
 
@@ -436,7 +448,9 @@ impl Op {
             TaskRef::Assigned(i) if (*i as usize) >= assigned_tasks => {
                 Err(DocError::UnknownTask(*t))
             }
-            TaskRef::Adhoc(created) if *created >= id && created.actor == id.actor => {
+            TaskRef::Adhoc(created) | TaskRef::Added(created)
+                if *created >= id && created.actor == id.actor =>
+            {
                 Err(DocError::UnknownTask(*t))
             }
             _ => Ok(()),
@@ -477,6 +491,13 @@ impl Op {
                     }
                     _ => Ok(()),
                 }
+            }
+            Op::Assign(h) => {
+                short("clause", &h.clause)?;
+                if h.clause.trim().is_empty() {
+                    return Err(DocError::Invalid("an assignment needs a clause"));
+                }
+                Ok(())
             }
             Op::AddTask { parent, title } => {
                 if let Some(p) = parent {
@@ -648,8 +669,10 @@ impl Op {
                 | TaskField::Progress(_)
                 | TaskField::Due(None)
                 | TaskField::Deadline(None)
-                | TaskField::Removed(_) => Ok(()),
+                | TaskField::Removed(_)
+                | TaskField::Assignment(_) => Ok(()),
             },
+            Op::Assign(h) => plain("clause", &h.clause),
             Op::Urge { urge, .. } => {
                 plain("urge", &urge.message)?;
                 named("urge", &urge.message)?;

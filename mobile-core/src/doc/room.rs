@@ -751,6 +751,20 @@ mod tests {
                 }
                 _ => doc.set_op(task, TaskField::Assignee(text)),
             },
+            // A revision: a task given for a clause, or a role changed or withdrawn.
+            9 if n.is_multiple_of(2) => Op::Assign(crate::doc::HeaderTask {
+                clause: format!("{n}.{text}").chars().take(200).collect(),
+                role: crate::directive::Role::Coordinating,
+            }),
+            9 => doc.set_op(
+                match some_op {
+                    Some(id) if n % 4 == 1 => TaskRef::Added(id),
+                    _ => task,
+                },
+                TaskField::Assignment(
+                    (!n.is_multiple_of(3)).then_some(crate::directive::Role::Lead),
+                ),
+            ),
             _ => Op::Report(Report {
                 period: format!("2020-W{n:02}"),
                 text,
@@ -805,7 +819,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn draws() -> impl Strategy<Value = Vec<Draw>> {
-        prop::collection::vec((1u32..4, 0u8..9, any::<u16>(), 0usize..300), 0..80)
+        prop::collection::vec((1u32..4, 0u8..10, any::<u16>(), 0usize..300), 0..80)
     }
 
     proptest! {

@@ -17,7 +17,7 @@ pub use super::register::CanonicalReg;
 use super::{
     error::DocError,
     footprint::{FIXED, Footprint, MAX_LEN, Sizes, VV_ENTRY, encoded},
-    ids::{ActorId, DocHeader, OpId, TaskRef, VersionVector},
+    ids::{ActorId, DocHeader, HeaderTask, OpId, TaskRef, VersionVector},
     ops::{
         Confirmation, ConfirmationState, Context, Day, Evidence, FieldKind, Op, Report, Review,
         Status, TaskField, Urge,
@@ -42,6 +42,10 @@ pub struct TaskState {
     pub deadline: Register<Option<Day>>,
     /// The Ministry Office's review (decision 39).
     pub review: Register<Review>,
+    /// A revision's role for the task, or its withdrawal (`None`) (decision 44).
+    pub assignment: Register<Option<crate::directive::Role>>,
+    /// Set by the `Assign` that gave the unit a task after publishing (`TaskRef::Added`).
+    pub assigned: Option<HeaderTask>,
     pub comments: BTreeMap<OpId, (String, i64)>,
     pub evidence: BTreeMap<OpId, Evidence>,
     /// The Ministry Office's urges; a document that shed its bodies keeps each urge's time
@@ -223,7 +227,8 @@ fn task_bytes(r: &TaskRef, t: &TaskState) -> usize {
         + encoded(&t.title)
         + encoded(&t.removed)
         + encoded(&t.deadline)
-        + encoded(&t.review);
+        + encoded(&t.review)
+        + encoded(&t.assignment);
     let urges: usize = t.urges.iter().map(|(id, u)| urge_bytes(*id, u)).sum();
     let comments: usize = t
         .comments
@@ -238,6 +243,7 @@ fn task_bytes(r: &TaskRef, t: &TaskState) -> usize {
     encoded(r)
         + encoded(&t.parent)
         + encoded(&t.created)
+        + encoded(&t.assigned)
         + registers
         + 3 * MAX_LEN
         + comments
@@ -447,7 +453,15 @@ impl UnitDocument {
                     TaskField::Removed(v) => put_counted(sizes, &mut t.removed, id, ctx, v),
                     TaskField::Deadline(v) => put_counted(sizes, &mut t.deadline, id, ctx, v),
                     TaskField::Review(v) => put_counted(sizes, &mut t.review, id, ctx, v),
+                    TaskField::Assignment(v) => put_counted(sizes, &mut t.assignment, id, ctx, v),
                 }
+            }
+            Op::Assign(h) => {
+                let t = task_entry(&mut self.tasks, sizes, TaskRef::Added(id));
+                t.created = true;
+                let before = encoded(&t.assigned);
+                t.assigned = Some(h.clone());
+                sizes.replace(before, encoded(&t.assigned));
             }
             Op::Urge { task, urge } => {
                 let t = task_entry(&mut self.tasks, sizes, *task);
@@ -585,6 +599,7 @@ impl UnitDocument {
                 FieldKind::Removed => clock_of(&t.removed),
                 FieldKind::Deadline => clock_of(&t.deadline),
                 FieldKind::Review => clock_of(&t.review),
+                FieldKind::Assignment => clock_of(&t.assignment),
             });
         Op::Set { task, value, ctx }
     }
@@ -608,29 +623,95 @@ impl UnitDocument {
         self.tasks.get(&t)
     }
 
-    /// Every task: the directive's, then the ad-hoc ones not removed.
+    /// Every task: the directive's (the header's, then those revisions added, in the order
+    /// of their `Assign`), then the ad-hoc ones; not those withdrawn or removed.
     pub fn task_refs(&self) -> Vec<TaskRef> {
         let assigned = (0..self.header.tasks.len())
             .filter_map(|i| u32::try_from(i).ok())
-            .map(TaskRef::Assigned);
+            .map(TaskRef::Assigned)
+            .filter(|r| self.is_listed(*r));
+        let added = self
+            .tasks
+            .keys()
+            .filter(|r| matches!(r, TaskRef::Added(_)) && self.is_listed(**r));
         let adhoc = self
             .tasks
             .keys()
             .filter(|r| matches!(r, TaskRef::Adhoc(_)) && self.is_listed(**r));
-        assigned.chain(adhoc.copied()).collect()
+        assigned
+            .chain(added.copied())
+            .chain(adhoc.copied())
+            .collect()
     }
 
-    /// Whether `t` is one of [`UnitDocument::task_refs`]: a task the directive gives, or an
+    /// The directive's tasks a revision withdrew (decision 44): their work is kept and shown,
+    /// and they leave the counts; header order, then the added ones.
+    pub fn withdrawn_refs(&self) -> Vec<TaskRef> {
+        let assigned = (0..self.header.tasks.len())
+            .filter_map(|i| u32::try_from(i).ok())
+            .map(TaskRef::Assigned);
+        let added = self
+            .tasks
+            .iter()
+            .filter(|(r, s)| matches!(r, TaskRef::Added(_)) && s.assigned.is_some())
+            .map(|(r, _)| *r);
+        assigned
+            .chain(added)
+            .filter(|r| self.is_withdrawn(*r))
+            .collect()
+    }
+
+    /// Whether `t` is one of [`UnitDocument::task_refs`]: a task the directive gives (in the
+    /// header, or by a revision whose `Assign` is held) that no revision withdrew, or an
     /// ad-hoc task that was made (its `AddTask` is held) and is not removed. Operations may
-    /// name an ad-hoc task before its `AddTask` arrives, or after it was removed.
+    /// name a task before the operation that makes it arrives, or after it was removed or
+    /// withdrawn: they are kept, and count again if it is listed again.
     pub fn is_listed(&self, t: TaskRef) -> bool {
         match t {
-            TaskRef::Assigned(i) => (i as usize) < self.header.tasks.len(),
+            TaskRef::Assigned(i) => (i as usize) < self.header.tasks.len() && !self.is_withdrawn(t),
+            TaskRef::Added(_) => self.directive_task(t).is_some(),
             TaskRef::Adhoc(_) => self
                 .tasks
                 .get(&t)
                 .is_some_and(|s| s.created && !s.removed.values().contains(&true)),
         }
+    }
+
+    /// The clause and role of a directive task as the latest revision has it (decision 44):
+    /// the header's (or the `Assign`'s) role unless a revision's assignment register says
+    /// otherwise. Under concurrent revisions a task stays assigned while any of them assigns
+    /// it (the leading role first), and is withdrawn only when every one withdraws it. `None`
+    /// for ad-hoc tasks, tasks not (yet) made, and withdrawn ones.
+    pub fn directive_task(&self, t: TaskRef) -> Option<HeaderTask> {
+        let given = self.given_task(t)?;
+        let values = self
+            .tasks
+            .get(&t)
+            .map(|s| s.assignment.values())
+            .unwrap_or_default();
+        if values.is_empty() {
+            return Some(given);
+        }
+        values.into_iter().flatten().min().map(|role| HeaderTask {
+            clause: given.clause,
+            role,
+        })
+    }
+
+    /// The clause and role a directive task was given with (the header's, or its `Assign`'s),
+    /// withdrawn or not; `None` for ad-hoc tasks and tasks not (yet) made.
+    pub fn given_task(&self, t: TaskRef) -> Option<HeaderTask> {
+        match t {
+            TaskRef::Assigned(i) => self.header.tasks.get(i as usize).cloned(),
+            TaskRef::Added(_) => self.tasks.get(&t).and_then(|s| s.assigned.clone()),
+            TaskRef::Adhoc(_) => None,
+        }
+    }
+
+    /// Whether a revision withdrew this directive task (it exists, and every value of its
+    /// assignment register withdraws it).
+    pub fn is_withdrawn(&self, t: TaskRef) -> bool {
+        self.given_task(t).is_some() && self.directive_task(t).is_none()
     }
 
     pub fn statuses(&self, t: TaskRef) -> Vec<Status> {
@@ -806,6 +887,10 @@ impl UnitDocument {
             mine.removed.merge(t.removed);
             mine.deadline.merge(t.deadline);
             mine.review.merge(t.review);
+            mine.assignment.merge(t.assignment);
+            if t.assigned.is_some() {
+                mine.assigned = t.assigned;
+            }
             mine.comments.extend(t.comments);
             mine.evidence.extend(t.evidence);
             mine.urges.extend(t.urges);
@@ -848,6 +933,8 @@ impl UnitDocument {
                         deadline: t.deadline.canonical(),
                         review: t.review.canonical(),
                         urges: t.urges.clone(),
+                        assignment: t.assignment.canonical(),
+                        assigned: t.assigned.clone(),
                     },
                 )
             })
@@ -883,6 +970,8 @@ impl UnitDocument {
                     removed: Register::from_canonical(t.removed),
                     deadline: Register::from_canonical(t.deadline),
                     review: Register::from_canonical(t.review),
+                    assignment: Register::from_canonical(t.assignment),
+                    assigned: t.assigned,
                     comments: t.comments,
                     evidence: t.evidence,
                     urges: t.urges,
@@ -969,6 +1058,7 @@ impl<'a> Trial<'a> {
                 self.copy_task(*task, None)
             }
             Op::AddTask { .. } => self.copy_task(TaskRef::Adhoc(id), Some(FieldKind::Title)),
+            Op::Assign(_) => self.copy_task(TaskRef::Added(id), None),
             Op::Confirm(_) => self.copy_confirmation(id),
             Op::SetConfirmation { id: target, .. } => self.copy_confirmation(*target),
             Op::Report(_) => {}
@@ -989,6 +1079,7 @@ impl<'a> Trial<'a> {
                 let copy = v.insert(TaskState {
                     parent: t.parent,
                     created: t.created,
+                    assigned: t.assigned.clone(),
                     ..TaskState::default()
                 });
                 let bytes = task_bytes(&r, copy);
@@ -1019,6 +1110,7 @@ impl<'a> Trial<'a> {
             FieldKind::Removed => take(&mut copy.removed, &t.removed),
             FieldKind::Deadline => take(&mut copy.deadline, &t.deadline),
             FieldKind::Review => take(&mut copy.review, &t.review),
+            FieldKind::Assignment => take(&mut copy.assignment, &t.assignment),
         };
         self.copied += bytes;
         self.scratch.sizes.add(bytes);
@@ -1046,12 +1138,12 @@ impl<'a> Trial<'a> {
     pub(super) fn footprint(&self) -> Footprint {
         let now = self.doc.footprint();
         let actors = self.new_actors.len().saturating_mul(2 * VV_ENTRY);
-        // New ad-hoc tasks only: the directive's tasks are not items (see `footprint`).
+        // New tasks not in the header only: the header's are not items (see `footprint`).
         let new_tasks = self
             .scratch
             .tasks
             .keys()
-            .filter(|t| matches!(t, TaskRef::Adhoc(_)) && !self.doc.tasks.contains_key(t))
+            .filter(|t| !matches!(t, TaskRef::Assigned(_)) && !self.doc.tasks.contains_key(t))
             .count();
         let made = new_tasks
             + (self.scratch.confirmations.len() - self.copied_confirmations)
@@ -1084,6 +1176,10 @@ pub struct CanonicalTask {
     pub deadline: CanonicalReg<Option<Day>>,
     pub review: CanonicalReg<Review>,
     pub urges: BTreeMap<OpId, Urge>,
+    /// Since format version 3 (decision 44): a revision's assignment register, and the
+    /// clause and role of a task a revision added.
+    pub assignment: CanonicalReg<Option<crate::directive::Role>>,
+    pub assigned: Option<HeaderTask>,
 }
 
 /// The canonical state of a document: what a snapshot carries.

@@ -58,7 +58,7 @@ use std::collections::BTreeMap;
 
 use super::change::Change;
 use crate::doc::{
-    ActorId, BoundedDocument, DocError, Op, OpId, TaskField, TaskRef, UnitDocument, VersionVector,
+    ActorId, BoundedDocument, DocError, Op, TaskField, TaskRef, UnitDocument, VersionVector,
 };
 
 /// Why an empty change is refused (the message of its `DocError::Invalid`).
@@ -84,7 +84,7 @@ pub trait ChangeTarget {
     /// new ([`UnitDocument::apply_ops`]).
     fn apply_ops(&mut self, actor: ActorId, start: u64, ops: &[Op]) -> Result<usize, DocError>;
     /// Whether the ad-hoc task made by operation `id` is held (its `AddTask` applied).
-    fn made(&self, id: OpId) -> bool;
+    fn made(&self, task: TaskRef) -> bool;
 }
 
 impl ChangeTarget for UnitDocument {
@@ -100,8 +100,8 @@ impl ChangeTarget for UnitDocument {
         UnitDocument::apply_ops(self, actor, start, ops)
     }
 
-    fn made(&self, id: OpId) -> bool {
-        self.task(TaskRef::Adhoc(id)).is_some_and(|t| t.created)
+    fn made(&self, task: TaskRef) -> bool {
+        self.task(task).is_some_and(|t| t.created)
     }
 }
 
@@ -118,8 +118,8 @@ impl ChangeTarget for BoundedDocument {
         BoundedDocument::apply_ops(self, actor, start, ops)
     }
 
-    fn made(&self, id: OpId) -> bool {
-        self.task(TaskRef::Adhoc(id)).is_some_and(|t| t.created)
+    fn made(&self, task: TaskRef) -> bool {
+        self.task(task).is_some_and(|t| t.created)
     }
 }
 
@@ -164,18 +164,19 @@ pub fn check_changes<D: ChangeTarget + ?Sized>(
     Ok(())
 }
 
-/// The ad-hoc tasks `op` refers to (the task it writes, comments on or adds a sub-task to).
-pub(super) fn adhoc_tasks(op: &Op) -> Option<OpId> {
+/// The task made by an operation that `op` refers to (the task it writes, comments on or adds
+/// a sub-task to): an ad-hoc task, or one a revision added.
+pub(super) fn adhoc_tasks(op: &Op) -> Option<TaskRef> {
     let task = match op {
         Op::Set { task, .. }
         | Op::Comment { task, .. }
         | Op::AddEvidence { task, .. }
         | Op::Urge { task, .. } => Some(task),
         Op::AddTask { parent, .. } => parent.as_ref(),
-        Op::Confirm(_) | Op::Report(_) | Op::SetConfirmation { .. } => None,
+        Op::Confirm(_) | Op::Report(_) | Op::SetConfirmation { .. } | Op::Assign(_) => None,
     };
     match task {
-        Some(TaskRef::Adhoc(id)) => Some(*id),
+        Some(t @ (TaskRef::Adhoc(_) | TaskRef::Added(_))) => Some(*t),
         _ => None,
     }
 }
@@ -184,7 +185,7 @@ pub(super) fn adhoc_tasks(op: &Op) -> Option<OpId> {
 /// ad-hoc tasks it refers to.
 fn named_operations(op: &Op) -> impl Iterator<Item = (ActorId, u64)> + '_ {
     let adhoc = |t: &TaskRef| match t {
-        TaskRef::Adhoc(id) => Some((id.actor, id.seq)),
+        TaskRef::Adhoc(id) | TaskRef::Added(id) => Some((id.actor, id.seq)),
         TaskRef::Assigned(_) => None,
     };
     let none: &[(ActorId, u64)] = &[];
@@ -202,7 +203,7 @@ fn named_operations(op: &Op) -> impl Iterator<Item = (ActorId, u64)> + '_ {
         Op::Comment { task, .. } | Op::AddEvidence { task, .. } | Op::Urge { task, .. } => {
             (none, none, adhoc(task))
         }
-        Op::Confirm(_) | Op::Report(_) => (none, none, None),
+        Op::Confirm(_) | Op::Report(_) | Op::Assign(_) => (none, none, None),
     };
     ctx.iter().chain(seen).copied().chain(other)
 }

@@ -32,9 +32,10 @@ use super::{
     accept::{ChangeTarget, adhoc_tasks},
     change::Change,
 };
-use crate::doc::{ActorId, DocError, Op, OpId};
+use crate::doc::{ActorId, DocError, Op, OpId, TaskRef};
 
-/// Why an operation naming an ad-hoc task no `AddTask` made is refused.
+/// Why an operation naming an ad-hoc task no `AddTask` made (or a revision's task no
+/// `Assign` made) is refused.
 pub const NOT_A_TASK: &str =
     "an operation names an ad-hoc task that no task-adding operation held here made";
 
@@ -47,7 +48,7 @@ pub fn admit_changes<D: ChangeTarget + ?Sized>(
     held: impl Fn(&Change) -> bool,
 ) -> Result<(), DocError> {
     let mut have: BTreeMap<ActorId, u64> = BTreeMap::new();
-    let mut made: BTreeSet<OpId> = BTreeSet::new();
+    let mut made: BTreeSet<TaskRef> = BTreeSet::new();
     // The first change of the batch at each (actor, start).
     let mut seen: BTreeMap<(ActorId, u64), &Change> = BTreeMap::new();
     for c in changes {
@@ -76,8 +77,14 @@ pub fn admit_changes<D: ChangeTarget + ?Sized>(
                 {
                     return Err(DocError::Invalid(NOT_A_TASK));
                 }
-                if matches!(op, Op::AddTask { .. }) {
-                    made.insert(OpId::new(c.actor, seq));
+                match op {
+                    Op::AddTask { .. } => {
+                        made.insert(TaskRef::Adhoc(OpId::new(c.actor, seq)));
+                    }
+                    Op::Assign(_) => {
+                        made.insert(TaskRef::Added(OpId::new(c.actor, seq)));
+                    }
+                    _ => {}
                 }
             }
             *held_up_to = c.end();

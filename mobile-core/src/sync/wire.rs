@@ -13,15 +13,16 @@ use crate::doc::{ActorId, CanonicalDoc, CanonicalReg, CanonicalTask, DocHeader, 
 
 /// The version of the encoding this build writes for a document's state: snapshots, and
 /// answers (which may carry one). Version 2 (decision 39) added the Ministry Office's
-/// registers and urges to a task's state; a reader takes versions 1 and 2 of every kind and
-/// refuses any other.
-pub const FORMAT_VERSION: u8 = 2;
+/// registers and urges to a task's state; version 3 (decision 44) a revision's assignment
+/// register and the clause of a task a revision added. A reader takes versions 1 to 3 of
+/// every kind and refuses any other.
+pub const FORMAT_VERSION: u8 = 3;
 /// The version changes, requests and version vectors are written in: their bytes are the
-/// same in versions 1 and 2, and a change's stored bytes are what the op log hashes and a
+/// same in every version, and a change's stored bytes are what the op log hashes and a
 /// resend is compared with, so they stay as they were.
 pub const CHANGE_FORMAT_VERSION: u8 = 1;
 /// The versions a reader takes.
-const READS: [u8; 2] = [1, 2];
+const READS: [u8; 3] = [1, 2, 3];
 /// The largest message either side accepts.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// The most changes one sync request may carry: a server refuses more (each change it holds
@@ -47,7 +48,7 @@ pub enum WireError {
     Empty,
     #[error("the message is {size} bytes; at most {limit} are accepted")]
     TooLarge { size: usize, limit: usize },
-    #[error("unknown format version {0} (this build reads versions 1 and {FORMAT_VERSION})")]
+    #[error("unknown format version {0} (this build reads versions 1 to {FORMAT_VERSION})")]
     Version(u8),
     #[error("expected a {expected} message")]
     Kind { expected: &'static str },
@@ -121,11 +122,18 @@ struct CanonicalDocV1 {
 
 impl From<CanonicalDocV1> for CanonicalDoc {
     fn from(d: CanonicalDocV1) -> Self {
+        CanonicalDocV2::from(d).into()
+    }
+}
+
+/// Version 1 as version 2: without the Ministry Office's registers and urges.
+impl From<CanonicalDocV1> for CanonicalDocV2 {
+    fn from(d: CanonicalDocV1) -> Self {
         let tasks = d
             .tasks
             .into_iter()
             .map(|(r, t)| {
-                let task = CanonicalTask {
+                let task = CanonicalTaskV2 {
                     parent: t.parent,
                     created: t.created,
                     status: t.status,
@@ -144,12 +152,108 @@ impl From<CanonicalDocV1> for CanonicalDoc {
                 (r, task)
             })
             .collect();
+        CanonicalDocV2 {
+            header: d.header,
+            vv: d.vv,
+            tasks,
+            confirmations: d.confirmations,
+            reports: d.reports,
+        }
+    }
+}
+
+/// A task's state as format version 2 wrote it: without a revision's register and clause.
+#[derive(Deserialize)]
+struct CanonicalTaskV2 {
+    parent: Option<crate::doc::TaskRef>,
+    created: bool,
+    status: CanonicalReg<crate::doc::Status>,
+    progress: CanonicalReg<u8>,
+    assignee: CanonicalReg<String>,
+    due: CanonicalReg<Option<crate::doc::Day>>,
+    notes: CanonicalReg<String>,
+    title: CanonicalReg<String>,
+    removed: CanonicalReg<bool>,
+    comments: BTreeMap<OpId, (String, i64)>,
+    evidence: BTreeMap<OpId, crate::doc::Evidence>,
+    deadline: CanonicalReg<Option<crate::doc::Day>>,
+    review: CanonicalReg<crate::doc::Review>,
+    urges: BTreeMap<OpId, crate::doc::Urge>,
+}
+
+/// A document's state as format version 2 wrote it.
+#[derive(Deserialize)]
+struct CanonicalDocV2 {
+    header: DocHeader,
+    vv: BTreeMap<ActorId, u64>,
+    tasks: BTreeMap<crate::doc::TaskRef, CanonicalTaskV2>,
+    confirmations: BTreeMap<
+        OpId,
+        (
+            Option<crate::doc::Confirmation>,
+            CanonicalReg<crate::doc::ConfirmationState>,
+        ),
+    >,
+    reports: BTreeMap<OpId, crate::doc::Report>,
+}
+
+impl From<CanonicalDocV2> for CanonicalDoc {
+    fn from(d: CanonicalDocV2) -> Self {
+        let tasks = d
+            .tasks
+            .into_iter()
+            .map(|(r, t)| {
+                let task = CanonicalTask {
+                    parent: t.parent,
+                    created: t.created,
+                    status: t.status,
+                    progress: t.progress,
+                    assignee: t.assignee,
+                    due: t.due,
+                    notes: t.notes,
+                    title: t.title,
+                    removed: t.removed,
+                    comments: t.comments,
+                    evidence: t.evidence,
+                    deadline: t.deadline,
+                    review: t.review,
+                    urges: t.urges,
+                    assignment: Vec::new(),
+                    assigned: None,
+                };
+                (r, task)
+            })
+            .collect();
         CanonicalDoc {
             header: d.header,
             vv: d.vv,
             tasks,
             confirmations: d.confirmations,
             reports: d.reports,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+enum PayloadV2 {
+    Changes(Vec<Change>),
+    Snapshot(Box<CanonicalDocV2>),
+}
+
+#[derive(Deserialize)]
+struct SyncResponseV2 {
+    vv: BTreeMap<ActorId, u64>,
+    payload: PayloadV2,
+}
+
+impl From<SyncResponseV2> for SyncResponse {
+    fn from(r: SyncResponseV2) -> Self {
+        SyncResponse {
+            vv: r.vv,
+            payload: match r.payload {
+                PayloadV2::Changes(c) => Payload::Changes(c),
+                PayloadV2::Snapshot(d) => Payload::Snapshot(Box::new((*d).into())),
+            },
         }
     }
 }
@@ -181,10 +285,9 @@ impl From<SyncResponseV1> for SyncResponse {
 /// The version a message of `kind` is written in.
 fn version_of(kind: Kind) -> u8 {
     match kind {
-        Kind::Snapshot | Kind::Response => FORMAT_VERSION,
-        Kind::Change | Kind::Request | Kind::Version | Kind::BatchRequest | Kind::BatchResponse => {
-            CHANGE_FORMAT_VERSION
-        }
+        // A batch answer lists each directive's revision since version 3.
+        Kind::Snapshot | Kind::Response | Kind::BatchResponse => FORMAT_VERSION,
+        Kind::Change | Kind::Request | Kind::Version | Kind::BatchRequest => CHANGE_FORMAT_VERSION,
     }
 }
 
@@ -200,11 +303,15 @@ fn decode<T: DeserializeOwned>(
     name: &'static str,
     bytes: &[u8],
 ) -> Result<T, WireError> {
-    decode_versioned::<T, T>(kind, name, bytes)
+    decode_versioned::<T, T, T>(kind, name, bytes)
 }
 
-/// A message of `kind`: `Old`'s layout in version 1, `T`'s in version 2.
-fn decode_versioned<T: DeserializeOwned, Old: DeserializeOwned + Into<T>>(
+/// A message of `kind`: `V1`'s layout in version 1, `V2`'s in version 2, `T`'s in version 3.
+fn decode_versioned<
+    T: DeserializeOwned,
+    V1: DeserializeOwned + Into<T>,
+    V2: DeserializeOwned + Into<T>,
+>(
     kind: Kind,
     name: &'static str,
     bytes: &[u8],
@@ -219,10 +326,10 @@ fn decode_versioned<T: DeserializeOwned, Old: DeserializeOwned + Into<T>>(
         [] => Err(WireError::Empty),
         [v, ..] if !READS.contains(v) => Err(WireError::Version(*v)),
         [v, k, body @ ..] if *k == kind as u8 => {
-            let (value, rest) = if *v == 1 {
-                postcard::take_from_bytes::<Old>(body).map(|(old, rest)| (old.into(), rest))
-            } else {
-                postcard::take_from_bytes::<T>(body)
+            let (value, rest) = match *v {
+                1 => postcard::take_from_bytes::<V1>(body).map(|(old, rest)| (old.into(), rest)),
+                2 => postcard::take_from_bytes::<V2>(body).map(|(old, rest)| (old.into(), rest)),
+                _ => postcard::take_from_bytes::<T>(body),
             }
             .map_err(|e| WireError::Malformed(e.to_string()))?;
             if rest.is_empty() {
@@ -319,13 +426,17 @@ pub fn snapshot_header(b: &[u8]) -> Result<DocHeader, WireError> {
 }
 
 pub fn decode_response(b: &[u8]) -> Result<SyncResponse, WireError> {
-    decode_versioned::<SyncResponse, SyncResponseV1>(Kind::Response, "sync response", b)
+    decode_versioned::<SyncResponse, SyncResponseV1, SyncResponseV2>(
+        Kind::Response,
+        "sync response",
+        b,
+    )
 }
 pub fn encode_snapshot(d: &CanonicalDoc) -> Vec<u8> {
     encode(Kind::Snapshot, d)
 }
 pub fn decode_snapshot(b: &[u8]) -> Result<CanonicalDoc, WireError> {
-    decode_versioned::<CanonicalDoc, CanonicalDocV1>(Kind::Snapshot, "snapshot", b)
+    decode_versioned::<CanonicalDoc, CanonicalDocV1, CanonicalDocV2>(Kind::Snapshot, "snapshot", b)
 }
 
 /// A version vector on its own (the server keeps a document's whole version beside a
@@ -387,6 +498,42 @@ pub struct ListedDocument {
     pub fingerprint: u64,
     /// Operations merged so far.
     pub ops: u64,
+    /// The directive's revision (decision 44; since format version 3): a phone holding the
+    /// text of an older one fetches it again (a corrected clause's words).
+    pub revision: u32,
+}
+
+/// A listed document as format versions 1 and 2 wrote it: without the revision.
+#[derive(Deserialize)]
+struct ListedDocumentV1 {
+    directive: String,
+    fingerprint: u64,
+    ops: u64,
+}
+
+/// A batch answer as format versions 1 and 2 wrote it.
+#[derive(Deserialize)]
+struct BatchResponseV1 {
+    answers: Vec<DocAnswer>,
+    documents: Vec<ListedDocumentV1>,
+}
+
+impl From<BatchResponseV1> for BatchResponse {
+    fn from(r: BatchResponseV1) -> Self {
+        BatchResponse {
+            answers: r.answers,
+            documents: r
+                .documents
+                .into_iter()
+                .map(|d| ListedDocument {
+                    directive: d.directive,
+                    fingerprint: d.fingerprint,
+                    ops: d.ops,
+                    revision: 0,
+                })
+                .collect(),
+        }
+    }
 }
 
 pub fn encode_batch_request(r: &BatchRequest) -> Vec<u8> {
@@ -399,7 +546,11 @@ pub fn encode_batch_response(r: &BatchResponse) -> Vec<u8> {
     encode(Kind::BatchResponse, r)
 }
 pub fn decode_batch_response(b: &[u8]) -> Result<BatchResponse, WireError> {
-    decode(Kind::BatchResponse, "batch sync response", b)
+    decode_versioned::<BatchResponse, BatchResponseV1, BatchResponseV1>(
+        Kind::BatchResponse,
+        "batch sync response",
+        b,
+    )
 }
 
 #[cfg(test)]
@@ -460,7 +611,8 @@ mod tests {
         Ok(())
     }
 
-    /// A batch's two messages: their header bytes (format 1, kinds 6 and 7) and a round trip;
+    /// A batch's two messages: their header bytes (a request in format 1, kind 6; an answer in
+    /// format 3, kind 7, format 1 still read) and a round trip;
     /// a message of another kind, or with bytes left over, is refused.
     #[test]
     fn a_batch_is_its_own_kind_and_round_trips() -> Result<(), WireError> {
@@ -511,11 +663,22 @@ mod tests {
                 directive: "5-ct-btttt".into(),
                 fingerprint: 7,
                 ops: 2,
+                revision: 3,
             }],
         };
         let bytes = encode_batch_response(&response);
-        assert_eq!(bytes[..2], [CHANGE_FORMAT_VERSION, 7]);
+        assert_eq!(bytes[..2], [FORMAT_VERSION, 7]);
         assert_eq!(decode_batch_response(&bytes)?, response);
+        // As versions 1 and 2 wrote it (no revision): read as revision 0.
+        let old: Vec<u8> = [1u8, 7]
+            .into_iter()
+            .chain(postcard::to_stdvec(&response.answers).unwrap_or_default())
+            .chain(postcard::to_stdvec(&(1u8, "5-ct-btttt", 7u64, 2u64)).unwrap_or_default())
+            .collect();
+        let read = decode_batch_response(&old)?;
+        assert_eq!(read.answers, response.answers);
+        assert_eq!(read.documents[0].revision, 0);
+        assert_eq!(read.documents[0].ops, 2);
         Ok(())
     }
 }

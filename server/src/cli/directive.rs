@@ -65,6 +65,15 @@ pub enum DirectiveCommand {
         db: super::DbArg,
         #[arg(long, env = "TASKFORCE_CATALOGUE")]
         catalogue: Option<PathBuf>,
+        /// The Ministry Office account publishing a revision of a directive already published:
+        /// its changes to the units' documents are signed by the device the server holds for
+        /// it (decision 44).
+        #[arg(long = "as", value_name = "USERNAME")]
+        as_user: Option<String>,
+        /// The server's audit key (default: beside an SQLite database, else in the working
+        /// directory), from which the account's device key is derived.
+        #[arg(long, env = "TASKFORCE_AUDIT_KEY")]
+        audit_key: Option<PathBuf>,
     },
     /// Throw a draft away.
     Discard {
@@ -182,10 +191,45 @@ async fn drafts(cmd: DirectiveCommand) -> anyhow::Result<()> {
                 .map_err(refused)?;
             print_draft(&draft);
         }
-        DirectiveCommand::Publish { id, db, catalogue } => {
-            let catalogue = std::sync::Arc::new(load_catalogue(catalogue.as_deref())?);
-            let db = taskforce_server::db::connect(&db.db).await?;
-            let done = drafts::publish(&db, &catalogue, &by, &id, None)
+        DirectiveCommand::Publish {
+            id,
+            db,
+            catalogue,
+            as_user,
+            audit_key,
+        } => {
+            let loaded = load_catalogue(catalogue.as_deref())?;
+            let catalogue = std::sync::Arc::new(loaded.clone());
+            let url = db.db;
+            let db = taskforce_server::db::connect(&url).await?;
+            // A revision is written through the sync writer, as the named account.
+            let (by, state) = match as_user {
+                Some(name) => {
+                    let account = By::account(&db, &name).await.map_err(refused)?;
+                    let path = audit_key
+                        .unwrap_or_else(|| taskforce_server::config::default_audit_key(&url));
+                    let key =
+                        taskforce_server::audit::AuditKey::load(&path).with_context(|| {
+                            format!("the server's audit key {} cannot be read", path.display())
+                        })?;
+                    let config = taskforce_server::config::Config {
+                        db: url.clone(),
+                        ..Default::default()
+                    };
+                    let state = taskforce_server::state::AppState::new(
+                        db.clone(),
+                        config,
+                        loaded,
+                        std::sync::Arc::new(key),
+                    );
+                    (account, Some(state))
+                }
+                None => (by, None),
+            };
+            let office = state
+                .as_ref()
+                .map(taskforce_server::state::AppState::office);
+            let done = drafts::publish(&db, &catalogue, &by, &id, None, office)
                 .await
                 .map_err(refused)?;
             let tasks: usize = done.documents.iter().map(|p| p.tasks).sum();
@@ -195,6 +239,30 @@ async fn drafts(cmd: DirectiveCommand) -> anyhow::Result<()> {
                 done.number,
                 done.documents.len()
             );
+            if let Some(r) = &done.revision {
+                println!(
+                    "revision {}: {} documents brought to it, {} still behind",
+                    r.revision,
+                    r.documents.len(),
+                    r.behind
+                );
+                for d in &r.documents {
+                    println!(
+                        "  {:<24} {:<12} kept {}, added {}, withdrawn {}, reinstated {}, role changed {}{}",
+                        d.unit,
+                        d.outcome,
+                        d.summary.kept.len(),
+                        d.summary.added.len(),
+                        d.summary.withdrawn.len(),
+                        d.summary.reinstated.len(),
+                        d.summary.role_changed.len(),
+                        d.reason
+                            .as_deref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    );
+                }
+            }
         }
         DirectiveCommand::Discard { id, db } => {
             let db = taskforce_server::db::connect(&db.db).await?;

@@ -192,7 +192,14 @@ pub async fn list(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> Pa
     let mut progress = Vec::with_capacity(rows.len());
     for d in &rows {
         match visible_progress(&state.db, &state.catalogue, &v.caller, &d.id).await {
-            Ok(p) => progress.push((d, p)),
+            Ok(p) => {
+                let behind = if d.revision > 0 && v.caller.acts_for_office() {
+                    crate::revisions::behind(&state.db, &d.id, d.revision).await?
+                } else {
+                    0
+                };
+                progress.push((d, p, behind));
+            }
             // Removed between the two reads: not listed.
             Err(ApiError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
@@ -214,9 +221,18 @@ pub async fn list(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> Pa
                 th { (t(lang, "tasks")) } th { (t(lang, "done")) } th { (t(lang, "in_progress")) }
                 th { (t(lang, "blocked")) } th { (t(lang, "overdue")) } th { (t(lang, "progress")) }
             }
-            @for (d, p) in &progress {
+            @for (d, p, behind) in &progress {
                 tr data-directive=(d.id) {
-                    td class="nowrap" { a href={ "/?directive=" (segment(&d.id)) } { (d.number) } }
+                    td class="nowrap" {
+                        a href={ "/?directive=" (segment(&d.id)) } { (d.number) }
+                        @if d.revision > 0 { br; span class="muted revision" { (w(lang, "sửa đổi lần ", "revision ")) (d.revision) } }
+                        @if *behind > 0 {
+                            form method="post" action={ "/directives/" (segment(&d.id)) "/bring" } class="bring" {
+                                (csrf_input(&csrf))
+                                button type="submit" { (w(lang, "Cập nhật ", "Bring ")) (behind) (w(lang, " tài liệu chưa theo bản sửa đổi", " documents to the revision")) }
+                            }
+                        }
+                    }
                     td class="clause-text" { (short(&d.title, 120)) }
                     td { (day(&d.date)) }
                     td class="num" { (p.counts.assigned) }
@@ -582,18 +598,44 @@ pub async fn review(
             tr { th { (t(lang, "clause")) } th { (w(lang, "Loại", "Kind")) } th { (t(lang, "text")) } th { (t(lang, "units")) } th { (w(lang, "Giao nhiệm vụ", "Gives a task")) } }
             @for r in rows { (r) }
         }
-        h2 { (w(lang, "Khi ban hành", "Publishing creates")) }
-        p { (draft.documents.len()) " " (w(lang, "tài liệu của đơn vị", "unit documents")) ", " (tasks) " " (w(lang, "nhiệm vụ", "tasks")) }
-        table id="documents" {
-            tr { th { (t(lang, "unit")) } th { (t(lang, "tasks")) } }
-            @for p in &draft.documents {
-                tr data-unit=(p.unit) { td { (unit_name(&p.unit)) " (" (p.unit) ")" } td class="num" { (p.tasks) } }
+        @if let Some(r) = &draft.revision {
+            h2 { (w(lang, "Sửa đổi chỉ thị đã ban hành", "A revision of a published directive")) " (" (r.revision) ")" }
+            p class="muted" { (w(lang,
+                "Chỉ thị này đã được ban hành. Khi ban hành bản sửa đổi, nhiệm vụ của điều khoản giữ nguyên số hiệu được giữ cùng toàn bộ kết quả đã ghi; nhiệm vụ không còn được giao bị rút (kết quả vẫn được giữ, không tính vào tiến độ); điều khoản mới được giao thành nhiệm vụ mới; đơn vị mới được giao nhận tài liệu riêng.",
+                "This directive is published. Publishing the revision keeps the task of every clause that kept its number, with all the work recorded on it; a task no longer given is withdrawn (its work kept, out of the counts); a new clause becomes a new task; a unit newly named gets its own document.")) }
+            @if r.units.is_empty() {
+                p id="revision-none" { (w(lang, "Không đơn vị nào thay đổi nhiệm vụ.", "No unit's tasks change.")) }
+            } @else {
+                table id="revision" {
+                    tr { th { (t(lang, "unit")) } th { (w(lang, "Giao thêm", "Added")) } th { (w(lang, "Rút", "Withdrawn")) } th { (w(lang, "Đổi vai trò", "Role changed")) } th { (w(lang, "Giữ nguyên", "Kept")) } }
+                    @for u in &r.units {
+                        tr data-unit=(u.unit) {
+                            td { (unit_name(&u.unit)) " (" (u.unit) ")" @if u.new_document { " — " b { (w(lang, "tài liệu mới", "new document")) } } }
+                            td class="revision-added" { (u.summary.added.join(", ")) }
+                            td class="revision-withdrawn" { (u.summary.withdrawn.join(", ")) }
+                            td class="revision-role" { (u.summary.role_changed.join(", ")) }
+                            td class="num" { (u.summary.kept.len()) }
+                        }
+                    }
+                }
+            }
+        } @else {
+            h2 { (w(lang, "Khi ban hành", "Publishing creates")) }
+            p { (draft.documents.len()) " " (w(lang, "tài liệu của đơn vị", "unit documents")) ", " (tasks) " " (w(lang, "nhiệm vụ", "tasks")) }
+            table id="documents" {
+                tr { th { (t(lang, "unit")) } th { (t(lang, "tasks")) } }
+                @for p in &draft.documents {
+                    tr data-unit=(p.unit) { td { (unit_name(&p.unit)) " (" (p.unit) ")" } td class="num" { (p.tasks) } }
+                }
             }
         }
         div class="office-group" {
             form method="post" action={ (draft_path(&draft.id)) "/publish" } id="publish" {
                 (review_hidden(&csrf, draft.updated_at))
-                button type="submit" id="publish-submit" { (w(lang, "Ban hành chỉ thị", "Publish the directive")) }
+                button type="submit" id="publish-submit" {
+                    @if draft.revision.is_some() { (w(lang, "Ban hành bản sửa đổi", "Publish the revision")) }
+                    @else { (w(lang, "Ban hành chỉ thị", "Publish the directive")) }
+                }
             }
             form method="post" action={ (draft_path(&draft.id)) "/discard" } id="discard" {
                 (review_hidden(&csrf, draft.updated_at))
@@ -806,10 +848,44 @@ pub async fn publish(
     let id = path.into_inner();
     // The service refuses a draft changed since the page showed it (its `updated_at`).
     let result = match form.seen() {
-        Ok(seen) => drafts::publish(&state.db, &state.catalogue, &by, &id, seen).await,
+        Ok(seen) => {
+            drafts::publish(
+                &state.db,
+                &state.catalogue,
+                &by,
+                &id,
+                seen,
+                Some(state.office()),
+            )
+            .await
+        }
         Err(e) => Err(e),
     };
     match result {
+        Ok(p) if p.revision.is_some() => {
+            let r = p.revision.as_ref();
+            let (revision, brought, behind) = r.map_or((0, 0, 0), |r| {
+                (
+                    r.revision,
+                    r.documents
+                        .iter()
+                        .filter(|d| d.outcome == "revised")
+                        .count(),
+                    r.behind,
+                )
+            });
+            let flash = Flash::done(
+                format!(
+                    "Đã ban hành bản sửa đổi {revision} của {}: {brought} tài liệu được cập nhật, {behind} chưa cập nhật được; điện thoại nhận được ở lần đồng bộ tới",
+                    p.number
+                ),
+                format!(
+                    "Revision {revision} of {} published: {brought} documents brought to it, {behind} still behind; the phones receive it at their next sync",
+                    p.number
+                ),
+            );
+            Ok(back(&req, LIST_PATH, &flash))
+        }
         Ok(p) => {
             let tasks: usize = p.documents.iter().map(|d| d.tasks).sum();
             let flash = Flash::done(
@@ -861,6 +937,48 @@ pub async fn discard(
         Err(e @ ApiError::Internal(_)) => Err(e.into()),
         Err(e @ ApiError::NotFound(_)) => Ok(back(&req, LIST_PATH, &Flash::failed(&e))),
         Err(e) => Ok(back(&req, &draft_path(&id), &Flash::failed(&e))),
+    }
+}
+
+/// `POST /directives/{id}/bring`: bring the documents behind the directive's revision to it.
+pub async fn bring(
+    state: web::Data<AppState>,
+    v: Viewer,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: Option<web::Form<ReviewForm>>,
+) -> PageResult {
+    match checked(&v, &req, form) {
+        Checked::Go(..) => {}
+        Checked::Answer(answer) => return answer,
+    }
+    let id = path.into_inner();
+    let result = crate::revisions::bring_documents(
+        &state.db,
+        &state.writer,
+        &state.audit_key,
+        &state.catalogue,
+        &v.caller,
+        &id,
+    )
+    .await;
+    match result {
+        Ok(b) => {
+            let brought = b.documents.len() as u64 - b.behind.min(b.documents.len() as u64);
+            let flash = Flash::done(
+                format!(
+                    "Đã cập nhật {brought} tài liệu theo bản sửa đổi {}; còn {} chưa cập nhật được",
+                    b.revision, b.behind
+                ),
+                format!(
+                    "{brought} documents brought to revision {}; {} still behind",
+                    b.revision, b.behind
+                ),
+            );
+            Ok(back(&req, LIST_PATH, &flash))
+        }
+        Err(e @ ApiError::Internal(_)) => Err(e.into()),
+        Err(e) => Ok(back(&req, LIST_PATH, &Flash::failed(&e))),
     }
 }
 

@@ -125,6 +125,21 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("h_unknown", "không rõ", "unknown"),
     // The Ministry Office's operations in a task's history (decision 39).
     ("h_deadline", "Văn phòng Bộ đặt hạn", "Deadline set to"),
+    (
+        "h_role",
+        "Sửa đổi chỉ thị: vai trò",
+        "Directive revised: role",
+    ),
+    (
+        "h_withdrawn",
+        "Sửa đổi chỉ thị: rút nhiệm vụ (kết quả đã ghi được giữ)",
+        "Directive revised: task withdrawn (the work recorded is kept)",
+    ),
+    (
+        "h_assigned",
+        "Sửa đổi chỉ thị: giao nhiệm vụ theo điều khoản",
+        "Directive revised: task given for clause",
+    ),
     ("h_accepted", "Nghiệm thu", "Accepted"),
     ("h_returned", "Trả lại", "Returned"),
     ("h_urged", "Đôn đốc", "Urged"),

@@ -357,4 +357,5 @@ dashboard_routes! {
     post "/directives/drafts/{id}/corrections" => directives::correct;
     post "/directives/drafts/{id}/publish" => directives::publish;
     post "/directives/drafts/{id}/discard" => directives::discard;
+    post "/directives/{id}/bring" => directives::bring;
 }

@@ -669,6 +669,15 @@ fn what_cell(lang: Lang, unit: &str, what: &What) -> Markup {
                 (t(lang, "h_subtask_added")) ": " a href={ "/units/" (unit) "/tasks/" (task) "/history" } { (title) }
             },
             What::Deadline { deadline } => { (t(lang, "h_deadline")) ": " b { @match deadline { Some(d) => (d), None => (t(lang, "h_cleared")) } } },
+            What::Assignment { role } => {
+                @match role {
+                    Some(r) => { (t(lang, "h_role")) ": " b { (t(lang, if r == "lead" { "lead" } else { "coordinating" })) } },
+                    None => { (t(lang, "h_withdrawn")) },
+                }
+            },
+            What::Assigned { clause, role } => {
+                (t(lang, "h_assigned")) " " b { (clause) } " (" (t(lang, if role == "lead" { "lead" } else { "coordinating" })) ")"
+            },
             What::Review { verdict, reason } => {
                 b { (t(lang, if verdict == "accepted" { "h_accepted" } else { "h_returned" })) }
                 @if !reason.is_empty() { ": " span class="history-text" { (reason) } }

@@ -105,10 +105,19 @@ pub async fn store_directive_in(
         imported_at: Set(now()),
         source: Set(source.as_ref().map(|s| s.text.to_string())),
         overrides: Set(source.as_ref().map(|s| s.overrides.to_string())),
+        revision: Set(0),
     })
     .exec_without_returning(txn)
     .await?;
+    store_clauses(txn, d).await?;
+    insert_documents(txn, &slug, &document_headers(d, catalogue), 0).await?;
+    Ok(true)
+}
 
+/// Store a directive's clauses and assignments (its rows none yet: a directive published, or
+/// one whose rows a revision has just deleted).
+pub async fn store_clauses(txn: &impl ConnectionTrait, d: &Directive) -> anyhow::Result<()> {
+    let slug = d.slug();
     let mut clause_rows = Vec::new();
     let mut assignment_rows = Vec::new();
     fn walk(
@@ -148,13 +157,23 @@ pub async fn store_directive_in(
     }
     insert_chunked(txn, &clause_rows, None).await?;
     insert_chunked(txn, &assignment_rows, None).await?;
+    Ok(())
+}
 
+/// Store an empty document for each header, with its task projections, as brought to
+/// `revision` of the directive.
+pub async fn insert_documents(
+    txn: &impl ConnectionTrait,
+    slug: &str,
+    headers: &[DocHeader],
+    revision: i32,
+) -> anyhow::Result<()> {
     let t = now();
     let mut task_rows = Vec::new();
-    for header in document_headers(d, catalogue) {
+    for header in headers {
         let doc = UnitDocument::new(header.clone());
         documents::Entity::insert(documents::ActiveModel {
-            directive_id: Set(slug.clone()),
+            directive_id: Set(slug.to_string()),
             unit_id: Set(header.unit.clone()),
             fingerprint: Set(i64::from_ne_bytes(header.fingerprint().to_ne_bytes())),
             state: Set(wire::encode_snapshot(&doc.to_canonical())),
@@ -164,13 +183,14 @@ pub async fn store_directive_in(
             head: Set(None),
             chain_len: Set(0),
             chain_head: Set(None),
+            revision: Set(revision),
         })
         .exec_without_returning(txn)
         .await?;
         for (i, task) in header.tasks.iter().enumerate() {
             let r = TaskRef::Assigned(u32::try_from(i).unwrap_or(u32::MAX));
             task_rows.push(tasks::ActiveModel {
-                directive_id: Set(slug.clone()),
+                directive_id: Set(slug.to_string()),
                 unit_id: Set(header.unit.clone()),
                 task_ref: Set(r.to_string()),
                 clause_id: Set(Some(task.clause.clone())),
@@ -189,7 +209,7 @@ pub async fn store_directive_in(
         }
     }
     insert_chunked(txn, &task_rows, None).await?;
-    Ok(true)
+    Ok(())
 }
 
 /// The catalogue and the bundled directive 05/CT-BTTTT, on first start.

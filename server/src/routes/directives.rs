@@ -12,6 +12,7 @@ use crate::{
     db::entity::directives,
     drafts::{self, By, DraftSummary, DraftView, Published},
     error::{ApiError, ApiResult, ErrorBody},
+    revisions::Brought,
     state::AppState,
 };
 
@@ -23,6 +24,8 @@ pub struct DirectiveSummary {
     /// ISO date of issue.
     date: String,
     title: String,
+    /// Revisions published since it was first published (decision 44).
+    revision: i32,
 }
 
 /// The directives the server tracks.
@@ -44,12 +47,14 @@ pub async fn list_directives(
             issuer: d.issuer,
             date: d.date,
             title: d.title,
+            revision: d.revision,
         })
         .collect();
     Ok(HttpResponse::Ok().json(list))
 }
 
-/// The whole directive: header, clauses with their text, and each clause's units.
+/// The whole directive: header, clauses with their text, each clause's units, and its
+/// `revision` (decision 44).
 #[utoipa::path(get, path = "/api/v1/directives/{id}", tag = "directive",
     security(("bearer" = [])), params(("id" = String, Path, description = "directive id, e.g. 5-ct-btttt")),
     responses((status = 200, body = Object, description = "the imported directive (mobile-core's model as JSON) with its `id`"),
@@ -68,6 +73,8 @@ pub async fn get_directive(
         serde_json::from_str(&d.document).map_err(ApiError::internal)?;
     if let Some(obj) = doc.as_object_mut() {
         obj.insert("id".into(), serde_json::Value::String(d.id));
+        // Which revision this text is (decision 44): a phone keeps it beside the text.
+        obj.insert("revision".into(), serde_json::Value::from(d.revision));
     }
     Ok(HttpResponse::Ok().json(doc))
 }
@@ -170,8 +177,40 @@ pub async fn publish_draft(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let by = By::caller(&caller)?;
-    let done = drafts::publish(&state.db, &state.catalogue, &by, &path.into_inner(), None).await?;
+    let done = drafts::publish(
+        &state.db,
+        &state.catalogue,
+        &by,
+        &path.into_inner(),
+        None,
+        Some(state.office()),
+    )
+    .await?;
     Ok(HttpResponse::Created().json(done))
+}
+
+/// Bring the units' documents that are behind the directive's revision to it (decision 44):
+/// those whose write was refused when the revision was published, or not made because the
+/// server stopped. Safe to call at any time: a document already brought gets nothing.
+#[utoipa::path(post, path = "/api/v1/directives/{id}/bring", tag = "directive",
+    security(("bearer" = [])), params(("id" = String, Path, description = "the directive's id")),
+    responses((status = 200, body = Brought), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn bring_documents(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let brought = crate::revisions::bring_documents(
+        &state.db,
+        &state.writer,
+        &state.audit_key,
+        &state.catalogue,
+        &caller,
+        &path.into_inner(),
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(brought))
 }
 
 /// Throw a draft away.

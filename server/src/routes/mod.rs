@@ -52,6 +52,7 @@ api_routes! {
     post "/api/v1/directives/drafts/{id}/publish" => directives::publish_draft;
     delete "/api/v1/directives/drafts/{id}" => directives::discard_draft;
     get "/api/v1/directives/{id}" => directives::get_directive;
+    post "/api/v1/directives/{id}/bring" => directives::bring_documents;
     get "/api/v1/units" => units::list_units;
     get "/api/v1/units/{id}/document" => units::unit_document;
     get "/api/v1/units/{id}/progress" => units::unit_progress;

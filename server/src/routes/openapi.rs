@@ -42,6 +42,7 @@ use super::{
         directives::correct_draft,
         directives::publish_draft,
         directives::discard_draft,
+        directives::bring_documents,
         units::list_units,
         units::unit_document,
         units::unit_progress,

@@ -472,8 +472,8 @@ fn check_batch(batch: &wire::BatchRequest) -> ApiResult<()> {
     Ok(())
 }
 
-/// The documents `unit` has on the server: directive, fingerprint and operations (the state
-/// itself is not read).
+/// The documents `unit` has on the server: directive, fingerprint, operations and the
+/// directive's revision (the state itself is not read).
 async fn unit_documents(state: &AppState, unit: &str) -> ApiResult<Vec<wire::ListedDocument>> {
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
     let rows: Vec<(String, i64, i64)> = documents::Entity::find()
@@ -486,9 +486,24 @@ async fn unit_documents(state: &AppState, unit: &str) -> ApiResult<Vec<wire::Lis
         .into_tuple()
         .all(&state.db)
         .await?;
+    // Each directive's revision (a small table): a phone fetches an older text again.
+    let revisions: std::collections::BTreeMap<String, i32> =
+        crate::db::entity::directives::Entity::find()
+            .select_only()
+            .column(crate::db::entity::directives::Column::Id)
+            .column(crate::db::entity::directives::Column::Revision)
+            .into_tuple::<(String, i32)>()
+            .all(&state.db)
+            .await?
+            .into_iter()
+            .collect();
     Ok(rows
         .into_iter()
         .map(|(directive, fingerprint, ops)| wire::ListedDocument {
+            revision: revisions
+                .get(&directive)
+                .and_then(|r| u32::try_from(*r).ok())
+                .unwrap_or(0),
             directive,
             fingerprint: u64::from_ne_bytes(fingerprint.to_ne_bytes()),
             ops: u64::try_from(ops).unwrap_or(0),

@@ -50,6 +50,9 @@ pub(super) fn touch(touched: &mut Touched, directive: &str, unit: &str, c: &Chan
             Op::AddTask { .. } => {
                 touched.tasks.insert(TaskRef::Adhoc(id));
             }
+            Op::Assign(_) => {
+                touched.tasks.insert(TaskRef::Added(id));
+            }
             Op::Confirm(c) => {
                 touched.confirmations.insert(id, Some(c.clone()));
             }
@@ -77,8 +80,8 @@ pub(super) fn touch(touched: &mut Touched, directive: &str, unit: &str, c: &Chan
 }
 
 /// The projection rows of the touched tasks, as the document now has them, and the touched
-/// tasks it does not list (an ad-hoc task removed, or named before it was made): their rows
-/// go, so the reads list exactly the document's tasks.
+/// tasks it does not list (an ad-hoc task removed, a task a revision withdrew, or one named
+/// before it was made): their rows go, so the reads list exactly the document's tasks.
 pub(super) fn task_rows_of(
     doc: &BoundedDocument,
     key: &DocKey,
@@ -115,7 +118,7 @@ pub(super) fn task_rows_of(
 }
 
 /// Drop the projection rows of tasks their documents no longer list, one statement per
-/// document (rare: an ad-hoc task removed).
+/// document (rare: an ad-hoc task removed, a revision's withdrawals).
 pub(super) async fn drop_task_rows(
     db: &impl ConnectionTrait,
     gone: Vec<(DocKey, Vec<TaskRef>)>,
@@ -216,6 +219,8 @@ pub(super) async fn store_rows(
         tasks::Column::TaskRef,
     ])
     .update_columns([
+        // A revision changes a task's role (decision 44).
+        tasks::Column::Role,
         tasks::Column::Title,
         tasks::Column::Status,
         tasks::Column::Progress,

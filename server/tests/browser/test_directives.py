@@ -6,8 +6,11 @@ The Ministry Office opens the list of directives, pastes the text of a directive
 (fixtures/ct-btttt-hoc-truc-tuyen.txt, 16/CT-BTTTT: not the text the bindings' scenarios
 publish on the same server) into the import form, and on the review page makes Cục Viễn thông
 the lead of clause 2 and adds Cục PTTH to clause 3; it publishes, and the list shows the new
-directive beside 05/CT-BTTTT; the API serves it as reviewed. Screenshots go to
-artifacts/screenshots/.
+directive beside 05/CT-BTTTT; the API serves it as reviewed. Then a corrected text (a clause 5
+for Cục Báo chí) is pasted: the review page shows it as a revision of the published directive,
+the reviewer takes Cục PTTH off clause 3, the preview lists what changes per unit, and
+publishing the revision brings every document to it (the list shows "revision 1"; Cục PTTH's
+task is withdrawn, Cục Báo chí has a document). Screenshots go to artifacts/screenshots/.
 """
 
 from pathlib import Path
@@ -99,3 +102,36 @@ def test_the_ministry_office_imports_reviews_and_publishes_a_directive(browser):
     clauses = {c["id"]: c for c in directive["clauses"]}
     assert any(u["unit"] == "cuc-vt" and u["role"] == "lead" for u in clauses["2"]["units"])
     assert any(u["unit"] == "cuc-ptth" and u["role"] == "coordinating" for u in clauses["3"]["units"])
+
+    # A corrected text of the published directive: a draft of its revision (decision 44).
+    browser.get(SERVER + "/directives")
+    corrected = TEXT.replace(
+        "báo cáo Bộ trưởng./.",
+        "báo cáo Bộ trưởng.\n\n5. Cục Báo chí chủ trì tuyên truyền về học trực tuyến an toàn./.",
+    )
+    assert corrected != TEXT
+    area = browser.find_element(By.ID, "import-text")
+    browser.execute_script("arguments[0].value = arguments[1];", area, corrected)
+    submit(browser, browser.find_element(By.ID, "import-submit"))
+    confirmation(browser, f"Đã nhập {NUMBER} thành bản nháp")
+    wait_text(browser, By.CSS_SELECTOR, "#revision tr[data-unit='cuc-bao-chi'] .revision-added", "5")
+    assert "tài liệu mới" in browser.find_element(By.CSS_SELECTOR, "#revision tr[data-unit='cuc-bao-chi']").text
+    # The review kept its corrections (their clauses say the same): Cục PTTH is still on 3.
+    assert unit_of(browser, "3", "cuc-ptth").get_attribute("data-role") == "coordinating"
+    submit(browser, unit_of(browser, "3", "cuc-ptth").find_element(By.CSS_SELECTOR, "button.remove"))
+    wait_text(browser, By.CSS_SELECTOR, "#revision tr[data-unit='cuc-ptth'] .revision-withdrawn", "3")
+    assert browser.find_element(By.ID, "publish-submit").text == "Ban hành bản sửa đổi"
+    browser.save_screenshot(str(SHOTS / "d6-revision.png"))
+
+    submit(browser, browser.find_element(By.ID, "publish-submit"))
+    confirmation(browser, f"Đã ban hành bản sửa đổi 1 của {NUMBER}")
+    row = browser.find_element(By.CSS_SELECTOR, f"#directives tr[data-directive='{ID}']")
+    assert "sửa đổi lần 1" in row.text
+    assert not row.find_elements(By.CSS_SELECTOR, "form.bring"), "no document is behind"
+    browser.save_screenshot(str(SHOTS / "d7-revised.png"))
+    assert policy_violations(browser) == []
+    ptth = api(f"/api/v1/units/cuc-ptth/progress?directive={ID}", token_of(OBSERVER))
+    assert [t["clause"] for t in ptth["tasks"] if t["clause"]] == [], "its task on 3 is withdrawn"
+    baochi = api(f"/api/v1/units/cuc-bao-chi/progress?directive={ID}", token_of(OBSERVER))
+    assert [(t["clause"], t["role"]) for t in baochi["tasks"]] == [("5", "lead")]
+

@@ -157,6 +157,21 @@ impl Drop for TestApp {
 
 pub const PASSWORD: &str = "mật-khẩu-thử-nghiệm";
 
+/// `unwrap` for tests, saying what failed.
+pub trait Must<T> {
+    fn must(self) -> T;
+}
+impl<T, E: std::fmt::Debug> Must<T> for Result<T, E> {
+    fn must(self) -> T {
+        self.unwrap_or_else(|e| panic!("{e:?}"))
+    }
+}
+impl<T> Must<T> for Option<T> {
+    fn must(self) -> T {
+        self.unwrap_or_else(|| panic!("nothing"))
+    }
+}
+
 impl std::ops::Deref for TestApp {
     type Target = Http;
     fn deref(&self) -> &Http {

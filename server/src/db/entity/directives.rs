@@ -21,6 +21,8 @@ pub struct Model {
     /// The review's corrections (overrides TOML), NULL likewise.
     #[sea_orm(column_type = "Text", nullable)]
     pub overrides: Option<String>,
+    /// Revisions published since (0: as first published; decision 44).
+    pub revision: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -24,6 +24,8 @@ pub struct Model {
     /// The chain's last hash; `None` while the log is empty.
     #[sea_orm(column_type = "Blob", nullable)]
     pub chain_head: Option<Vec<u8>>,
+    /// The directive's revision this document was last brought to (decision 44).
+    pub revision: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
