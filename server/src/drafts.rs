@@ -194,10 +194,14 @@ impl By {
 }
 
 fn planned(d: &Directive, catalogue: &Catalogue) -> Vec<PlannedDocument> {
-    document_headers(d, catalogue)
-        .into_iter()
+    planned_of(&document_headers(d, catalogue))
+}
+
+fn planned_of(headers: &[taskforce_core::doc::DocHeader]) -> Vec<PlannedDocument> {
+    headers
+        .iter()
         .map(|h| PlannedDocument {
-            unit: h.unit,
+            unit: h.unit.clone(),
             tasks: h.tasks.len(),
         })
         .collect()
@@ -701,7 +705,8 @@ async fn publish_revision(
     };
     caller.require(caller.acts_for_office(), "publish a revision")?;
     let revision = published.revision + 1;
-    let documents = planned(&directive, catalogue);
+    let headers = document_headers(&directive, catalogue);
+    let documents = planned_of(&headers);
     let txn = db::begin_write(db).await?;
     // Only over the directive as read: two revisions published at once, the second refused.
     let done = directives::Entity::update_many()
@@ -754,7 +759,7 @@ async fn publish_revision(
         .await
         .map_err(ApiError::internal)?;
     let with_document = document_units(&txn, &id).await?;
-    let new_headers: Vec<_> = document_headers(&directive, catalogue)
+    let new_headers: Vec<_> = headers
         .into_iter()
         .filter(|h| !with_document.contains(&h.unit))
         .collect();

@@ -481,14 +481,15 @@ pub async fn task_history(
         .one(db)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("document {}/{}", q.directive, q.unit)))?;
+    let not_found = || ApiError::NotFound(format!("task {task_name} of {}", q.unit));
     let row = tasks::Entity::find_by_id((q.directive.clone(), q.unit.clone(), task_name.clone()))
         .one(db)
         .await?;
     let (clause, title) = match row {
         Some(row) => (row.clause_id, row.title),
         // A task a revision withdrew has no projection row (it is out of every count) but
-        // keeps its history (decision 44).
-        None => {
+        // keeps its history (decision 44). Only a directive's task can be withdrawn.
+        None if q.task.is_directive() => {
             let key = taskforce_core::sync::DocKey {
                 directive: q.directive.clone(),
                 unit: q.unit.clone(),
@@ -499,14 +500,10 @@ pub async fn task_history(
                 .and_then(|(doc, _)| doc.given_task(q.task));
             match given {
                 Some(g) => (Some(g.clause), None),
-                None => {
-                    return Err(ApiError::NotFound(format!(
-                        "task {task_name} of {}",
-                        q.unit
-                    )));
-                }
+                None => return Err(not_found()),
             }
         }
+        None => return Err(not_found()),
     };
     let limit = q.limit.clamp(1, MAX_LIMIT);
 

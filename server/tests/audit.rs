@@ -12,9 +12,9 @@
 
 mod common;
 
-use std::{collections::BTreeMap, path::Path, process::Command};
+use std::{collections::BTreeMap, path::Path};
 
-use common::{DIRECTIVE, Phone, TestApp, TestDb, spawn_app_with_members, with_db};
+use common::{DIRECTIVE, Phone, TestApp, TestDb, spawn_app_with_members, taskforce, with_db};
 use ed25519_dalek::VerifyingKey;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -623,20 +623,6 @@ fn an_export_verifies_alone_and_tampered_does_not(db: TestDb) {
         audit::verify_export(&back, None).is_err(),
         "not hex: not an export"
     );
-}
-
-fn taskforce(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_taskforce"))
-        .args(args)
-        .env_remove("TASKFORCE_DB")
-        .output()
-        .unwrap_or_else(|e| panic!("run taskforce: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
 }
 
 /// The binary: `audit verify --db` passes, fails with the position after a row is edited,

@@ -42,21 +42,6 @@ fn corrected() -> String {
         )
 }
 
-/// Run the `taskforce` binary: whether it succeeded, and what it printed.
-fn taskforce(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_taskforce"))
-        .args(args)
-        .env_remove("TASKFORCE_DB")
-        .output()
-        .unwrap_or_else(|e| panic!("run taskforce: {e}"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 /// A real phone client of `user`, signed in, on 07/CT-BTTTT.
 fn phone_on_07(app: &TestApp, user: &str) -> Client {
     let phone = Client::in_memory().must();

@@ -115,20 +115,13 @@ impl Client {
     /// A task id this document lists.
     fn listed_task(&self, task: &str) -> ClientResult<TaskRef> {
         let t = Self::task_ref(task)?;
-        let listed = self
-            .lock()
-            .replica
-            .as_ref()
-            .is_some_and(|r| r.doc().is_listed(t));
+        let (listed, withdrawn_task) = self.lock().replica.as_ref().map_or((false, false), |r| {
+            (r.doc().is_listed(t), r.doc().is_withdrawn(t))
+        });
+        if withdrawn_task {
+            return Err(withdrawn(task));
+        }
         if !listed {
-            let withdrawn_task = self
-                .lock()
-                .replica
-                .as_ref()
-                .is_some_and(|r| r.doc().is_withdrawn(t));
-            if withdrawn_task {
-                return Err(withdrawn(task));
-            }
             return Err(ClientError::InvalidInput(format!(
                 "there is no task {task}"
             )));

@@ -652,9 +652,9 @@ impl UnitDocument {
             .map(TaskRef::Assigned);
         let added = self
             .tasks
-            .iter()
-            .filter(|(r, s)| matches!(r, TaskRef::Added(_)) && s.assigned.is_some())
-            .map(|(r, _)| *r);
+            .keys()
+            .filter(|r| matches!(r, TaskRef::Added(_)))
+            .copied();
         assigned
             .chain(added)
             .filter(|r| self.is_withdrawn(*r))
@@ -668,8 +668,7 @@ impl UnitDocument {
     /// withdrawn: they are kept, and count again if it is listed again.
     pub fn is_listed(&self, t: TaskRef) -> bool {
         match t {
-            TaskRef::Assigned(i) => (i as usize) < self.header.tasks.len() && !self.is_withdrawn(t),
-            TaskRef::Added(_) => self.directive_task(t).is_some(),
+            TaskRef::Assigned(_) | TaskRef::Added(_) => self.directive_task(t).is_some(),
             TaskRef::Adhoc(_) => self
                 .tasks
                 .get(&t)

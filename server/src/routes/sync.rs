@@ -475,38 +475,36 @@ fn check_batch(batch: &wire::BatchRequest) -> ApiResult<()> {
 /// The documents `unit` has on the server: directive, fingerprint, operations and the
 /// directive's revision (the state itself is not read).
 async fn unit_documents(state: &AppState, unit: &str) -> ApiResult<Vec<wire::ListedDocument>> {
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-    let rows: Vec<(String, i64, i64)> = documents::Entity::find()
+    use crate::db::entity::directives;
+    use sea_orm::{
+        ColumnTrait, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect, RelationDef,
+    };
+    // With each directive's revision (a phone fetches an older text again), in one query.
+    let revision: RelationDef = documents::Entity::belongs_to(directives::Entity)
+        .from(documents::Column::DirectiveId)
+        .to(directives::Column::Id)
+        .into();
+    let rows: Vec<(String, i64, i64, i32)> = documents::Entity::find()
         .select_only()
         .column(documents::Column::DirectiveId)
         .column(documents::Column::Fingerprint)
         .column(documents::Column::Ops)
+        .column(directives::Column::Revision)
+        .join(JoinType::InnerJoin, revision)
         .filter(documents::Column::UnitId.eq(unit))
         .order_by_asc(documents::Column::DirectiveId)
         .into_tuple()
         .all(&state.db)
         .await?;
-    // Each directive's revision (a small table): a phone fetches an older text again.
-    let revisions: std::collections::BTreeMap<String, i32> =
-        crate::db::entity::directives::Entity::find()
-            .select_only()
-            .column(crate::db::entity::directives::Column::Id)
-            .column(crate::db::entity::directives::Column::Revision)
-            .into_tuple::<(String, i32)>()
-            .all(&state.db)
-            .await?
-            .into_iter()
-            .collect();
     Ok(rows
         .into_iter()
-        .map(|(directive, fingerprint, ops)| wire::ListedDocument {
-            revision: revisions
-                .get(&directive)
-                .and_then(|r| u32::try_from(*r).ok())
-                .unwrap_or(0),
-            directive,
-            fingerprint: u64::from_ne_bytes(fingerprint.to_ne_bytes()),
-            ops: u64::try_from(ops).unwrap_or(0),
-        })
+        .map(
+            |(directive, fingerprint, ops, revision)| wire::ListedDocument {
+                directive,
+                fingerprint: u64::from_ne_bytes(fingerprint.to_ne_bytes()),
+                ops: u64::try_from(ops).unwrap_or(0),
+                revision: u32::try_from(revision).unwrap_or(0),
+            },
+        )
         .collect())
 }

@@ -157,6 +157,22 @@ impl Drop for TestApp {
 
 pub const PASSWORD: &str = "mật-khẩu-thử-nghiệm";
 
+/// Run the `taskforce` binary (outside `TASKFORCE_DB`): whether it succeeded, and what it
+/// printed on both streams.
+pub fn taskforce(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_taskforce"))
+        .args(args)
+        .env_remove("TASKFORCE_DB")
+        .output()
+        .unwrap_or_else(|e| panic!("run taskforce: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// `unwrap` for tests, saying what failed.
 pub trait Must<T> {
     fn must(self) -> T;
