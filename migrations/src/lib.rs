@@ -24,6 +24,7 @@ mod m20200202_000013_changes_by_time;
 mod m20200202_000014_task_reviews;
 mod m20200202_000015_directive_drafts;
 mod m20200202_000016_directive_revisions;
+mod m20200202_000017_mail;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20200202_000014_task_reviews::Migration),
             Box::new(m20200202_000015_directive_drafts::Migration),
             Box::new(m20200202_000016_directive_revisions::Migration),
+            Box::new(m20200202_000017_mail::Migration),
         ]
     }
 }

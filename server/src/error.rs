@@ -132,18 +132,8 @@ impl ApiError {
 /// (`53100` disk full, `25006` read-only transaction); or, on SQLite, busy past its timeout
 /// (503 `overloaded`).
 fn storage_fault(e: &sea_orm::DbErr) -> Option<ApiError> {
-    use sea_orm::{DbErr, RuntimeErr, sqlx};
-    let (DbErr::Conn(RuntimeErr::SqlxError(e))
-    | DbErr::Exec(RuntimeErr::SqlxError(e))
-    | DbErr::Query(RuntimeErr::SqlxError(e))) = e
-    else {
-        return None;
-    };
-    let sqlx::Error::Database(db) = &**e else {
-        return None;
-    };
-    let code = db.code()?;
-    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+    let (code, sqlite) = database_code(e)?;
+    if sqlite {
         // SQLite: the primary result code is the low byte of the extended one.
         return match code.parse::<i32>().ok()? & 0xff {
             13 => Some(ApiError::StorageFull),
@@ -159,6 +149,32 @@ fn storage_fault(e: &sea_orm::DbErr) -> Option<ApiError> {
         "25006" => Some(ApiError::StorageReadOnly),
         _ => None,
     }
+}
+
+/// The driver's code of a database error, and whether it is SQLite's (else PostgreSQL's
+/// SQLSTATE).
+fn database_code(e: &sea_orm::DbErr) -> Option<(String, bool)> {
+    use sea_orm::{DbErr, RuntimeErr, sqlx};
+    let (DbErr::Conn(RuntimeErr::SqlxError(e))
+    | DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))) = e
+    else {
+        return None;
+    };
+    let sqlx::Error::Database(db) = &**e else {
+        return None;
+    };
+    let code = db.code()?.into_owned();
+    Some((
+        code,
+        db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some(),
+    ))
+}
+
+/// PostgreSQL's "could not serialize access" (SQLSTATE 40001): a REPEATABLE READ transaction
+/// met a row another transaction committed after it began.
+pub fn is_serialization_failure(e: &sea_orm::DbErr) -> bool {
+    database_code(e).is_some_and(|(code, sqlite)| !sqlite && code == "40001")
 }
 
 /// Why a device registration was refused: its proof that the device holds the private key

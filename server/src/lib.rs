@@ -26,6 +26,7 @@ pub mod docstore;
 pub mod drafts;
 pub mod error;
 pub mod http;
+pub mod mail;
 pub mod office;
 pub mod progress;
 pub mod revisions;

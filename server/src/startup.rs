@@ -27,6 +27,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
             &std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?,
         )?,
     };
+    // Mail settings next: a wrong one stops the start, named, before anything is written.
+    let mail = crate::config::mail::MailSettings::check(&config.mail, &catalogue, &config.bind)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     // The audit key first: a malformed or unreadable one stops the start before anything is
     // written (decision 32).
     let key_path = config.audit_key_path();
@@ -41,7 +44,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     // Every replica signs login device tokens with the same key (`auth::device_token`).
     let device_key =
         crate::auth::shared_key(&db, config.login_secret.as_ref().map(|s| s.0.as_str())).await?;
-    let state = AppState::new(db, config, catalogue, std::sync::Arc::new(audit_key));
+    let mut state = AppState::new(db, config, catalogue, std::sync::Arc::new(audit_key));
+    state.mail = std::sync::Arc::new(mail);
     state.limiter.set_key(device_key);
     Ok(state)
 }
@@ -110,6 +114,7 @@ impl IntoResponse for ApiError {
 /// Bind and start the server; returns it with the address it listens on.
 pub fn start(state: AppState) -> anyhow::Result<(Server, std::net::SocketAddr)> {
     let config = state.config.clone();
+    let mail = state.clone();
     let data = web::Data::new(state);
     let cfg = config.clone();
     let server = HttpServer::new(move || {
@@ -138,5 +143,8 @@ pub fn start(state: AppState) -> anyhow::Result<(Server, std::net::SocketAddr)> 
         .first()
         .copied()
         .context("no listening address")?;
+    // The mail scheduler and sender, when an SMTP server is configured (issue 22): once the
+    // server listens (a start that fails sends nothing).
+    crate::mail::spawn(mail)?;
     Ok((server.run(), addr))
 }

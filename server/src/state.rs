@@ -10,7 +10,7 @@ use taskforce_core::directive::Catalogue;
 use crate::{
     audit::AuditKey,
     auth::{AuthCache, LoginLimiter, LoginLimits},
-    config::Config,
+    config::{Config, mail::MailSettings},
     docstore::DocCache,
     sync::{GroupWriter, WriteContext},
     telemetry::metrics::Metrics,
@@ -33,6 +33,14 @@ pub struct AppState {
     pub writer: GroupWriter,
     /// The key that seals the op log (read from outside the database at start).
     pub audit_key: Arc<AuditKey>,
+    /// The mail settings, checked (`startup::build_state` sets them; off until then).
+    pub mail: Arc<MailSettings>,
+    /// Wakes the mail scheduler at once (an urge made: its mail goes out now).
+    pub mail_wake: Arc<tokio::sync::Notify>,
+    /// The mail loop's thread, once started (`mail::spawn`), for `serve` to wait for.
+    pub mail_thread: Arc<std::sync::Mutex<Option<std::thread::JoinHandle<()>>>>,
+    /// Set when the server stops: the mail loop ends after its round.
+    pub mail_stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -66,6 +74,7 @@ impl AppState {
             per_address_burst: config.login_per_address_burst,
             ..LoginLimits::default()
         }));
+        let bind = config.bind.clone();
         Self {
             db,
             config: Arc::new(config),
@@ -77,6 +86,10 @@ impl AppState {
             history_recorded,
             writer,
             audit_key,
+            mail: Arc::new(MailSettings::off(&bind)),
+            mail_wake: Arc::new(tokio::sync::Notify::new()),
+            mail_thread: Arc::default(),
+            mail_stopping: Arc::default(),
         }
     }
 

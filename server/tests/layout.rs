@@ -20,7 +20,7 @@ use std::{
 /// (without a circle) and of every layer below it, never one above.
 const LAYERS: &[&[&str]] = &[
     &["startup"],
-    &["routes", "dashboard"],
+    &["routes", "dashboard", "mail"],
     &["http"],
     &["state"],
     &["drafts"],

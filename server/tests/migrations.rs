@@ -6,7 +6,7 @@ use common::{TestDb, runtime};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use taskforce_migrations::{Migrator, MigratorTrait};
 
-const TABLES: [&str; 18] = [
+const TABLES: [&str; 20] = [
     "units",
     "directives",
     "clauses",
@@ -25,6 +25,8 @@ const TABLES: [&str; 18] = [
     "device_challenges",
     "settings",
     "directive_drafts",
+    "mail_runs",
+    "mail_outbox",
 ];
 
 fn up_down_up(db: TestDb) {
@@ -89,7 +91,17 @@ fn up_down_up(db: TestDb) {
             }
         };
         assert_eq!(indexed().await, Some(1), "the reports' index");
-        // The last step: revisions (decision 44).
+        // The last step: mail (decision 45).
+        assert!(count("mail_runs").await.is_ok() && count("mail_outbox").await.is_ok());
+        Migrator::down(&conn, Some(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(count("mail_runs").await.is_err(), "mail_runs still there");
+        assert!(
+            count("mail_outbox").await.is_err(),
+            "mail_outbox still there"
+        );
+        // The one before: revisions (decision 44).
         let revision = "SELECT revision FROM directives";
         let brought = "SELECT revision FROM documents";
         assert!(column(revision).await.is_ok() && column(brought).await.is_ok());
@@ -122,6 +134,7 @@ fn up_down_up(db: TestDb) {
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(count("directive_drafts").await.is_ok() && column(source).await.is_ok());
         assert!(column(revision).await.is_ok() && column(brought).await.is_ok());
+        assert!(count("mail_outbox").await.is_ok());
         // The steps after the device challenges' (issue 19's), all at once.
         let after_challenges = Migrator::migrations().len() as u32 - 8;
         Migrator::down(&conn, Some(after_challenges))

@@ -74,7 +74,7 @@ fn samples(text: &str) -> BTreeMap<String, u64> {
 }
 
 /// Every name a test, the load generator or the documentation reads, and its kind.
-const NAMES: [&str; 22] = [
+const NAMES: [&str; 28] = [
     "taskforce_http_requests_total",
     "taskforce_http_errors_total",
     "taskforce_sync_requests_total",
@@ -91,6 +91,12 @@ const NAMES: [&str; 22] = [
     "taskforce_logins_total",
     "taskforce_login_failures_total",
     "taskforce_sync_overloaded_total",
+    "taskforce_mail_decided_total",
+    "taskforce_mail_sent_total",
+    "taskforce_mail_deferred_total",
+    "taskforce_mail_failed_total",
+    "taskforce_mail_rounds_total",
+    "taskforce_mail_round_failures_total",
     "taskforce_sync_queued",
     "taskforce_doc_cache_entries",
     "taskforce_doc_cache_bytes",

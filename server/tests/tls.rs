@@ -16,33 +16,11 @@ use std::{
 };
 
 use common::{PASSWORD, TestDb, spawn_app};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use taskforce_core::{
     client::{Client, HttpTransport, Transport},
     store::MemoryStore,
 };
 use taskforce_server::auth::Role;
-
-/// A CA (its PEM) and a server certificate it signed for 127.0.0.1 and localhost, with the
-/// server's key, written to `dir`.
-fn certificates(dir: &Path) -> (String, std::path::PathBuf, std::path::PathBuf) {
-    let fail = |e: rcgen::Error| -> ! { panic!("rcgen: {e}") };
-    let ca_key = KeyPair::generate().unwrap_or_else(|e| fail(e));
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| fail(e));
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "taskforce test CA");
-    let ca_cert = ca.self_signed(&ca_key).unwrap_or_else(|e| fail(e));
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap_or_else(|e| fail(e));
-    let params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-        .unwrap_or_else(|e| fail(e));
-    let cert = params.signed_by(&key, &issuer).unwrap_or_else(|e| fail(e));
-    let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key"));
-    std::fs::write(&cert_path, cert.pem()).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(&key_path, key.serialize_pem()).unwrap_or_else(|e| panic!("{e}"));
-    (ca_cert.pem(), cert_path, key_path)
-}
 
 struct Server(Child);
 
@@ -126,7 +104,7 @@ fn the_server_speaks_https_with_its_certificate_and_only_to_clients_trusting_it(
     let dir = std::env::temp_dir().join(format!("taskforce-tls-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let (ca, cert, key) = certificates(&dir);
+    let (ca, cert, key) = common::certs::certificates(&dir);
 
     // Migrate, seed and make the account through an in-process server, then stop it.
     let setup = spawn_app(TestDb::sqlite());
@@ -274,7 +252,7 @@ fn serve_refuses_missing_or_mismatched_tls_files_saying_which() {
     let dir = std::env::temp_dir().join(format!("taskforce-tls-bad-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-    let (_, cert, _) = certificates(&dir);
+    let (_, cert, _) = common::certs::certificates(&dir);
     let db = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
     let run = |args: &[&std::ffi::OsStr]| {
         let out = Command::new(env!("CARGO_BIN_EXE_taskforce"))

@@ -9,9 +9,7 @@
 //! (a secret made per process would make replicas refuse each other's tokens).
 
 use ring::hmac;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, sea_query::OnConflict};
-
-use crate::db::entity::settings;
+use sea_orm::ConnectionTrait;
 
 /// The `settings` row that holds the generated secret.
 pub const SECRET_SETTING: &str = "login_secret";
@@ -134,32 +132,10 @@ pub async fn shared_key(
         }
         return Ok(DeviceKey::from_secret(secret.as_bytes()));
     }
-    if let Some(row) = settings::Entity::find_by_id(SECRET_SETTING).one(db).await? {
-        return Ok(DeviceKey::from_secret(&row.value));
-    }
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(DeviceKeyError::Random)?;
-    let row = settings::ActiveModel {
-        name: Set(SECRET_SETTING.to_string()),
-        value: Set(secret.to_vec()),
-    };
-    match settings::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(settings::Column::Name)
-                .do_nothing()
-                .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await
-    {
-        Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let row = settings::Entity::find_by_id(SECRET_SETTING)
-        .one(db)
-        .await?
-        .ok_or(sea_orm::DbErr::RecordNotFound(SECRET_SETTING.into()))?;
-    Ok(DeviceKey::from_secret(&row.value))
+    let stored = crate::db::shared_setting(db, SECRET_SETTING, || secret.to_vec()).await?;
+    Ok(DeviceKey::from_secret(&stored))
 }
 
 #[cfg(test)]

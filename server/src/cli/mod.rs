@@ -2,6 +2,7 @@
 
 mod audit;
 mod catalogue;
+mod digest;
 mod directive;
 mod migrate;
 mod serve;
@@ -46,6 +47,8 @@ pub enum Command {
     /// The audit trail: verify the op log's hash chains and signatures, export a unit's log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Mail: send the digests now, or print them (--dry-run); `serve` sends them on schedule.
+    Digest(digest::DigestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -68,5 +71,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Directive(cmd) => directive::run(cmd),
         Command::Catalogue(cmd) => catalogue::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
+        Command::Digest(args) => digest::run(args),
     }
 }

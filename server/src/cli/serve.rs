@@ -62,6 +62,141 @@ pub struct ServeArgs {
     /// Also create demo accounts (one per role, for a few units) and print their passwords.
     #[arg(long)]
     pub demo: bool,
+    #[command(flatten)]
+    pub mail: MailArgs,
+}
+
+/// Mail settings (the config file's `[mail]` table; each flag overrides its key).
+#[derive(Debug, Args)]
+pub struct MailArgs {
+    /// The SMTP server; unset: no mail is sent.
+    #[arg(long, env = "TASKFORCE_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+    /// [default: 587 for starttls, 465 for tls, 25 for plain].
+    #[arg(long, env = "TASKFORCE_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+    /// starttls, tls, or plain (to a relay on this machine only) [default: starttls].
+    #[arg(long, env = "TASKFORCE_SMTP_TLS")]
+    pub smtp_tls: Option<String>,
+    #[arg(long, env = "TASKFORCE_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+    #[arg(long, env = "TASKFORCE_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<taskforce_server::config::Secret>,
+    /// A PEM file of the CAs the SMTP server's certificate is checked against.
+    #[arg(long, env = "TASKFORCE_SMTP_CA")]
+    pub smtp_ca: Option<PathBuf>,
+    /// How long one step of a delivery may wait for the SMTP server, in seconds (a whole
+    /// delivery, five times this) [default: 60].
+    #[arg(long, env = "TASKFORCE_SMTP_TIMEOUT_SECONDS")]
+    pub smtp_timeout_seconds: Option<u64>,
+    /// The sender: `Taskforce <taskforce@mic.gov.vn>`.
+    #[arg(long, env = "TASKFORCE_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// The dashboard's address the mails link to [default: http:// and --bind].
+    #[arg(long, env = "TASKFORCE_DASHBOARD_URL")]
+    pub dashboard_url: Option<String>,
+    /// The schedule's time zone [default: Asia/Ho_Chi_Minh].
+    #[arg(long, env = "TASKFORCE_TIME_ZONE")]
+    pub time_zone: Option<String>,
+    /// The Ministry Office's daily digest, HH:MM [default: 07:30].
+    #[arg(long, env = "TASKFORCE_OFFICE_DIGEST_AT")]
+    pub office_digest_at: Option<String>,
+    /// The unit leads' daily reminders, HH:MM [default: 08:00].
+    #[arg(long, env = "TASKFORCE_UNIT_REMINDERS_AT")]
+    pub unit_reminders_at: Option<String>,
+    /// The Minister's weekly summary, DAY HH:MM [default: mon 08:00].
+    #[arg(long, env = "TASKFORCE_MINISTER_SUMMARY_AT")]
+    pub minister_summary_at: Option<String>,
+    /// The first wait after a failed delivery, doubled each time, in seconds [default: 30].
+    #[arg(long, env = "TASKFORCE_MAIL_RETRY_FIRST_SECONDS")]
+    pub mail_retry_first_seconds: Option<u64>,
+    /// The longest wait between deliveries of one mail, in seconds [default: 1800].
+    #[arg(long, env = "TASKFORCE_MAIL_RETRY_MAX_SECONDS")]
+    pub mail_retry_max_seconds: Option<u64>,
+    /// A unit that has not reported for more than this many days is "silent" [default: 7].
+    #[arg(long, env = "TASKFORCE_MAIL_SILENT_DAYS")]
+    pub mail_silent_days: Option<i64>,
+    /// 5xx refusals of one mail before it is given up [default: 3].
+    #[arg(long, env = "TASKFORCE_MAIL_PERMANENT_ATTEMPTS")]
+    pub mail_permanent_attempts: Option<u32>,
+    /// The longest wait between the mail loop's rounds, in seconds [default: 20].
+    #[arg(long, env = "TASKFORCE_MAIL_ROUND_SECONDS")]
+    pub mail_round_seconds: Option<u64>,
+    /// Days a sent mail is kept in the outbox [default: 90].
+    #[arg(long, env = "TASKFORCE_MAIL_KEEP_SENT_DAYS")]
+    pub mail_keep_sent_days: Option<i64>,
+    /// A recipient, ROLE[/UNIT]=ADDRESS[:LANG] (ministry_office, minister, unit_lead/UNIT;
+    /// vi or en); repeat it, or list them with `;` in the variable. Given, it replaces the
+    /// file's recipients.
+    #[arg(
+        long = "mail-recipient",
+        env = "TASKFORCE_MAIL_RECIPIENTS",
+        value_delimiter = ';'
+    )]
+    pub mail_recipients: Vec<String>,
+}
+
+impl MailArgs {
+    /// The flags over the file's (and the defaults') mail settings.
+    pub fn apply(&self, m: &mut taskforce_server::config::mail::MailConfig) -> anyhow::Result<()> {
+        fn set<T: Clone>(to: &mut T, from: Option<&T>) {
+            if let Some(v) = from {
+                *to = v.clone();
+            }
+        }
+        fn some<T: Clone>(to: &mut Option<T>, from: Option<&T>) {
+            if let Some(v) = from {
+                *to = Some(v.clone());
+            }
+        }
+        some(&mut m.smtp_host, self.smtp_host.as_ref());
+        some(&mut m.smtp_port, self.smtp_port.as_ref());
+        set(&mut m.smtp_tls, self.smtp_tls.as_ref());
+        some(&mut m.smtp_username, self.smtp_username.as_ref());
+        some(&mut m.smtp_password, self.smtp_password.as_ref());
+        some(&mut m.smtp_ca, self.smtp_ca.as_ref());
+        set(
+            &mut m.smtp_timeout_seconds,
+            self.smtp_timeout_seconds.as_ref(),
+        );
+        some(&mut m.from, self.mail_from.as_ref());
+        some(&mut m.dashboard_url, self.dashboard_url.as_ref());
+        set(&mut m.time_zone, self.time_zone.as_ref());
+        set(&mut m.office_digest_at, self.office_digest_at.as_ref());
+        set(&mut m.unit_reminders_at, self.unit_reminders_at.as_ref());
+        set(
+            &mut m.minister_summary_at,
+            self.minister_summary_at.as_ref(),
+        );
+        set(
+            &mut m.retry_first_seconds,
+            self.mail_retry_first_seconds.as_ref(),
+        );
+        set(
+            &mut m.retry_max_seconds,
+            self.mail_retry_max_seconds.as_ref(),
+        );
+        set(&mut m.silent_days, self.mail_silent_days.as_ref());
+        set(
+            &mut m.permanent_attempts,
+            self.mail_permanent_attempts.as_ref(),
+        );
+        set(&mut m.round_seconds, self.mail_round_seconds.as_ref());
+        set(&mut m.keep_sent_days, self.mail_keep_sent_days.as_ref());
+        let given: Vec<&String> = self
+            .mail_recipients
+            .iter()
+            .filter(|r| !r.trim().is_empty())
+            .collect();
+        if !given.is_empty() {
+            m.recipients = given
+                .into_iter()
+                .map(|r| taskforce_server::config::mail::RecipientConfig::parse_flag(r))
+                .collect::<Result<_, _>>()
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+        Ok(())
+    }
 }
 
 fn config(args: &ServeArgs) -> anyhow::Result<Config> {
@@ -108,6 +243,7 @@ fn config(args: &ServeArgs) -> anyhow::Result<Config> {
     if args.audit_key.is_some() {
         c.audit_key.clone_from(&args.audit_key);
     }
+    args.mail.apply(&mut c.mail)?;
     Ok(c)
 }
 
@@ -129,10 +265,14 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         } else {
             "http"
         };
+        let stopped = state.clone();
         let (server, addr) = start(state)?;
         tracing::info!(%addr, db = %db_url, scheme, "taskforce is listening");
         println!("taskforce listening on {scheme}://{addr} (database {db_url})");
-        server.await.context("server stopped")
+        let outcome = server.await.context("server stopped");
+        // The mail loop's round under way ends (its delivery recorded) before the process does.
+        taskforce_server::mail::wait_stopped(&stopped, std::time::Duration::from_secs(30));
+        outcome
     })
 }
 

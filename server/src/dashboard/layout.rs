@@ -100,6 +100,26 @@ pub fn bare(title: &str, body: Markup) -> Markup {
     }
 }
 
+/// A mail's HTML part: the pages' stylesheet inline, no script, no image, no remote
+/// resource; the title as the pages' header shows it and a link to the dashboard.
+pub fn mail(lang: Lang, title: &str, dashboard: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header { a href=(dashboard) { b { "taskforce" } } span { (title) } }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
 /// A signed-in page: navigation, language switch, sign-out.
 pub fn shell(lang: Lang, caller: &Caller, title: &str, path: &str, body: Markup) -> Markup {
     let other = lang.other();

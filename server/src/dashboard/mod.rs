@@ -10,6 +10,7 @@ mod chart;
 mod directives;
 mod i18n;
 mod layout;
+pub mod mail;
 mod office;
 mod pages;
 

@@ -380,7 +380,11 @@ pub async fn act(
         Err(e) => Err(e),
     };
     let flash = match result {
-        Ok(outcome) => Flash::done(&form.action, outcome),
+        Ok(outcome) => {
+            // An urge's mail goes out at once (issue 22).
+            state.mail_wake.notify_one();
+            Flash::done(&form.action, outcome)
+        }
         Err(e @ ApiError::Internal(_)) => return Err(e.into()),
         Err(e) => Flash::failed(&form.action, &e.to_string()),
     };

@@ -142,13 +142,7 @@ fn legend(lang: Lang) -> Markup {
 }
 
 fn clause_label(c: &ClauseRow) -> String {
-    let text = c.heading.clone().unwrap_or_else(|| c.text.clone());
-    let short: String = text.chars().take(90).collect();
-    if text.chars().count() > 90 {
-        format!("{short}…")
-    } else {
-        short
-    }
+    crate::progress::digest::clause_label(c)
 }
 
 async fn load(state: &AppState, v: &Viewer) -> Result<DirectiveProgress, ApiError> {
@@ -587,6 +581,19 @@ pub async fn report(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> 
     let lang = v.lang;
     let p = load(&state, &v).await?;
     let body = html! {
+        (report_summary(lang, &p))
+        (layout::print_button(lang))
+        (report_tables(lang, &p))
+    };
+    Ok(page(
+        &req,
+        layout::shell(lang, &v.caller, t(lang, "report"), "/report", body),
+    ))
+}
+
+/// The report's figures in a line: the page's head and the Minister's weekly mail's.
+pub(super) fn report_summary(lang: Lang, p: &DirectiveProgress) -> Markup {
+    html! {
         p { b { (p.number) } " — " (p.title) }
         p { (t(lang, "generated")) ": " (p.today) " · " (t(lang, "done")) " " (p.counts.done) "/" (p.counts.assigned) " (" (p.percent_done) "%) · "
             (t(lang, "blocked")) " " (p.counts.blocked) " · " (t(lang, "overdue")) " " (p.counts.overdue) }
@@ -595,7 +602,13 @@ pub async fn report(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> 
             (review_label(lang, ReviewState::Accepted)) " " (p.counts.accepted) " · "
             (review_label(lang, ReviewState::Returned)) " " (p.counts.returned) " · "
             (review_label(lang, ReviewState::ChangedAfterAcceptance)) " " (p.counts.changed_after_acceptance) }
-        (layout::print_button(lang))
+    }
+}
+
+/// The report's tables, clause by clause and group by group: the page's and the Minister's
+/// weekly mail's.
+pub(super) fn report_tables(lang: Lang, p: &DirectiveProgress) -> Markup {
+    html! {
         table {
             tr { th { (t(lang, "clause")) } th { (t(lang, "text")) } th { (t(lang, "done")) } th { (t(lang, "blocked")) } th { (t(lang, "overdue")) }
                 th { (review_label(lang, ReviewState::Reported)) } th { (review_label(lang, ReviewState::Accepted)) } th { (review_label(lang, ReviewState::Returned)) } th { (review_label(lang, ReviewState::ChangedAfterAcceptance)) } }
@@ -607,11 +620,7 @@ pub async fn report(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -> 
             tr { th { (t(lang, "group")) } th { (t(lang, "done")) } th { (t(lang, "stale")) } }
             @for g in &p.groups { tr { td { (if lang == Lang::En { &g.en } else { &g.name }) " (" (g.members) " " (t(lang, "members")) ")" } td class="num" { (g.counts.done) "/" (g.counts.assigned) } td class="num" { (g.members_not_reporting) } } }
         }
-    };
-    Ok(page(
-        &req,
-        layout::shell(lang, &v.caller, t(lang, "report"), "/report", body),
-    ))
+    }
 }
 
 /// The task refs (`a3`) of the directive's task rows matching `filter`, keyed by `key`: the

@@ -50,6 +50,41 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
+/// The value of setting `name` every replica shares: the one stored, or `value` stored now if
+/// no replica has stored one yet (the first insert wins; everyone reads what was stored).
+pub async fn shared_setting(
+    db: &impl sea_orm::ConnectionTrait,
+    name: &str,
+    value: impl FnOnce() -> Vec<u8>,
+) -> Result<Vec<u8>, sea_orm::DbErr> {
+    use entity::settings;
+    use sea_orm::{EntityTrait, Set, sea_query::OnConflict};
+    if let Some(row) = settings::Entity::find_by_id(name).one(db).await? {
+        return Ok(row.value);
+    }
+    let row = settings::ActiveModel {
+        name: Set(name.to_string()),
+        value: Set(value()),
+    };
+    match settings::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(settings::Column::Name)
+                .do_nothing()
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await
+    {
+        Ok(_) | Err(sea_orm::DbErr::RecordNotInserted) => {}
+        Err(e) => return Err(e),
+    }
+    settings::Entity::find_by_id(name)
+        .one(db)
+        .await?
+        .map(|r| r.value)
+        .ok_or(sea_orm::DbErr::RecordNotFound(name.into()))
+}
+
 /// A transaction that writes. On SQLite it is IMMEDIATE: the write lock is taken at BEGIN
 /// (waiting out the busy timeout), not when the first write upgrades a read — which fails at
 /// once with "database is locked" while another connection writes. PostgreSQL ignores it.

@@ -68,6 +68,7 @@ pub struct DirectiveProgress {
     pub groups: Vec<GroupRow>,
 }
 
+pub mod digest;
 mod history;
 mod units;
 

@@ -163,5 +163,7 @@ pub async fn act(
         crate::clock::now(),
     )
     .await?;
+    // An urge's mail goes out at once (issue 22).
+    state.mail_wake.notify_one();
     Ok(HttpResponse::Ok().json(outcome))
 }

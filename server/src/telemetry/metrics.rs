@@ -70,6 +70,19 @@ pub struct Metrics {
     pub login_failures: Count,
     /// Syncs refused at once because the writer's queue was full (503 `overloaded`).
     pub sync_overloaded: Count,
+    /// Mails written to the outbox (digests, reminders, urges; issue 22).
+    pub mail_decided: Count,
+    /// Mails the SMTP server accepted.
+    pub mail_sent: Count,
+    /// Deliveries that did not go through and are tried again (a server down, 4xx, or a 5xx
+    /// refusal not yet the last).
+    pub mail_deferred: Count,
+    /// Mails given up after `permanent_attempts` refusals (flagged `failed`).
+    pub mail_failed: Count,
+    /// Rounds of the mail loop (decide what is due, deliver what waits).
+    pub mail_rounds: Count,
+    /// Rounds of the mail loop that panicked (logged; the next goes on).
+    pub mail_round_failures: Count,
     /// Syncs waiting for the writer, read from [`Self::watch_sync_queue`]'s probe when
     /// rendered.
     sync_queued: U64Gauge,
@@ -100,6 +113,12 @@ impl Default for Metrics {
             logins: Count::default(),
             login_failures: Count::default(),
             sync_overloaded: Count::default(),
+            mail_decided: Count::default(),
+            mail_sent: Count::default(),
+            mail_deferred: Count::default(),
+            mail_failed: Count::default(),
+            mail_rounds: Count::default(),
+            mail_round_failures: Count::default(),
             sync_queued: U64Gauge::default(),
             sync_queue_probe: Probe::default(),
             doc_cache_entries: U64Gauge::default(),
@@ -124,7 +143,7 @@ impl Metrics {
 
     /// Registers every metric once (the registry holds clones sharing their values).
     fn registered(mut self) -> Self {
-        let counters: [(&str, &str, &Count); 16] = [
+        let counters: [(&str, &str, &Count); 22] = [
             ("http_requests", "HTTP requests served", &self.http_requests),
             (
                 "http_errors",
@@ -192,6 +211,36 @@ impl Metrics {
                 "sync_overloaded",
                 "Syncs refused with 503 because the writer's queue was full",
                 &self.sync_overloaded,
+            ),
+            (
+                "mail_decided",
+                "Mails written to the outbox (digests, reminders, urges)",
+                &self.mail_decided,
+            ),
+            (
+                "mail_sent",
+                "Mails the SMTP server accepted",
+                &self.mail_sent,
+            ),
+            (
+                "mail_deferred",
+                "Mail deliveries tried again later (SMTP server down, 4xx, a refusal not yet the last)",
+                &self.mail_deferred,
+            ),
+            (
+                "mail_failed",
+                "Mails given up after repeated 5xx refusals (flagged failed in the outbox)",
+                &self.mail_failed,
+            ),
+            (
+                "mail_rounds",
+                "Rounds of the mail loop (deciding what is due, delivering what waits)",
+                &self.mail_rounds,
+            ),
+            (
+                "mail_round_failures",
+                "Rounds of the mail loop that failed (a panic, logged; the next goes on)",
+                &self.mail_round_failures,
             ),
         ];
         let counters: Vec<_> = counters
@@ -336,6 +385,12 @@ mod tests {
             ("taskforce_logins_total", 0),
             ("taskforce_login_failures_total", 0),
             ("taskforce_sync_overloaded_total", 0),
+            ("taskforce_mail_decided_total", 0),
+            ("taskforce_mail_sent_total", 0),
+            ("taskforce_mail_deferred_total", 0),
+            ("taskforce_mail_failed_total", 0),
+            ("taskforce_mail_rounds_total", 0),
+            ("taskforce_mail_round_failures_total", 0),
             ("taskforce_doc_cache_entries", 4),
             ("taskforce_doc_cache_bytes", 1234),
             ("taskforce_doc_cache_evictions_total", 7),

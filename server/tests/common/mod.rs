@@ -5,6 +5,7 @@
 //! fault-injecting proxy in `fault_proxy.rs`.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod fault_proxy;
 pub mod fleet;
 mod test_db;

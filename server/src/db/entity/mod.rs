@@ -13,6 +13,8 @@ pub mod devices;
 pub mod directive_drafts;
 pub mod directives;
 pub mod documents;
+pub mod mail_outbox;
+pub mod mail_runs;
 pub mod memberships;
 pub mod progress_history;
 pub mod reports;

@@ -2,6 +2,8 @@
 //! file, then `TASKFORCE_*` environment variables, then command-line flags (each overriding
 //! the one before).
 
+pub mod mail;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -75,6 +77,9 @@ pub struct Config {
     /// key stops the start. Every replica on one database must be given the same file.
     /// Default: [`default_audit_key`] of `db`.
     pub audit_key: Option<PathBuf>,
+    /// Mail: the SMTP server, the schedule of digests and reminders, the recipients
+    /// (`[mail]`, issue 22); checked at start by [`mail::MailSettings::check`].
+    pub mail: mail::MailConfig,
 }
 
 /// The audit key file's name when none is configured.
@@ -103,10 +108,45 @@ impl Config {
     }
 }
 
-/// A configured secret: read like a string, never printed.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
+/// A configured secret: read like a string, never printed (not even in the message saying
+/// it was not a string).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a secret, as a string in quotes")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                Ok(Secret(v.to_string()))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Secret, E> {
+                Err(E::custom("a secret must be a string in quotes"))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Secret, E> {
+                Err(E::custom("a secret must be a string in quotes"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Secret, E> {
+                Err(E::custom("a secret must be a string in quotes"))
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Secret, E> {
+                Err(E::custom("a secret must be a string in quotes"))
+            }
+        }
+        d.deserialize_str(Visitor)
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
 
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -141,6 +181,7 @@ impl Default for Config {
             tls_key: None,
             metrics_token: None,
             audit_key: None,
+            mail: mail::MailConfig::default(),
         }
     }
 }
@@ -149,13 +190,52 @@ impl Config {
     pub fn from_file(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+        // toml's own message quotes the line it stopped at, which may hold a password
+        // (`smtp_pasword = "…"`, an unknown key): say where instead.
+        toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            anyhow::anyhow!(
+                "config {}{}: {}",
+                path.display(),
+                line.map(|l| format!(", line {l}")).unwrap_or_default(),
+                e.message()
+            )
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_does_not_read_is_named_by_line_without_quoting_it() {
+        let dir = std::env::temp_dir().join(format!("taskforce-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.join("taskforce.toml");
+        std::fs::write(
+            &file,
+            "bind = \"0.0.0.0:8080\"\n[mail]\nsmtp_pasword = \"hunter2-secret\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let e = match Config::from_file(&file) {
+            Ok(_) => panic!("a misspelt key was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("line 3") && e.contains("smtp_pasword"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
+        std::fs::write(&file, "[mail]\nsmtp_password = 20240101\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let e = match Config::from_file(&file) {
+            Ok(_) => panic!("a number as a password was accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.contains("a secret must be a string in quotes"), "{e}");
+        assert!(!e.contains("20240101"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn the_writer_queue_defaults_to_1024_and_is_read_from_the_file() {
