@@ -18,11 +18,79 @@ use taskforce_core::{
 /// What a target does with one input.
 pub type Target = fn(&[u8]);
 
-pub const TARGETS: [(&str, Target); 3] = [
+pub const TARGETS: [(&str, Target); 4] = [
     ("directive_parse", directive_parse),
     ("wire_decode", wire_decode),
     ("sync_request", sync_request),
+    ("call_records", call_records),
 ];
+
+/// `call_records`: the bytes as a carrier's call records (`cdr::verify`, against the two
+/// hotlines of 2020, lines of at most 4 KiB, 50 broken rows or 1 %). Never panics; the figures add
+/// up (rows = checked + broken, the hotline calls split between the free period and outside
+/// it, charged ones among those in it, the kept lists bounded); the bytes read are the
+/// input's; and the same bytes read one at a time give the same figures.
+pub fn call_records(data: &[u8]) {
+    use taskforce_core::cdr::{self, Options, RegisteredHotline};
+    use taskforce_core::doc::Day;
+    let from = Day(737_456); // 2020-02-01
+    let hotlines = [
+        RegisteredHotline {
+            number: "19003228".into(),
+            free_from: from,
+            free_until: None,
+        },
+        RegisteredHotline {
+            number: "1900 9095".into(),
+            free_from: from,
+            free_until: Some(Day(737_600)),
+        },
+    ];
+    let opts = Options {
+        max_line: 4096,
+        max_broken: 50,
+        ..Options::default()
+    };
+    let whole = cdr::verify(data, &hotlines, &opts);
+    struct OneByte<'a>(&'a [u8]);
+    impl std::io::Read for OneByte<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), buf.first_mut()) {
+                (Some((b, rest)), Some(out)) => {
+                    *out = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+    let bytewise = cdr::verify(OneByte(data), &hotlines, &opts);
+    let Ok(r) = whole else {
+        return;
+    };
+    assert_eq!(
+        bytewise.as_ref(),
+        Ok(&r),
+        "read in one go and byte by byte differ"
+    );
+    assert_eq!(r.rows, r.checked + r.broken);
+    assert_eq!(r.bytes, data.len() as u64);
+    let calls: u64 = r.hotlines.iter().map(|h| h.calls).sum();
+    let inside: u64 = r.hotlines.iter().map(|h| h.in_free_period).sum();
+    let charged: u64 = r.hotlines.iter().map(|h| h.charged).sum();
+    assert_eq!(calls, r.hotline_calls);
+    assert_eq!(inside + r.outside_free_period, r.hotline_calls);
+    assert_eq!(charged, r.charged);
+    assert!(r.charged <= inside && r.hotline_calls <= r.checked);
+    assert!(r.offending.len() as u64 <= r.charged.min(20));
+    assert!(r.broken_rows.len() as u64 <= r.broken.min(20));
+    assert!(r.broken <= 50 || r.broken * 100 <= r.rows);
+    for h in &r.hotlines {
+        assert_eq!(h.charged > 0, h.first_charged.is_some());
+        assert!(h.first_charged <= h.last_charged);
+    }
+}
 
 /// `directive_parse`: the bytes as an upload (`parse_bytes`, `import` with the bundled
 /// catalogue) and as text (lossy UTF-8, `parse`). Never panics; bytes that parse as an upload

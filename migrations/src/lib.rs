@@ -6,6 +6,7 @@
 // lifetime elided, which `rust_2018_idioms` would otherwise flag.
 #![allow(elided_lifetimes_in_paths)]
 
+pub use m20200202_000018_hotlines::VERIFIER;
 pub use sea_orm_migration::prelude::*;
 
 mod m20200202_000001_directory;
@@ -25,6 +26,7 @@ mod m20200202_000014_task_reviews;
 mod m20200202_000015_directive_drafts;
 mod m20200202_000016_directive_revisions;
 mod m20200202_000017_mail;
+mod m20200202_000018_hotlines;
 
 #[derive(Debug)]
 pub struct Migrator;
@@ -50,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20200202_000015_directive_drafts::Migration),
             Box::new(m20200202_000016_directive_revisions::Migration),
             Box::new(m20200202_000017_mail::Migration),
+            Box::new(m20200202_000018_hotlines::Migration),
         ]
     }
 }

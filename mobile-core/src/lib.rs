@@ -4,6 +4,7 @@
 //! CRDT unit documents, the sync protocol and the progress rules are all pure functions of
 //! their inputs, so a phone offline and the server compute exactly the same results.
 
+pub mod cdr;
 #[cfg(feature = "client")]
 pub mod client;
 pub mod directive;

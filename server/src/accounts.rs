@@ -131,6 +131,28 @@ pub async fn audit(
     Ok(())
 }
 
+/// The enabled account `username` as a caller, without its memberships (the command line's
+/// `--as`): 404 when there is none, 403 when it is disabled.
+pub async fn enabled_account(db: &DatabaseConnection, username: &str) -> ApiResult<Caller> {
+    let user = users::Entity::find()
+        .filter(users::Column::Username.eq(username))
+        .one(db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("account {username}")))?;
+    if user.disabled {
+        return Err(ApiError::Forbidden(format!(
+            "account {username} is disabled"
+        )));
+    }
+    Ok(Caller {
+        user_id: user.id,
+        username: user.username,
+        display_name: user.display_name,
+        role: crate::auth::Role::parse(&user.role).unwrap_or(crate::auth::Role::Member),
+        units: Vec::new(),
+    })
+}
+
 /// A new user with memberships (unit id, lead), under the default [`Quotas`]. Refuses
 /// unknown units and taken usernames.
 pub async fn create_user(

@@ -162,25 +162,7 @@ impl By {
     /// must act for the Ministry Office and not be disabled; a revision is signed by the
     /// device the server holds for it.
     pub async fn account(db: &DatabaseConnection, username: &str) -> ApiResult<Self> {
-        use crate::db::entity::users;
-        let user = users::Entity::find()
-            .filter(users::Column::Username.eq(username))
-            .one(db)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("account {username}")))?;
-        if user.disabled {
-            return Err(ApiError::Forbidden(format!(
-                "account {username} is disabled"
-            )));
-        }
-        let caller = Caller {
-            user_id: user.id,
-            username: user.username,
-            display_name: user.display_name,
-            role: crate::auth::Role::parse(&user.role).unwrap_or(crate::auth::Role::Member),
-            units: Vec::new(),
-        };
-        Self::caller(&caller)
+        Self::caller(&crate::accounts::enabled_account(db, username).await?)
     }
 
     /// The operator of the server (`taskforce directive …`).

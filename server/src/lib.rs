@@ -25,6 +25,7 @@ pub mod db;
 pub mod docstore;
 pub mod drafts;
 pub mod error;
+pub mod hotlines;
 pub mod http;
 pub mod mail;
 pub mod office;

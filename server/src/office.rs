@@ -153,9 +153,20 @@ pub async fn server_device(
     audit: &AuditKey,
     caller: &Caller,
 ) -> ApiResult<(u32, SigningKey)> {
+    server_device_named(db, audit, caller, DEVICE_NAME).await
+}
+
+/// [`server_device`] under the device name `name` (the dashboard's, or the call-record
+/// verifier's).
+pub async fn server_device_named(
+    db: &DatabaseConnection,
+    audit: &AuditKey,
+    caller: &Caller,
+    name: &str,
+) -> ApiResult<(u32, SigningKey)> {
     let revoked = devices::Entity::find()
         .filter(devices::Column::UserId.eq(caller.user_id))
-        .filter(devices::Column::Name.eq(DEVICE_NAME))
+        .filter(devices::Column::Name.eq(name))
         .filter(devices::Column::RevokedAt.is_not_null())
         .count(db)
         .await?;
@@ -170,7 +181,7 @@ pub async fn server_device(
         None => {
             let inserted = devices::ActiveModel {
                 user_id: Set(caller.user_id),
-                name: Set(DEVICE_NAME.to_string()),
+                name: Set(name.to_string()),
                 public_key: Set(public.clone()),
                 created_at: Set(crate::clock::now()),
                 revoked_at: Set(None),
@@ -188,7 +199,7 @@ pub async fn server_device(
                         &caller.username,
                         serde_json::json!({
                             "actor": row.actor_id,
-                            "name": DEVICE_NAME,
+                            "name": name,
                             "held_by_server": true,
                         }),
                     )

@@ -525,13 +525,20 @@ fn non_admins_are_refused_each_admin_route(db: TestDb) {
     assert_eq!(body["devices"].as_array().map(Vec::len), Some(1), "{body}");
     let (s, page) = app.get(&office, "/api/v1/users?page=2&per_page=3");
     assert_eq!(s, 200, "{page}");
-    assert_eq!(page["total"], 7, "{page}");
+    // The seven accounts and the server's call-record verifier (disabled, issue 23).
+    assert_eq!(page["total"], 8, "{page}");
     let names: Vec<&str> = page["users"]
         .as_array()
         .map(|u| u.iter().filter_map(|u| u["username"].as_str()).collect())
         .unwrap_or_default();
-    // In username order: botruong, cucvt.a, cucvt.b | cucvt.lead, quantri, vanphong | viettel.a
-    assert_eq!(names, ["cucvt.lead", "quantri", "vanphong"], "{page}");
+    // In username order: botruong, cucvt.a, cucvt.b | cucvt.lead, quantri, taskforce.verifier
+    // | vanphong, viettel.a
+    assert_eq!(
+        names,
+        ["cucvt.lead", "quantri", "taskforce.verifier"],
+        "{page}"
+    );
+    assert_eq!(page["users"][2]["disabled"], true, "{page}");
     for path in ["/api/v1/users/viettel.a/disable", &revoke] {
         let (s, body) = app.post_json(&office, path, none.clone());
         assert_eq!((s, code(&body)), (403, "forbidden"), "{path}: {body}");
@@ -554,8 +561,11 @@ fn non_admins_are_refused_each_admin_route(db: TestDb) {
         app.query_i64("SELECT COUNT(*) FROM devices WHERE revoked_at IS NOT NULL"),
         0
     );
+    // (The server's verifier account is disabled from the start.)
     assert_eq!(
-        app.query_i64("SELECT COUNT(*) FROM users WHERE disabled"),
+        app.query_i64(
+            "SELECT COUNT(*) FROM users WHERE disabled AND username <> 'taskforce.verifier'"
+        ),
         0
     );
 }
@@ -583,7 +593,12 @@ fn the_cli_manages_users_and_devices(db: TestDb) {
 
     let (ok, out, err) = taskforce(&app, &["user", "list"]);
     assert!(ok, "{err}");
-    assert!(out.starts_with("7 users"), "{out}");
+    assert!(out.starts_with("8 users"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("taskforce.verifier ") && l.contains("disabled")),
+        "{out}"
+    );
     let line = out
         .lines()
         .find(|l| l.starts_with("cucvt.lead "))

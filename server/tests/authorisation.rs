@@ -129,6 +129,8 @@ enum Rule {
     SelfOrOffice,
     /// The Ministry Office and admins.
     OfficeOrAdmin,
+    /// The unit's own members (a carrier's call records), the Ministry Office and admins.
+    UnitOrOffice,
     /// Admins.
     Admin,
 }
@@ -144,6 +146,7 @@ impl Rule {
                 | Rule::ManageMembers
                 | Rule::SelfOrAdmin
                 | Rule::SelfOrOffice
+                | Rule::UnitOrOffice
         )
     }
 
@@ -169,6 +172,11 @@ impl Rule {
                 who.signed_in() && matches!(who, Who::MinistryOffice | Who::Admin)
             }
             Rule::Admin => who.signed_in() && who == Who::Admin,
+            Rule::UnitOrOffice => {
+                who.signed_in()
+                    && (matches!(who, Who::MinistryOffice | Who::Admin)
+                        || (own && who.member_of_own()))
+            }
             Rule::ManageMembers => {
                 who.signed_in()
                     && (matches!(who, Who::MinistryOffice | Who::Admin)
@@ -242,6 +250,18 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("post", "/api/v1/users/{username}/disable", Rule::Admin),
     ("post", "/api/v1/users/{username}/enable", Rule::Admin),
     ("post", "/api/v1/office/actions", Rule::OfficeOrAdmin),
+    ("get", "/api/v1/hotlines", Rule::SignedIn),
+    ("put", "/api/v1/hotlines", Rule::OfficeOrAdmin),
+    ("get", "/api/v1/hotlines/table", Rule::ReadsEverything),
+    ("delete", "/api/v1/hotlines/{number}", Rule::OfficeOrAdmin),
+    ("get", "/api/v1/verifications", Rule::ReadUnit),
+    ("get", "/api/v1/carriers/{id}/cdr-mapping", Rule::ReadUnit),
+    (
+        "put",
+        "/api/v1/carriers/{id}/cdr-mapping",
+        Rule::UnitOrOffice,
+    ),
+    ("post", "/api/v1/carriers/{id}/cdr", Rule::UnitOrOffice),
     ("get", "/units/{id}/tasks/{task}/history", Rule::ReadUnit),
     ("get", "/login", Rule::Public),
     ("post", "/login", Rule::Credentials),
@@ -521,6 +541,13 @@ impl World {
         id
     }
 
+    /// A number not used before in this run.
+    fn next_number(&self) -> u32 {
+        let n = self.next.get();
+        self.next.set(n + 1);
+        n
+    }
+
     fn fresh(&self, what: &str) -> String {
         let n = self.next.get();
         self.next.set(n + 1);
@@ -692,6 +719,53 @@ impl World {
                 "/api/v1/office/actions",
                 serde_json::json!({"action": "urge", "unit": unit, "task": "a0", "text": "Đề nghị báo cáo"}),
             ),
+            ("get", "/api/v1/hotlines") => get(path.into()),
+            ("put", "/api/v1/hotlines") => Ask {
+                method: "PUT",
+                path: path.into(),
+                body: Body::Json(serde_json::json!({
+                    "number": format!("1800{:04}", self.next_number()),
+                    "name": "Tổng đài", "owner": "Bộ Y tế", "free_from": "2020-02-01",
+                })),
+                token: None,
+            },
+            ("get", "/api/v1/hotlines/table") => get(path.into()),
+            ("delete", "/api/v1/hotlines/{number}") => {
+                let n = format!("1800{:04}", self.next_number());
+                self.app.execute(&format!(
+                    "INSERT INTO hotlines (number, display, name, owner, free_from, updated_at, updated_by) \
+                     VALUES ('{n}', '{n}', 'x', 'y', '2020-02-01', 0, 'test')"
+                ));
+                Ask {
+                    method: "DELETE",
+                    path: format!("/api/v1/hotlines/{n}"),
+                    body: Body::None,
+                    token: None,
+                }
+            }
+            ("get", "/api/v1/verifications") => {
+                get(format!("/api/v1/verifications?carrier={unit}"))
+            }
+            ("get", "/api/v1/carriers/{id}/cdr-mapping") => {
+                get(format!("/api/v1/carriers/{unit}/cdr-mapping"))
+            }
+            ("put", "/api/v1/carriers/{id}/cdr-mapping") => Ask {
+                method: "PUT",
+                path: format!("/api/v1/carriers/{unit}/cdr-mapping"),
+                body: Body::Json(serde_json::json!({
+                    "spec": "caller=a,called=b,start=c,seconds=d,charge=e",
+                })),
+                token: None,
+            },
+            ("post", "/api/v1/carriers/{id}/cdr") => Ask {
+                method: "POST",
+                path: format!("/api/v1/carriers/{unit}/cdr"),
+                body: Body::Text(
+                    b"caller,called,start_time,duration,charge\n0912345678,19009095,2020-02-03 08:15:00,60,0\n"
+                        .to_vec(),
+                ),
+                token: None,
+            },
             ("get", "/exports/{name}") => get("/exports/tasks.csv".into()),
             ("get", "/api/v1/units/{id}/tasks/{task}/history") => get(format!(
                 "/api/v1/units/{unit}/tasks/a0/history?directive={d}"
@@ -896,6 +970,11 @@ impl World {
                     .header("Origin", &self.app.base)
                     .send_form(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             }
+            (Body::Json(v), "PUT") => agent
+                .put(&url)
+                .header("Authorization", &auth)
+                .header("Cookie", &cookie)
+                .send_json(v),
             (Body::Json(v), _) => agent
                 .post(&url)
                 .header("Authorization", &auth)

@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["http"],
     &["state"],
     &["drafts"],
-    &["revisions", "office"],
+    &["revisions", "office", "hotlines"],
     &["sync", "accounts", "progress", "audit", "task_history"],
     &["docstore", "auth"],
     &["db", "telemetry"],

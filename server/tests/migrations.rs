@@ -91,7 +91,14 @@ fn up_down_up(db: TestDb) {
             }
         };
         assert_eq!(indexed().await, Some(1), "the reports' index");
-        // The last step: mail (decision 45).
+        // The last step: hotline-free billing (decision 46), seeded with the 2020 hotlines
+        // and the verifier's reserved account; undone, then mail (decision 45).
+        assert!(count("hotlines").await.is_ok());
+        assert!(count("verifications").await.is_ok() && count("cdr_mappings").await.is_ok());
+        Migrator::down(&conn, Some(1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(count("hotlines").await.is_err(), "hotlines still there");
         assert!(count("mail_runs").await.is_ok() && count("mail_outbox").await.is_ok());
         Migrator::down(&conn, Some(1))
             .await

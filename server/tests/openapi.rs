@@ -143,6 +143,16 @@ fn send(base: &str, method: &str, path: &str, token: Option<&str>, body: Option<
             }
             r.call()
         }
+        ("put", body) => {
+            let mut r = agent.put(&url);
+            if let Some(a) = &auth {
+                r = r.header("Authorization", a);
+            }
+            match body {
+                Some(b) => r.send_json(b),
+                None => r.send_empty(),
+            }
+        }
         (_, body) => {
             let mut r = agent.post(&url);
             if let Some(a) = &auth {
@@ -593,6 +603,105 @@ fn openapi_matches_the_server(db: TestDb) {
         Some(json!({"action": "urge", "unit": "viettel", "task": "a0", "text": "x"})),
     );
     assert_eq!(status, 403, "a member does not act for the Ministry Office");
+
+    // Hotline-free billing (issue 23): the register kept, a mapping set, call records
+    // uploaded (a good file and a refused one), the table and the verifications read.
+    let hotlines = "/api/v1/hotlines";
+    let (status, list) = c.call("get", hotlines, hotlines, t, None);
+    assert_eq!(status, 200, "{list}");
+    let (status, made) = c.call(
+        "put",
+        hotlines,
+        hotlines,
+        t,
+        Some(json!({"number": "1800 1234", "name": "Tổng đài", "owner": "Bộ Y tế", "free_from": "2020-02-01", "free_until": "2020-12-31"})),
+    );
+    assert_eq!(status, 200, "{made}");
+    let (status, _) = c.call(
+        "put",
+        hotlines,
+        hotlines,
+        t,
+        Some(json!({"number": "x", "name": "a", "owner": "b", "free_from": "2020-02-01"})),
+    );
+    assert_eq!(status, 400);
+    let one = "/api/v1/hotlines/{number}";
+    assert_eq!(
+        c.call("delete", one, "/api/v1/hotlines/18001234", t, None)
+            .0,
+        204
+    );
+    assert_eq!(
+        c.call("delete", one, "/api/v1/hotlines/18001234", t, None)
+            .0,
+        404
+    );
+    let mapping = "/api/v1/carriers/{id}/cdr-mapping";
+    let at = "/api/v1/carriers/viettel/cdr-mapping";
+    let (status, m) = c.call(
+        "put",
+        mapping,
+        at,
+        t,
+        Some(json!({"spec": "caller=a,called=b,start=c,seconds=d,charge=e"})),
+    );
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(c.call("get", mapping, at, t, None).0, 200);
+    assert_eq!(
+        c.call(
+            "get",
+            mapping,
+            "/api/v1/carriers/nobody/cdr-mapping",
+            t,
+            None
+        )
+        .0,
+        404
+    );
+    let cdr = "/api/v1/carriers/{id}/cdr";
+    let post_cdr = |c: &mut Checker, path: &str, body: &str| {
+        let answer = answer_of(
+            Http::agent()
+                .post(&format!("{}{path}", c.base()))
+                .header("Content-Type", "text/csv")
+                .header("Authorization", &format!("Bearer {office}"))
+                .send(body.as_bytes())
+                .unwrap_or_else(|e| panic!("upload: {e}")),
+        );
+        c.check("post", cdr, path, &answer);
+        answer.status
+    };
+    let good = "caller,called,start_time,duration,charge\n0912345678,19009095,2020-02-03 08:15:00,60,1500\n";
+    assert_eq!(
+        post_cdr(
+            &mut c,
+            "/api/v1/carriers/viettel/cdr?file_name=feb.csv",
+            good
+        ),
+        200
+    );
+    assert_eq!(
+        post_cdr(&mut c, "/api/v1/carriers/viettel/cdr", "a,b\n"),
+        400
+    );
+    assert_eq!(post_cdr(&mut c, "/api/v1/carriers/nobody/cdr", good), 404);
+    let (status, cells) = c.call(
+        "get",
+        "/api/v1/hotlines/table",
+        "/api/v1/hotlines/table",
+        t,
+        None,
+    );
+    assert_eq!(status, 200, "{cells}");
+    let (status, vs) = c.call(
+        "get",
+        "/api/v1/verifications",
+        "/api/v1/verifications?carrier=viettel",
+        t,
+        None,
+    );
+    assert_eq!(status, 200, "{vs}");
+    assert_eq!(vs.as_array().map(Vec::len), Some(1));
 
     // A second directive: imported as a draft (plain text), read, corrected, published; a
     // refused import and correction, and a discarded draft, as documented.

@@ -759,3 +759,53 @@ fn a_copied_store_never_takes_the_originals_operation_for_its_own() {
     );
     assert_eq!(a.state_fingerprint().ok(), b.state_fingerprint().ok());
 }
+
+/// A carrier's phone (the app's client): its confirmation, once the server verified the
+/// carrier's call records and found calls charged since, shows as contradicted (issue 23).
+#[test]
+fn a_phone_shows_its_confirmation_contradicted_by_call_records() {
+    let app = app();
+    app.create_user("viettel.a", Role::Member, &[("viettel", false)]);
+    let path = temp_path("contradicted");
+    let phone = login(&app, &path, "viettel.a");
+    phone
+        .record_confirmation(
+            "viettel",
+            "1900 9095",
+            "2020-02-01",
+            "Phòng cước",
+            1_580_700_000,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    phone.sync().unwrap_or_else(|e| panic!("{e}"));
+    let state = |c: &Client| {
+        c.confirmations()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .map(|v| v.state)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(state(&phone), ["confirmed"]);
+    let token = app.token("viettel.a");
+    let file = "caller,called,start_time,duration,charge\n0912345678,19009095,2020-02-05 09:00:00,60,1500\n";
+    let mut resp = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .post(&format!("{}/api/v1/carriers/viettel/cdr", app.base))
+        .header("Authorization", &format!("Bearer {token}"))
+        .send(file.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "{:?}",
+        resp.body_mut().read_to_string()
+    );
+    phone.sync().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(state(&phone), ["contradicted"]);
+    // Reopened from its store, the phone still shows it.
+    drop(phone);
+    let again = Client::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(state(&again), ["contradicted"]);
+}

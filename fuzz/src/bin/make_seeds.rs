@@ -257,6 +257,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (name, text) in DIRECTIVES {
         write("directive_parse", name, text.as_bytes())?;
     }
+    for (name, text) in CALL_RECORDS {
+        write("call_records", name, text.as_bytes())?;
+    }
     for (name, bytes) in WIRE {
         write("wire_decode", name, bytes)?;
     }
@@ -274,3 +277,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     Ok(())
 }
+
+/// Call records of every layout the reader knows, and a few it refuses.
+const CALL_RECORDS: [(&str, &str); 6] = [
+    (
+        "generic.csv",
+        "caller,called,start_time,duration,charge,currency\n\
+         0912345678,1900 9095,2020-02-03 08:15:00,60,1500,VND\n\
+         0912345679,+84 1900 3228,2020-01-30 08:15:00,60,900,VND\n\
+         0912345680,0987654321,2020-02-03T08:15:00+07:00,30,0,VND\n\
+         broken\n",
+    ),
+    (
+        "asterisk-master.csv",
+        "\"\",\"0912345678\",\"19009095\",\"from-internal\",\"\",\"SIP/1\",\"SIP/2\",\"Dial\",\"\",\"2020-02-05 10:00:00\",\"2020-02-05 10:00:05\",\"2020-02-05 10:02:05\",125,120,\"ANSWERED\",\"DOCUMENTATION\",\"1580871600.1\",\"2000\"\n",
+    ),
+    (
+        "asterisk-header.csv",
+        "accountcode,src,dst,dcontext,clid,channel,dstchannel,lastapp,lastdata,start,answer,end,duration,billsec,disposition,amaflags,uniqueid,userfield\n\
+         ,0912,019009095,ctx,,SIP/1,SIP/2,Dial,,2020-02-05 10:00:00,,,125,120,ANSWERED,3,1.1,2000\n",
+    ),
+    ("unknown.csv", "a,b,c\n1,2,3\n"),
+    (
+        "crlf-quoted.csv",
+        "caller,called,start_time,duration,charge\r\n\"09,12\",\"1900\r\n9095\",2020-02-03 08:15:00,60,1.25\r\n",
+    ),
+    ("unix-times.csv", "caller,called,start_time,duration,charge\n1,19009095,1580692500,60,0.0001\n"),
+];

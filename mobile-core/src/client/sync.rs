@@ -765,7 +765,7 @@ fn renumber(op: Op, old: ActorId, start: u64, new: ActorId, map: &BTreeMap<u64, 
             state,
             ctx: ctx(c),
         },
-        other @ (Op::Confirm(_) | Op::Report(_)) => other,
+        other @ (Op::Confirm(_) | Op::Report(_) | Op::Verify(_)) => other,
     }
 }
 

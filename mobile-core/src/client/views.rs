@@ -93,7 +93,8 @@ pub struct ConfirmationView {
     /// `YYYY-MM-DD`.
     pub free_from: String,
     pub attested_by: String,
-    /// `confirmed`, `withdrawn`, or `conflict` while both are recorded.
+    /// `confirmed`, `withdrawn`, `conflict` while both are recorded, or `contradicted`:
+    /// confirmed, but a call-record verification found charged calls since its day.
     pub state: String,
 }
 
@@ -380,6 +381,11 @@ impl Client {
                         .unwrap_or_default(),
                     attested_by: c.attested_by.clone(),
                     state: match states.as_slice() {
+                        // A call-record verification found charged calls to the hotline
+                        // since the day the carrier said they became free (decision 46).
+                        [ConfirmationState::Confirmed] if r.doc().is_contradicted(c) => {
+                            "contradicted"
+                        }
                         [ConfirmationState::Confirmed] => "confirmed",
                         [ConfirmationState::Withdrawn] => "withdrawn",
                         _ => "conflict",

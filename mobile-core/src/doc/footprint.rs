@@ -22,8 +22,8 @@ pub(super) const MAX_LEN: usize = 10;
 pub(super) const VV_ENTRY: usize = 5 + 10;
 /// What a snapshot answer holds besides the document's parts and the version vectors: the
 /// format and kind bytes, the payload's variant, and the lengths of the tasks,
-/// confirmations and reports maps.
-pub(super) const FIXED: usize = 2 + 1 + 3 * MAX_LEN;
+/// confirmations, reports and verifications maps.
+pub(super) const FIXED: usize = 2 + 1 + 4 * MAX_LEN;
 
 /// How large a document is: `bytes`, an upper bound of its encoded snapshot and of a
 /// snapshot answer carrying it; `items`, the tasks holding state, comments, evidence,

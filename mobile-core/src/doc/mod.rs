@@ -11,6 +11,7 @@ mod review;
 mod revision;
 mod room;
 mod state;
+mod verification;
 
 pub use bounded::BoundedDocument;
 pub use error::DocError;
@@ -25,6 +26,10 @@ pub use review::{ReviewState, office_deadline, review_state};
 pub use revision::{RevisionSummary, diff_tasks, revision_ops};
 pub use room::{DocLimit, Measured, check_room, check_room_ops};
 pub use state::{CanonicalDoc, CanonicalReg, CanonicalTask, Conflict, TaskState, UnitDocument};
+pub use verification::{
+    Amount, HotlineCheck, MAX_CURRENCIES, MAX_HOTLINES, MAX_OFFENDING, NUMBER_DIGITS,
+    OffendingCall, Verification, contradicts, national, national_digits,
+};
 
 /// A one-task document header for the crate's unit tests.
 #[cfg(test)]

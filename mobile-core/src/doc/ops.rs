@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     error::DocError,
     ids::{ActorId, HeaderTask, OpId, TaskRef},
+    verification::Verification,
 };
 use crate::directive::Role;
 
@@ -355,6 +356,9 @@ pub enum Op {
     /// A revision of the directive gives the unit a task for a clause (decision 44); its id
     /// is this operation's id (`TaskRef::Added`). Office operation.
     Assign(HeaderTask),
+    /// What the server found in a carrier's call records (issue 23, decision 46); kept,
+    /// never erased. Made only by the server (`Author::Verifier`).
+    Verify(Box<Verification>),
 }
 
 /// Who makes an operation: a unit's member, or the Ministry Office (its staff, or an admin).
@@ -362,6 +366,8 @@ pub enum Op {
 pub enum Author {
     Unit,
     Office,
+    /// The server, recording what it verified (a call-record verification).
+    Verifier,
 }
 
 impl Op {
@@ -378,18 +384,25 @@ impl Op {
         )
     }
 
+    /// Whether this is what the server verified (a call-record verification): no device makes
+    /// it.
+    pub fn is_verified(&self) -> bool {
+        matches!(self, Op::Verify(_))
+    }
+
     /// Whether `author` may make this operation (decision 39): the Ministry Office makes
     /// its own operations and comments, nothing else; a unit makes everything but the
     /// Ministry Office's. Checked per operation by the server, and by a phone before an edit.
     pub fn permitted(&self, author: Author) -> bool {
         match author {
-            Author::Unit => !self.is_office(),
+            Author::Unit => !self.is_office() && !self.is_verified(),
             Author::Office => self.is_office() || matches!(self, Op::Comment { .. }),
+            Author::Verifier => self.is_verified(),
         }
     }
 }
 
-fn short(field: &'static str, s: &str) -> Result<(), DocError> {
+pub(super) fn short(field: &'static str, s: &str) -> Result<(), DocError> {
     if s.chars().count() > limits::SHORT_TEXT {
         return Err(DocError::TooLong {
             field,
@@ -557,6 +570,7 @@ impl Op {
                     .iter()
                     .try_for_each(|f| short("figure name", &f.name))
             }
+            Op::Verify(v) => v.validate(),
         }
     }
 }
@@ -715,6 +729,30 @@ impl Op {
                     }
                     Ok(())
                 })
+            }
+            Op::Verify(v) => {
+                for (field, text) in [
+                    ("carrier", &v.carrier),
+                    ("file name", &v.file_name),
+                    ("uploaded by", &v.uploaded_by),
+                ] {
+                    plain(field, text)?;
+                }
+                clock("verification time", v.at)?;
+                for day in [v.first_day, v.last_day]
+                    .into_iter()
+                    .chain(
+                        v.hotlines
+                            .iter()
+                            .flat_map(|h| [h.first_charged, h.last_charged]),
+                    )
+                    .flatten()
+                {
+                    if day.date().is_none() {
+                        return Err(DocError::Invalid("a verified day out of range"));
+                    }
+                }
+                Ok(())
             }
         }
     }

@@ -23,6 +23,7 @@ use super::{
         Status, TaskField, Urge,
     },
     register::Register,
+    verification::Verification,
 };
 
 /// One task's registers and logs.
@@ -295,6 +296,8 @@ pub struct UnitDocument {
     tasks: BTreeMap<TaskRef, TaskState>,
     confirmations: BTreeMap<OpId, ConfirmationEntry>,
     reports: BTreeMap<OpId, Report>,
+    /// Call-record verifications (issue 23), kept like reports.
+    verifications: BTreeMap<OpId, Verification>,
     /// The footprint's parts kept up to date ([`UnitDocument::footprint`]); bodies shed are
     /// still counted.
     sizes: Sizes,
@@ -312,6 +315,7 @@ impl UnitDocument {
             tasks: BTreeMap::new(),
             confirmations: BTreeMap::new(),
             reports: BTreeMap::new(),
+            verifications: BTreeMap::new(),
             sizes,
         }
     }
@@ -359,6 +363,9 @@ impl UnitDocument {
         }
         for (id, r) in &self.reports {
             s.add_body(report_bytes(*id, r));
+        }
+        for (id, v) in &self.verifications {
+            s.add_body(encoded(id) + encoded(v));
         }
         s
     }
@@ -549,6 +556,12 @@ impl UnitDocument {
                     self.reports.insert(id, r.clone());
                 }
             }
+            Op::Verify(v) => {
+                sizes.add_body(encoded(&id) + encoded(v.as_ref()));
+                if keep {
+                    self.verifications.insert(id, v.as_ref().clone());
+                }
+            }
         }
     }
 
@@ -566,6 +579,7 @@ impl UnitDocument {
             c.info = None;
         }
         self.reports = BTreeMap::new();
+        self.verifications = BTreeMap::new();
     }
 
     /// How many confirmations hold state (made, or changed before they arrived).
@@ -863,6 +877,20 @@ impl UnitDocument {
         r
     }
 
+    /// Call-record verifications, oldest first by their time, then by id.
+    pub fn verifications(&self) -> Vec<(OpId, &Verification)> {
+        let mut v: Vec<_> = self.verifications.iter().map(|(id, v)| (*id, v)).collect();
+        v.sort_by_key(|(id, v)| (v.at, *id));
+        v
+    }
+
+    /// Whether a verification this document holds contradicts confirmation `c`.
+    pub fn is_contradicted(&self, c: &Confirmation) -> bool {
+        self.verifications
+            .values()
+            .any(|v| super::verification::contradicts(v, c))
+    }
+
     // ---- snapshots ---------------------------------------------------------------------
 
     /// Merge another replica's state (a snapshot) into this one; its footprint is counted
@@ -903,6 +931,7 @@ impl UnitDocument {
             }
         }
         self.reports.extend(other.reports);
+        self.verifications.extend(other.verifications);
         self.vv.merge(other.vv);
         self.sizes = self.measure();
         Ok(())
@@ -949,6 +978,7 @@ impl UnitDocument {
             tasks,
             confirmations,
             reports: self.reports.clone(),
+            verifications: self.verifications.clone(),
         }
     }
 
@@ -994,6 +1024,7 @@ impl UnitDocument {
             tasks,
             confirmations,
             reports: c.reports,
+            verifications: c.verifications,
             sizes: Sizes::default(),
         };
         doc.sizes = doc.measure();
@@ -1035,6 +1066,7 @@ impl<'a> Trial<'a> {
                 tasks: BTreeMap::new(),
                 confirmations: BTreeMap::new(),
                 reports: BTreeMap::new(),
+                verifications: BTreeMap::new(),
                 sizes: Sizes::default(),
             },
             copied: 0,
@@ -1060,7 +1092,7 @@ impl<'a> Trial<'a> {
             Op::Assign(_) => self.copy_task(TaskRef::Added(id), None),
             Op::Confirm(_) => self.copy_confirmation(id),
             Op::SetConfirmation { id: target, .. } => self.copy_confirmation(*target),
-            Op::Report(_) => {}
+            Op::Report(_) | Op::Verify(_) => {}
         }
         self.scratch.apply_unchecked(id, op, Bodies::Drop);
     }
@@ -1189,6 +1221,8 @@ pub struct CanonicalDoc {
     pub tasks: BTreeMap<TaskRef, CanonicalTask>,
     pub confirmations: BTreeMap<OpId, (Option<Confirmation>, CanonicalReg<ConfirmationState>)>,
     pub reports: BTreeMap<OpId, Report>,
+    /// Since format version 4 (issue 23).
+    pub verifications: BTreeMap<OpId, Verification>,
 }
 
 #[cfg(test)]

@@ -173,7 +173,11 @@ pub(super) fn adhoc_tasks(op: &Op) -> Option<TaskRef> {
         | Op::AddEvidence { task, .. }
         | Op::Urge { task, .. } => Some(task),
         Op::AddTask { parent, .. } => parent.as_ref(),
-        Op::Confirm(_) | Op::Report(_) | Op::SetConfirmation { .. } | Op::Assign(_) => None,
+        Op::Confirm(_)
+        | Op::Report(_)
+        | Op::SetConfirmation { .. }
+        | Op::Assign(_)
+        | Op::Verify(_) => None,
     };
     match task {
         Some(t @ (TaskRef::Adhoc(_) | TaskRef::Added(_))) => Some(*t),
@@ -203,7 +207,7 @@ fn named_operations(op: &Op) -> impl Iterator<Item = (ActorId, u64)> + '_ {
         Op::Comment { task, .. } | Op::AddEvidence { task, .. } | Op::Urge { task, .. } => {
             (none, none, adhoc(task))
         }
-        Op::Confirm(_) | Op::Report(_) | Op::Assign(_) => (none, none, None),
+        Op::Confirm(_) | Op::Report(_) | Op::Assign(_) | Op::Verify(_) => (none, none, None),
     };
     ctx.iter().chain(seen).copied().chain(other)
 }

@@ -14,15 +14,20 @@ use crate::doc::{ActorId, CanonicalDoc, CanonicalReg, CanonicalTask, DocHeader, 
 /// The version of the encoding this build writes for a document's state: snapshots, and
 /// answers (which may carry one). Version 2 (decision 39) added the Ministry Office's
 /// registers and urges to a task's state; version 3 (decision 44) a revision's assignment
-/// register and the clause of a task a revision added. A reader takes versions 1 to 3 of
-/// every kind and refuses any other.
-pub const FORMAT_VERSION: u8 = 3;
+/// register and the clause of a task a revision added; version 4 (decision 46) a document's
+/// call-record verifications. A message is written in the oldest version that carries it
+/// (a snapshot without verifications, and every answer but one carrying such a snapshot, in
+/// version 3), so a phone that reads version 3 keeps syncing until its document holds a
+/// verification. A reader takes versions 1 to 4 of every kind and refuses any other.
+pub const FORMAT_VERSION: u8 = 4;
+/// The version a document's state without verifications is written in.
+const STATE_V3: u8 = 3;
 /// The version changes, requests and version vectors are written in: their bytes are the
 /// same in every version, and a change's stored bytes are what the op log hashes and a
 /// resend is compared with, so they stay as they were.
 pub const CHANGE_FORMAT_VERSION: u8 = 1;
 /// The versions a reader takes.
-const READS: [u8; 3] = [1, 2, 3];
+const READS: [u8; 4] = [1, 2, 3, 4];
 /// The largest message either side accepts.
 pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 /// The most changes one sync request may carry: a server refuses more (each change it holds
@@ -230,6 +235,93 @@ impl From<CanonicalDocV2> for CanonicalDoc {
             tasks,
             confirmations: d.confirmations,
             reports: d.reports,
+            verifications: BTreeMap::new(),
+        }
+    }
+}
+
+type Confirmations = BTreeMap<
+    OpId,
+    (
+        Option<crate::doc::Confirmation>,
+        CanonicalReg<crate::doc::ConfirmationState>,
+    ),
+>;
+
+/// A document's state as format version 3 wrote it (and writes it still when it holds no
+/// verification): without the verifications.
+#[derive(Serialize, Deserialize)]
+struct CanonicalDocV3<H, V, T, C, R> {
+    header: H,
+    vv: V,
+    tasks: T,
+    confirmations: C,
+    reports: R,
+}
+
+type OwnedDocV3 = CanonicalDocV3<
+    DocHeader,
+    BTreeMap<ActorId, u64>,
+    BTreeMap<crate::doc::TaskRef, CanonicalTask>,
+    Confirmations,
+    BTreeMap<OpId, crate::doc::Report>,
+>;
+
+type BorrowedDocV3<'a> = CanonicalDocV3<
+    &'a DocHeader,
+    &'a BTreeMap<ActorId, u64>,
+    &'a BTreeMap<crate::doc::TaskRef, CanonicalTask>,
+    &'a Confirmations,
+    &'a BTreeMap<OpId, crate::doc::Report>,
+>;
+
+impl From<OwnedDocV3> for CanonicalDoc {
+    fn from(d: OwnedDocV3) -> Self {
+        CanonicalDoc {
+            header: d.header,
+            vv: d.vv,
+            tasks: d.tasks,
+            confirmations: d.confirmations,
+            reports: d.reports,
+            verifications: BTreeMap::new(),
+        }
+    }
+}
+
+/// `d` in version 3's layout, when it holds no verification.
+fn as_v3(d: &CanonicalDoc) -> Option<BorrowedDocV3<'_>> {
+    d.verifications.is_empty().then_some(CanonicalDocV3 {
+        header: &d.header,
+        vv: &d.vv,
+        tasks: &d.tasks,
+        confirmations: &d.confirmations,
+        reports: &d.reports,
+    })
+}
+
+/// An answer's payload in version 3's layout (the variants in [`Payload`]'s order).
+#[derive(Serialize, Deserialize)]
+enum PayloadV3<C, D> {
+    Changes(C),
+    Snapshot(D),
+}
+
+#[derive(Serialize, Deserialize)]
+struct SyncResponseV3<V, P> {
+    vv: V,
+    payload: P,
+}
+
+type OwnedResponseV3 = SyncResponseV3<BTreeMap<ActorId, u64>, PayloadV3<Vec<Change>, OwnedDocV3>>;
+
+impl From<OwnedResponseV3> for SyncResponse {
+    fn from(r: OwnedResponseV3) -> Self {
+        SyncResponse {
+            vv: r.vv,
+            payload: match r.payload {
+                PayloadV3::Changes(c) => Payload::Changes(c),
+                PayloadV3::Snapshot(d) => Payload::Snapshot(Box::new(d.into())),
+            },
         }
     }
 }
@@ -282,17 +374,22 @@ impl From<SyncResponseV1> for SyncResponse {
     }
 }
 
-/// The version a message of `kind` is written in.
+/// The version a message of `kind` is written in, unless it carries a document's
+/// verifications (then [`FORMAT_VERSION`]).
 fn version_of(kind: Kind) -> u8 {
     match kind {
         // A batch answer lists each directive's revision since version 3.
-        Kind::Snapshot | Kind::Response | Kind::BatchResponse => FORMAT_VERSION,
+        Kind::Snapshot | Kind::Response | Kind::BatchResponse => STATE_V3,
         Kind::Change | Kind::Request | Kind::Version | Kind::BatchRequest => CHANGE_FORMAT_VERSION,
     }
 }
 
 fn encode<T: Serialize>(kind: Kind, value: &T) -> Vec<u8> {
-    let mut out = vec![version_of(kind), kind as u8];
+    encode_as(version_of(kind), kind, value)
+}
+
+fn encode_as<T: Serialize>(version: u8, kind: Kind, value: &T) -> Vec<u8> {
+    let mut out = vec![version, kind as u8];
     // Serialising our own types into a Vec cannot fail.
     out.extend(postcard::to_stdvec(value).unwrap_or_default());
     out
@@ -303,14 +400,16 @@ fn decode<T: DeserializeOwned>(
     name: &'static str,
     bytes: &[u8],
 ) -> Result<T, WireError> {
-    decode_versioned::<T, T, T>(kind, name, bytes)
+    decode_versioned::<T, T, T, T>(kind, name, bytes)
 }
 
-/// A message of `kind`: `V1`'s layout in version 1, `V2`'s in version 2, `T`'s in version 3.
+/// A message of `kind`: `V1`'s layout in version 1, `V2`'s in version 2, `V3`'s in version 3,
+/// `T`'s in version 4.
 fn decode_versioned<
     T: DeserializeOwned,
     V1: DeserializeOwned + Into<T>,
     V2: DeserializeOwned + Into<T>,
+    V3: DeserializeOwned + Into<T>,
 >(
     kind: Kind,
     name: &'static str,
@@ -329,6 +428,7 @@ fn decode_versioned<
             let (value, rest) = match *v {
                 1 => postcard::take_from_bytes::<V1>(body).map(|(old, rest)| (old.into(), rest)),
                 2 => postcard::take_from_bytes::<V2>(body).map(|(old, rest)| (old.into(), rest)),
+                3 => postcard::take_from_bytes::<V3>(body).map(|(old, rest)| (old.into(), rest)),
                 _ => postcard::take_from_bytes::<T>(body),
             }
             .map_err(|e| WireError::Malformed(e.to_string()))?;
@@ -354,8 +454,17 @@ pub fn encode_request(r: &SyncRequest) -> Vec<u8> {
 pub fn decode_request(b: &[u8]) -> Result<SyncRequest, WireError> {
     decode(Kind::Request, "sync request", b)
 }
+/// An answer, in version 3 unless it carries a snapshot holding verifications.
 pub fn encode_response(r: &SyncResponse) -> Vec<u8> {
-    encode(Kind::Response, r)
+    let payload = match &r.payload {
+        Payload::Changes(c) => PayloadV3::Changes(c),
+        Payload::Snapshot(d) => match as_v3(d) {
+            Some(v3) => PayloadV3::Snapshot(v3),
+            None => return encode_as(FORMAT_VERSION, Kind::Response, r),
+        },
+    };
+    let v3 = SyncResponseV3 { vv: &r.vv, payload };
+    encode(Kind::Response, &v3)
 }
 
 /// The body of a change message made by [`encode_change`] (its header checked, its body not
@@ -426,17 +535,25 @@ pub fn snapshot_header(b: &[u8]) -> Result<DocHeader, WireError> {
 }
 
 pub fn decode_response(b: &[u8]) -> Result<SyncResponse, WireError> {
-    decode_versioned::<SyncResponse, SyncResponseV1, SyncResponseV2>(
+    decode_versioned::<SyncResponse, SyncResponseV1, SyncResponseV2, OwnedResponseV3>(
         Kind::Response,
         "sync response",
         b,
     )
 }
+/// A snapshot, in version 3 unless the document holds verifications.
 pub fn encode_snapshot(d: &CanonicalDoc) -> Vec<u8> {
-    encode(Kind::Snapshot, d)
+    match as_v3(d) {
+        Some(v3) => encode(Kind::Snapshot, &v3),
+        None => encode_as(FORMAT_VERSION, Kind::Snapshot, d),
+    }
 }
 pub fn decode_snapshot(b: &[u8]) -> Result<CanonicalDoc, WireError> {
-    decode_versioned::<CanonicalDoc, CanonicalDocV1, CanonicalDocV2>(Kind::Snapshot, "snapshot", b)
+    decode_versioned::<CanonicalDoc, CanonicalDocV1, CanonicalDocV2, OwnedDocV3>(
+        Kind::Snapshot,
+        "snapshot",
+        b,
+    )
 }
 
 /// A version vector on its own (the server keeps a document's whole version beside a
@@ -546,7 +663,7 @@ pub fn encode_batch_response(r: &BatchResponse) -> Vec<u8> {
     encode(Kind::BatchResponse, r)
 }
 pub fn decode_batch_response(b: &[u8]) -> Result<BatchResponse, WireError> {
-    decode_versioned::<BatchResponse, BatchResponseV1, BatchResponseV1>(
+    decode_versioned::<BatchResponse, BatchResponseV1, BatchResponseV1, BatchResponse>(
         Kind::BatchResponse,
         "batch sync response",
         b,
@@ -584,6 +701,78 @@ mod tests {
             let made = encode_changes_response(&vv, &changes).map(|m| m.len());
             assert_eq!(made, Ok(changes_response_len(&vv, &changes)), "{count}");
         }
+    }
+
+    /// A document holding a verification is written in version 4 and read back whole; one
+    /// without is written in version 3, byte for byte what version 3 wrote, so a phone
+    /// reading version 3 keeps syncing; answers follow their snapshot.
+    #[test]
+    fn verifications_take_version_four_and_nothing_else_does() -> Result<(), WireError> {
+        let mut doc = UnitDocument::new(test_header());
+        let report = Op::Report(Report {
+            period: "2020-W06".into(),
+            text: "x".into(),
+            figures: Vec::new(),
+            at: 1,
+        });
+        assert!(doc.apply_ops(1, 1, &[report]).is_ok());
+        let plain = doc.to_canonical();
+        let bytes = encode_snapshot(&plain);
+        assert_eq!(bytes[0], 3);
+        let v3 = CanonicalDocV3 {
+            header: &plain.header,
+            vv: &plain.vv,
+            tasks: &plain.tasks,
+            confirmations: &plain.confirmations,
+            reports: &plain.reports,
+        };
+        assert_eq!(bytes[2..], postcard::to_stdvec(&v3).unwrap_or_default()[..]);
+        assert_eq!(decode_snapshot(&bytes)?, plain);
+
+        let verification = crate::doc::Verification {
+            carrier: "viettel".into(),
+            file_name: "cdr.csv".into(),
+            size: 1,
+            sha256: [7; 32],
+            layout: "generic".into(),
+            rows: 1,
+            checked: 1,
+            broken: 0,
+            first_day: None,
+            last_day: None,
+            hotlines: Vec::new(),
+            offending: Vec::new(),
+            uploaded_by: "viettel.a".into(),
+            at: 2,
+        };
+        assert!(
+            doc.apply_ops(9, 1, &[Op::Verify(Box::new(verification))])
+                .is_ok()
+        );
+        let held = doc.to_canonical();
+        let bytes = encode_snapshot(&held);
+        assert_eq!(bytes[..2], [FORMAT_VERSION, Kind::Snapshot as u8]);
+        assert_eq!(decode_snapshot(&bytes)?, held);
+        assert_eq!(held.verifications.len(), 1);
+        for (snapshot, version) in [(plain, 3), (held, FORMAT_VERSION)] {
+            let answer = SyncResponse {
+                vv: snapshot.vv.clone(),
+                payload: Payload::Snapshot(Box::new(snapshot)),
+            };
+            let bytes = encode_response(&answer);
+            assert_eq!(bytes[0], version);
+            assert_eq!(decode_response(&bytes)?, answer);
+        }
+        let changes = encode_response(&SyncResponse {
+            vv: BTreeMap::new(),
+            payload: Payload::Changes(Vec::new()),
+        });
+        assert_eq!(changes[0], 3);
+        assert_eq!(
+            decode_snapshot(&[5, Kind::Snapshot as u8]),
+            Err(WireError::Version(5))
+        );
+        Ok(())
     }
 
     #[test]
@@ -667,7 +856,7 @@ mod tests {
             }],
         };
         let bytes = encode_batch_response(&response);
-        assert_eq!(bytes[..2], [FORMAT_VERSION, 7]);
+        assert_eq!(bytes[..2], [STATE_V3, 7]);
         assert_eq!(decode_batch_response(&bytes)?, response);
         // As versions 1 and 2 wrote it (no revision): read as revision 0.
         let old: Vec<u8> = [1u8, 7]

@@ -2,6 +2,7 @@
 
 mod audit;
 mod catalogue;
+mod cdr;
 mod digest;
 mod directive;
 mod migrate;
@@ -49,6 +50,12 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Mail: send the digests now, or print them (--dry-run); `serve` sends them on schedule.
     Digest(digest::DigestArgs),
+    /// Call records: verify a carrier's against the hotline register, or write sample ones.
+    #[command(subcommand)]
+    Cdr(cdr::CdrCommand),
+    /// The hotline register: list, add or change, remove.
+    #[command(subcommand)]
+    Hotline(cdr::HotlineCommand),
 }
 
 #[derive(Debug, Args)]
@@ -72,5 +79,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalogue(cmd) => catalogue::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Digest(args) => digest::run(args),
+        Command::Cdr(cmd) => cdr::cdr(cmd),
+        Command::Hotline(cmd) => cdr::hotline(cmd),
     }
 }

@@ -21,6 +21,9 @@ pub struct Config {
     pub sync_body_limit: usize,
     /// Largest JSON body accepted, in bytes. Default: 64 KiB.
     pub json_body_limit: usize,
+    /// Largest call-record upload accepted, in bytes (streamed, never held: issue 23); a
+    /// longer body is refused with 413 and nothing is recorded. Default: 4 GiB.
+    pub cdr_upload_limit: u64,
     /// How long a login token lives, in hours. Default: 720 (30 days).
     pub token_ttl_hours: i64,
     /// HTTP worker threads. Default: the number of cores.
@@ -161,6 +164,7 @@ impl Default for Config {
             bind: "127.0.0.1:8080".into(),
             sync_body_limit: 8 * 1024 * 1024,
             json_body_limit: 64 * 1024,
+            cdr_upload_limit: 4 * 1024 * 1024 * 1024,
             token_ttl_hours: 720,
             workers: None,
             catalogue: None,

@@ -496,34 +496,78 @@ pub async fn hotlines(state: web::Data<AppState>, v: Viewer, req: HttpRequest) -
     v.caller
         .require(v.caller.reads_everything(), "read every unit")
         .map_err(super::PageError::from)?;
-    let rows = confirmations::Entity::find()
-        .filter(confirmations::Column::DirectiveId.eq(v.directive.as_str()))
-        .order_by_asc(confirmations::Column::Carrier)
-        .all(&state.db)
-        .await
-        .map_err(ApiError::from)?;
-    let carriers: Vec<&str> = {
-        let mut c: Vec<&str> = rows.iter().map(|r| r.carrier.as_str()).collect();
-        c.dedup();
-        c
+    let table = crate::progress::hotlines::table(&state.db, &state.catalogue, &v.directive).await?;
+    let verifications =
+        crate::progress::hotlines::verifications_of(&state.db, &v.directive, None).await?;
+    let rows: Vec<_> = verifications
+        .iter()
+        .take(20)
+        .map(crate::progress::hotlines::VerificationRow::of)
+        .collect();
+    let class = |state: &str| match state {
+        "confirmed" => "s-done",
+        "contradicted" | "withdrawn" => "s-blocked",
+        "conflict" => "s-in_progress",
+        _ => "s-todo",
     };
-    let mut hotlines: Vec<&str> = rows.iter().map(|r| r.hotline.as_str()).collect();
-    hotlines.sort_unstable();
-    hotlines.dedup();
     let body = html! {
-        @if rows.is_empty() { p class="muted" { (t(lang, "no_data")) } }
         table id="hotlines" {
-            tr { th { (t(lang, "carrier")) "  \\ " (t(lang, "hotline")) } @for h in &hotlines { th { (h) } } }
-            @for c in &carriers {
+            tr { th { (t(lang, "carrier")) "  \\ " (t(lang, "hotline")) } @for h in &table.hotlines { th { (h.display) } } }
+            @for (c, name) in &table.carriers {
                 tr {
-                    th { (state.catalogue.get(c).map_or(*c, |u| u.name.as_str())) }
-                    @for h in &hotlines {
-                        @let found = rows.iter().find(|r| r.carrier == *c && r.hotline == *h);
-                        @match found {
-                            Some(r) => td class={ @if r.state == "confirmed" { "s-done" } @else if r.state == "withdrawn" { "s-blocked" } @else { "s-in_progress" } } {
-                                (t(lang, &r.state)) br; span class="muted" { (t(lang, "free_from")) " " (r.free_from) }
+                    th { (name) }
+                    @for h in &table.hotlines {
+                        @match table.cell(c, &h.number) {
+                            Some(cell) => td class=(class(&cell.state)) data-carrier=(c) data-hotline=(h.number) data-state=(cell.state) {
+                                (t(lang, &cell.state))
+                                @if let Some(f) = &cell.free_from { br; span class="muted" { (t(lang, "free_from")) " " (f) } }
+                                @if let Some(n) = cell.charged.filter(|n| *n > 0) { br; span { (t(lang, "charged_calls")) ": " (n) } }
                             },
                             None => td class="s-todo" { "—" },
+                        }
+                    }
+                }
+            }
+        }
+        @if !table.unregistered.is_empty() {
+            h2 { (t(lang, "unregistered_numbers")) }
+            table id="unregistered" {
+                tr { th { (t(lang, "carrier")) } th { (t(lang, "hotline")) } th { (t(lang, "free_from")) } th { (t(lang, "attested_by")) } th { (t(lang, "state")) } }
+                @for u in &table.unregistered {
+                    tr { td { (u.carrier) } td { (u.hotline) } td { (u.free_from) } td { (u.attested_by) } td { (t(lang, &u.state)) } }
+                }
+            }
+        }
+        h2 { (t(lang, "hotline_register")) }
+        table id="hotline-register" {
+            tr { th { (t(lang, "hotline")) } th { (t(lang, "name")) } th { (t(lang, "owner")) } th { (t(lang, "free_from")) } th { (t(lang, "free_until")) } }
+            @for h in &table.hotlines {
+                tr { td { (h.display) } td { (h.name) } td { (h.owner) } td { (h.free_from) } td { (h.free_until.as_deref().unwrap_or("—")) } }
+            }
+        }
+        h2 { (t(lang, "verifications")) }
+        @if rows.is_empty() { p class="muted" { (t(lang, "no_data")) } }
+        table id="verifications" {
+            @if !rows.is_empty() {
+                tr { th { (t(lang, "carrier")) } th { (t(lang, "file")) } th { (t(lang, "calls_checked")) } th { (t(lang, "broken_rows")) } th { (t(lang, "charged_calls")) } th { (t(lang, "wrongly_charged")) } th { "SHA-256" } }
+            }
+            @for r in &rows {
+                tr class=(if r.charged > 0 { "s-blocked" } else { "" }) {
+                    td { (state.catalogue.get(&r.carrier).map_or(r.carrier.as_str(), |u| u.name.as_str())) }
+                    td { (r.file_name) br; span class="muted" { (r.first_day.as_deref().unwrap_or("")) " – " (r.last_day.as_deref().unwrap_or("")) } }
+                    td { (r.checked) } td { (r.broken) } td { (r.charged) }
+                    td { @for (c, a) in &r.wrongly_charged { (a) " " (c) br; } }
+                    td { code { (r.sha256.get(..16).unwrap_or(&r.sha256)) "…" } }
+                }
+                @if !r.offending.is_empty() {
+                    tr class="muted" {
+                        td colspan="7" {
+                            (t(lang, "first_offending")) ": "
+                            @for o in r.offending.iter().take(5) {
+                                (t(lang, "line")) " " (o.line) " — " (o.caller) " → " (o.hotline) ", "
+                                (chrono::DateTime::from_timestamp(o.start, 0).map(|d| (d + chrono::Duration::hours(7)).format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default())
+                                ", " (o.seconds) " s, " (o.charge) " " (o.currency) "; "
+                            }
                         }
                     }
                 }

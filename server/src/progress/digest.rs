@@ -109,7 +109,7 @@ pub struct HotlineLine {
     pub carrier: UnitName,
     pub hotline: String,
     pub free_from: String,
-    /// `confirmed`, `withdrawn`, `conflict`.
+    /// `confirmed`, `withdrawn`, `conflict`, `contradicted` (by a call-record verification).
     pub state: String,
     pub at: i64,
 }
@@ -344,25 +344,21 @@ pub async fn office_digest(
             })
             .collect();
         let seen = previous.map(|p| p.confirmations.get(&d.id).cloned().unwrap_or_default());
-        let confirmations = confirmations::Entity::find()
-            .filter(confirmations::Column::DirectiveId.eq(d.id.as_str()))
-            .order_by_asc(confirmations::Column::Carrier)
-            .order_by_asc(confirmations::Column::Hotline)
-            .order_by_asc(confirmations::Column::At)
-            .all(db)
-            .await?;
-        let line = |c: &confirmations::Model| HotlineLine {
+        // With the state each shows: `contradicted` when a call-record verification
+        // contradicts it (issue 23).
+        let confirmations = super::hotlines::confirmations_shown(db, &d.id).await?;
+        let line = |(c, state): &(confirmations::Model, String)| HotlineLine {
             carrier: UnitName::of(catalogue, &c.carrier),
             hotline: c.hotline.clone(),
             free_from: c.free_from.clone(),
-            state: c.state.clone(),
+            state: state.clone(),
             at: c.at,
         };
-        let key = |c: &confirmations::Model| format!("{}/{}", c.unit_id, c.op_id);
+        let key = |(c, _): &(confirmations::Model, String)| format!("{}/{}", c.unit_id, c.op_id);
         let new_confirmations = confirmations
             .iter()
-            .filter(|c| match &seen {
-                Some(seen) => !seen.contains_key(&key(c)),
+            .filter(|(c, _)| match &seen {
+                Some(seen) => !seen.contains_key(&format!("{}/{}", c.unit_id, c.op_id)),
                 None => c.at > now - 86_400,
             })
             .map(line)
@@ -371,9 +367,9 @@ pub async fn office_digest(
         // digest, made in the last day) is listed once, as new, with its state.
         let contradicted = confirmations
             .iter()
-            .filter(|c| c.state != "confirmed")
+            .filter(|(_, state)| state != "confirmed")
             .filter(|c| match &seen {
-                Some(seen) => seen.contains_key(&key(c)) && seen.get(&key(c)) != Some(&c.state),
+                Some(seen) => seen.contains_key(&key(c)) && seen.get(&key(c)) != Some(&c.1),
                 None => false,
             })
             .map(line)
@@ -382,7 +378,7 @@ pub async fn office_digest(
             d.id.clone(),
             confirmations
                 .iter()
-                .map(|c| (key(c), c.state.clone()))
+                .map(|c| (key(c), c.1.clone()))
                 .collect(),
         );
         figures.clauses.insert(d.id.clone(), now_figures);

@@ -70,6 +70,7 @@ pub struct DirectiveProgress {
 
 pub mod digest;
 mod history;
+pub mod hotlines;
 mod units;
 
 pub use history::{history, maybe_record_history, record_history};

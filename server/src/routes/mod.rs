@@ -6,6 +6,7 @@ pub mod devices;
 pub mod directives;
 pub mod exports;
 pub mod health;
+pub mod hotlines;
 pub mod members;
 pub mod office;
 pub mod openapi;
@@ -70,6 +71,15 @@ api_routes! {
     post "/api/v1/users/{username}/disable" => users::disable_user;
     post "/api/v1/users/{username}/enable" => users::enable_user;
     post "/api/v1/office/actions" => office::act;
+    get "/api/v1/hotlines" => hotlines::list_hotlines;
+    put "/api/v1/hotlines" => hotlines::set_hotline;
+    // Before `/api/v1/hotlines/{number}`.
+    get "/api/v1/hotlines/table" => hotlines::hotline_table;
+    delete "/api/v1/hotlines/{number}" => hotlines::remove_hotline;
+    get "/api/v1/verifications" => hotlines::list_verifications;
+    get "/api/v1/carriers/{id}/cdr-mapping" => hotlines::get_mapping;
+    put "/api/v1/carriers/{id}/cdr-mapping" => hotlines::set_mapping;
+    post "/api/v1/carriers/{id}/cdr" => hotlines::upload_cdr;
     get "/exports/{name}" => exports::download;
 }
 

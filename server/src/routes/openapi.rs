@@ -10,8 +10,8 @@ use utoipa::{
 };
 
 use super::{
-    devices, directives, exports, health, members, office, progress, session, sync, task_history,
-    units, users,
+    devices, directives, exports, health, hotlines, members, office, progress, session, sync,
+    task_history, units, users,
 };
 
 #[derive(Debug, OpenApi)]
@@ -60,6 +60,14 @@ use super::{
         users::disable_user,
         users::enable_user,
         office::act,
+        hotlines::list_hotlines,
+        hotlines::set_hotline,
+        hotlines::hotline_table,
+        hotlines::remove_hotline,
+        hotlines::list_verifications,
+        hotlines::get_mapping,
+        hotlines::set_mapping,
+        hotlines::upload_cdr,
         exports::download,
     ),
     modifiers(&Security),
@@ -71,6 +79,7 @@ use super::{
         (name = "directive", description = "the directives, their drafts (import, review, publish) and the unit catalogue"),
         (name = "progress", description = "progress for the Ministry Office"),
         (name = "exports", description = "CSV and XLSX"),
+        (name = "hotlines", description = "hotline-free billing: the hotline register, call-record verification, the carrier × hotline table"),
     )
 )]
 pub struct ApiDoc;

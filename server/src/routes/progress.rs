@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::{
     auth::Caller,
-    db::entity::{confirmations, reports, tasks},
+    db::entity::{reports, tasks},
     error::{ApiError, ApiResult, ErrorBody},
     progress::{
         DEFAULT_DIRECTIVE, DirectiveProgress, GroupRow, UnitRow, figures_of, visible_progress,
@@ -297,7 +297,8 @@ pub struct ConfirmationRow {
     /// ISO date from which calls to the hotline are free.
     free_from: String,
     attested_by: String,
-    /// `confirmed`, `withdrawn`, or `conflict` while devices disagree.
+    /// `confirmed`, `withdrawn`, `conflict` while devices disagree, or `contradicted`: a
+    /// call-record verification found calls charged since its day.
     state: String,
     /// Unix seconds.
     at: i64,
@@ -313,32 +314,22 @@ pub async fn list_confirmations(
     caller: Caller,
     q: web::Query<Filter>,
 ) -> ApiResult<HttpResponse> {
-    let mut find =
-        confirmations::Entity::find().filter(confirmations::Column::DirectiveId.eq(q.directive()));
-    if let Some(units) = scope(&caller, &q.unit)? {
-        find = find.filter(confirmations::Column::UnitId.is_in(units));
-    }
-    if let Some(c) = &q.carrier {
-        find = find.filter(confirmations::Column::Carrier.eq(c.as_str()));
-    }
-    if let Some(s) = &q.state {
-        find = find.filter(confirmations::Column::State.eq(s.as_str()));
-    }
-    let rows = find
-        .order_by_asc(confirmations::Column::Carrier)
-        .order_by_asc(confirmations::Column::Hotline)
-        .all(&state.db)
-        .await?;
+    let units = scope(&caller, &q.unit)?;
+    // With the state each shows: `contradicted` by a call-record verification (issue 23).
+    let rows = crate::progress::hotlines::confirmations_shown(&state.db, &q.directive()).await?;
     let out: Vec<_> = rows
         .into_iter()
-        .map(|c| ConfirmationRow {
+        .filter(|(c, _)| units.as_ref().is_none_or(|u| u.contains(&c.unit_id)))
+        .filter(|(c, _)| q.carrier.as_ref().is_none_or(|x| *x == c.carrier))
+        .filter(|(_, shown)| q.state.as_ref().is_none_or(|x| x == shown))
+        .map(|(c, shown)| ConfirmationRow {
             unit: c.unit_id,
             id: c.op_id,
             carrier: c.carrier,
             hotline: c.hotline,
             free_from: c.free_from,
             attested_by: c.attested_by,
-            state: c.state,
+            state: shown,
             at: c.at,
         })
         .collect();

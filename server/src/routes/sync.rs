@@ -177,6 +177,8 @@ fn forbidden_op(
         change.start.saturating_add(i as u64),
         if op.is_office() {
             "the Ministry Office's: a review, a deadline or an urge"
+        } else if op.is_verified() {
+            "the server's: a call-record verification, which only the server makes"
         } else {
             "a unit's: only its members make it"
         },

@@ -140,6 +140,7 @@ async fn try_batch(
     let mut unlisted_tasks = Vec::new();
     let mut report_rows = Vec::new();
     let mut confirmation_rows = Vec::new();
+    let mut verification_rows = Vec::new();
     let mut confirmation_states = Vec::new();
     let mut due = Vec::new();
     for (key, slot) in slots.iter_mut() {
@@ -204,10 +205,19 @@ async fn try_batch(
         confirmation_rows.extend(rows);
         confirmation_states.extend(states);
         report_rows.append(&mut slot.touched.reports);
+        verification_rows.append(&mut slot.touched.verifications);
         slot.entry.ops = ops;
         slot.entry.shed_if_large(ctx.docs.whole_limit());
     }
-    store_rows(&txn, change_rows, task_rows, report_rows, confirmation_rows).await?;
+    store_rows(
+        &txn,
+        change_rows,
+        task_rows,
+        report_rows,
+        confirmation_rows,
+        verification_rows,
+    )
+    .await?;
     drop_task_rows(&txn, unlisted_tasks).await?;
     store_confirmation_states(&txn, confirmation_states).await?;
     let mut stored = Vec::new();

@@ -16,7 +16,7 @@ use taskforce_core::{
 
 use crate::{
     db::{
-        entity::{changes, confirmations, reports, tasks},
+        entity::{changes, confirmations, reports, tasks, verifications},
         insert_chunked,
         seed::role_str,
     },
@@ -30,6 +30,7 @@ pub(super) struct Touched {
     /// document in memory does not keep them).
     pub confirmations: BTreeMap<OpId, Option<Confirmation>>,
     pub reports: Vec<reports::ActiveModel>,
+    pub verifications: Vec<verifications::ActiveModel>,
 }
 
 /// Note what the operations of `c` past `before` touch: tasks and confirmations to project
@@ -75,7 +76,46 @@ pub(super) fn touch(touched: &mut Touched, directive: &str, unit: &str, c: &Chan
                 .unwrap_or_default()),
                 at: Set(r.at),
             }),
+            Op::Verify(v) => touched
+                .verifications
+                .push(verification_row(directive, unit, id, v)),
         }
+    }
+}
+
+/// A date of the projections (`YYYY-MM-DD`).
+fn day_text(d: Option<taskforce_core::doc::Day>) -> Option<String> {
+    d.and_then(|d| d.date()).map(|d| d.to_string())
+}
+
+/// The projection row of verification `id`.
+fn verification_row(
+    directive: &str,
+    unit: &str,
+    id: OpId,
+    v: &taskforce_core::doc::Verification,
+) -> verifications::ActiveModel {
+    let big = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    // What `progress::hotlines::Detail` reads back.
+    let detail = serde_json::json!({"hotlines": v.hotlines, "offending": v.offending});
+    verifications::ActiveModel {
+        directive_id: Set(directive.into()),
+        unit_id: Set(unit.into()),
+        op_id: Set(id.to_string()),
+        carrier: Set(v.carrier.clone()),
+        file_name: Set(v.file_name.clone()),
+        size: Set(big(v.size)),
+        sha256: Set(taskforce_core::cdr::hex(&v.sha256)),
+        layout: Set(v.layout.clone()),
+        rows: Set(big(v.rows)),
+        checked: Set(big(v.checked)),
+        broken: Set(big(v.broken)),
+        charged: Set(big(v.charged())),
+        first_day: Set(day_text(v.first_day)),
+        last_day: Set(day_text(v.last_day)),
+        detail: Set(detail.to_string()),
+        uploaded_by: Set(v.uploaded_by.clone()),
+        at: Set(v.at),
     }
 }
 
@@ -203,6 +243,7 @@ pub(super) async fn store_rows(
     task_rows: Vec<tasks::ActiveModel>,
     report_rows: Vec<reports::ActiveModel>,
     confirmation_rows: Vec<confirmations::ActiveModel>,
+    verification_rows: Vec<verifications::ActiveModel>,
 ) -> ApiResult<()> {
     let changes_once = OnConflict::columns([
         changes::Column::DirectiveId,
@@ -250,5 +291,13 @@ pub(super) async fn store_rows(
     .update_columns([confirmations::Column::State])
     .to_owned();
     insert_chunked(db, &confirmation_rows, Some(&confirmation_upsert)).await?;
+    let verifications_once = OnConflict::columns([
+        verifications::Column::DirectiveId,
+        verifications::Column::UnitId,
+        verifications::Column::OpId,
+    ])
+    .do_nothing()
+    .to_owned();
+    insert_chunked(db, &verification_rows, Some(&verifications_once)).await?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 pub mod assignments;
 pub mod audit_log;
+pub mod cdr_mappings;
 pub mod changes;
 pub mod clauses;
 pub mod confirmations;
@@ -13,6 +14,7 @@ pub mod devices;
 pub mod directive_drafts;
 pub mod directives;
 pub mod documents;
+pub mod hotlines;
 pub mod mail_outbox;
 pub mod mail_runs;
 pub mod memberships;
@@ -23,3 +25,4 @@ pub mod tasks;
 pub mod tokens;
 pub mod units;
 pub mod users;
+pub mod verifications;
