@@ -28,7 +28,7 @@ pub use room::{DocLimit, Measured, check_room, check_room_ops};
 pub use state::{CanonicalDoc, CanonicalReg, CanonicalTask, Conflict, TaskState, UnitDocument};
 pub use verification::{
     Amount, HotlineCheck, MAX_CURRENCIES, MAX_HOTLINES, MAX_OFFENDING, NUMBER_DIGITS,
-    OffendingCall, Verification, contradicts, national, national_digits,
+    OffendingCall, Verification, check_of, contradicts, national, national_digits,
 };
 
 /// A one-task document header for the crate's unit tests.

@@ -94,10 +94,7 @@ impl Verification {
 
     /// The check of `hotline` (compared as national numbers).
     pub fn check_of(&self, hotline: &str) -> Option<&HotlineCheck> {
-        let wanted = national_digits(hotline);
-        self.hotlines
-            .iter()
-            .find(|h| national_digits(&h.hotline) == wanted)
+        check_of(&self.hotlines, hotline)
     }
 
     /// The limits every copy of a verification keeps (`Op::validate`).
@@ -205,7 +202,24 @@ pub fn national<'b>(raw: &[u8], buf: &'b mut [u8; NUMBER_DIGITS]) -> Option<&'b 
 /// free.
 pub fn contradicts(v: &Verification, c: &Confirmation) -> bool {
     v.check_of(&c.hotline)
-        .is_some_and(|h| h.charged > 0 && h.last_charged.is_some_and(|last| last >= c.free_from))
+        .is_some_and(|h| h.contradicts(c.free_from))
+}
+
+impl HotlineCheck {
+    /// Whether these calls contradict a confirmation that calls to the hotline are free from
+    /// `free_from`: some were charged inside the free period on or after that day. The one
+    /// rule a phone (`contradicts`) and the server's projections share.
+    pub fn contradicts(&self, free_from: Day) -> bool {
+        self.charged > 0 && self.last_charged.is_some_and(|last| last >= free_from)
+    }
+}
+
+/// The check of `hotline` among `checks` (compared as national numbers).
+pub fn check_of<'a>(checks: &'a [HotlineCheck], hotline: &str) -> Option<&'a HotlineCheck> {
+    let wanted = national_digits(hotline);
+    checks
+        .iter()
+        .find(|h| national_digits(&h.hotline) == wanted)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //!
 //! A confirmation's state as shown is its projection's (`confirmed`, `withdrawn`,
 //! `conflict`), except that a confirmed one a verification of the same carrier contradicts
-//! ([`taskforce_core::doc::contradicts`]: calls to the hotline charged inside its free
+//! ([`taskforce_core::doc::HotlineCheck::contradicts`]: calls to the hotline charged inside its free
 //! period on or after the confirmed day) shows as `contradicted`.
 
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use taskforce_core::{
     Catalogue, UnitKind,
     cdr::{RegisteredHotline, format_amount},
-    doc::{Confirmation, Day, HotlineCheck, OffendingCall, Verification, contradicts},
+    doc::{Day, HotlineCheck, OffendingCall, check_of},
 };
 use utoipa::ToSchema;
 
@@ -233,37 +233,19 @@ pub async fn verifications_of(
         .await?)
 }
 
-/// What the contradiction rule needs of the verifications, per carrier.
+/// What the contradiction rule needs of the verifications: each one's per-hotline checks,
+/// by the unit whose document holds it.
 #[derive(Debug)]
 pub struct Evidence {
-    by_carrier: BTreeMap<String, Vec<Verification>>,
+    by_carrier: BTreeMap<String, Vec<Vec<HotlineCheck>>>,
 }
 
 impl Evidence {
     pub async fn load(db: &impl ConnectionTrait, directive: &str) -> ApiResult<Self> {
-        let mut by_carrier: BTreeMap<String, Vec<Verification>> = BTreeMap::new();
+        let mut by_carrier: BTreeMap<String, Vec<Vec<HotlineCheck>>> = BTreeMap::new();
         for v in verifications_of(db, directive, None).await? {
-            let detail = detail_of(&v);
-            // The rule reads the carrier and the per-hotline checks; the rest is not needed.
-            by_carrier
-                .entry(v.unit_id.clone())
-                .or_default()
-                .push(Verification {
-                    carrier: v.unit_id.clone(),
-                    file_name: v.file_name,
-                    size: 0,
-                    sha256: [0; 32],
-                    layout: v.layout,
-                    rows: 0,
-                    checked: 0,
-                    broken: 0,
-                    first_day: None,
-                    last_day: None,
-                    hotlines: detail.hotlines,
-                    offending: Vec::new(),
-                    uploaded_by: v.uploaded_by,
-                    at: v.at,
-                });
+            let checks = detail_of(&v).hotlines;
+            by_carrier.entry(v.unit_id).or_default().push(checks);
         }
         Ok(Evidence { by_carrier })
     }
@@ -277,20 +259,13 @@ impl Evidence {
         let Some(free_from) = day(&c.free_from) else {
             return c.state.clone();
         };
-        let confirmation = Confirmation {
-            carrier: c.carrier.clone(),
-            hotline: c.hotline.clone(),
-            free_from,
-            attested_by: String::new(),
-            evidence: None,
-            at: c.at,
-        };
         // The verifications of the confirmation's own document's unit: a confirmation made
         // in another unit's document, whatever carrier it names, is that unit's word only.
-        let contradicted = self
-            .by_carrier
-            .get(&c.unit_id)
-            .is_some_and(|vs| vs.iter().any(|v| contradicts(v, &confirmation)));
+        let contradicted = self.by_carrier.get(&c.unit_id).is_some_and(|vs| {
+            vs.iter().any(|checks| {
+                check_of(checks, &c.hotline).is_some_and(|h| h.contradicts(free_from))
+            })
+        });
         if contradicted {
             "contradicted".into()
         } else {
@@ -428,22 +403,14 @@ pub async fn table(
                         && taskforce_core::doc::national_digits(&c.hotline) == wanted
                 })
                 .min_by_key(|(c, s)| (rank(s), std::cmp::Reverse(c.at)));
-            let check_in = |d: &Detail| {
-                d.hotlines
-                    .iter()
-                    .find(|x| taskforce_core::doc::national_digits(&x.hotline) == wanted)
-                    .cloned()
-            };
+            let check_in = |d: &Detail| check_of(&d.hotlines, &h.number).cloned();
             // The verification the cell stands on: for a contradiction, the newest one that
             // contradicts; else the newest.
             let confirmed_from = best.and_then(|(c, _)| day(&c.free_from));
             let contradicting = theirs.iter().find(|(_, d)| {
-                check_in(d).is_some_and(|x| {
-                    x.charged > 0
-                        && x.last_charged
-                            .zip(confirmed_from)
-                            .is_some_and(|(l, f)| l >= f)
-                })
+                check_of(&d.hotlines, &h.number)
+                    .zip(confirmed_from)
+                    .is_some_and(|(x, f)| x.contradicts(f))
             });
             let shown_by = match best.map(|(_, s)| s.as_str()) {
                 Some("contradicted") => contradicting.or(theirs.first()),
