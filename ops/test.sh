@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command of the README: every Rust test of the workspace, then the phone library
-# from Python, Kotlin and Swift (ops/foreign-tests.sh).
+# from Python, Kotlin and Swift (ops/foreign-tests.sh), after the deployment files are checked
+# by their own linters and parsers (ops/validate-deploy.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked
+ops/validate-deploy.sh
 ops/foreign-tests.sh

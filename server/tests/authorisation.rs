@@ -189,6 +189,7 @@ impl Rule {
 /// Every route's rule: the authorisation table.
 const RULES: &[(&str, &str, Rule)] = &[
     ("get", "/healthz", Rule::Public),
+    ("get", "/readyz", Rule::Public),
     ("get", "/metrics", Rule::Public),
     ("get", "/api/v1/openapi.json", Rule::Public),
     ("post", "/api/v1/auth/login", Rule::Credentials),
@@ -589,6 +590,7 @@ impl World {
         let d = DIRECTIVE;
         Some(match (method, path) {
             ("get", "/healthz") => get("/healthz".into()),
+            ("get", "/readyz") => get("/readyz".into()),
             ("get", "/metrics") => get("/metrics".into()),
             ("get", "/api/v1/openapi.json") => get(path.into()),
             ("post", "/api/v1/auth/login") => post(

@@ -250,6 +250,7 @@ fn openapi_matches_the_server(db: TestDb) {
     // Every operation but the public ones asks for a token.
     let public = [
         "/healthz",
+        "/readyz",
         "/metrics",
         "/api/v1/openapi.json",
         "/api/v1/auth/login",
@@ -324,6 +325,7 @@ fn openapi_matches_the_server(db: TestDb) {
 
     // Public operations.
     c.call("get", "/healthz", "/healthz", None, None);
+    c.call("get", "/readyz", "/readyz", None, None);
     c.call("get", "/metrics", "/metrics", None, None);
     c.call(
         "get",

@@ -8,6 +8,7 @@ mod common;
 use std::{
     collections::BTreeMap,
     net::TcpListener,
+    path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
@@ -231,9 +232,10 @@ fn plain(s: &str) -> String {
     out
 }
 
-#[test]
-fn every_request_is_logged_in_a_span_with_its_request_id() {
-    let dir = std::env::temp_dir().join(format!("taskforce-spans-{}", std::process::id()));
+/// `taskforce serve` on a fresh directory with its standard error in a file: the server, its
+/// address, the log file and the directory.
+fn logging_server(name: &str, env: &[(&str, &str)]) -> (Server, String, PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(format!("taskforce-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
     let log_path = dir.join("stderr.log");
@@ -248,8 +250,10 @@ fn every_request_is_logged_in_a_span_with_its_request_id() {
             .args(["serve", "--bind", &bind])
             .current_dir(&dir)
             .env_remove("TASKFORCE_DB")
+            .env_remove("TASKFORCE_LOG_FORMAT")
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
             .spawn()
@@ -265,6 +269,13 @@ fn every_request_is_logged_in_a_span_with_its_request_id() {
         assert!(Instant::now() < deadline, "taskforce serve did not answer");
         std::thread::sleep(Duration::from_millis(100));
     }
+    (server, base, log_path, dir)
+}
+
+#[test]
+fn every_request_is_logged_in_a_span_with_its_request_id() {
+    let (server, base, log_path, dir) = logging_server("spans", &[]);
+    let deadline = Instant::now() + Duration::from_secs(60);
     for path in ["/metrics", "/api/v1/me"] {
         let _ = Http::agent().get(&format!("{base}{path}")).call();
     }
@@ -306,5 +317,133 @@ fn every_request_is_logged_in_a_span_with_its_request_id() {
         .unwrap_or_else(|| panic!("{lines:#?}"));
     assert!(me.contains("http.status_code=401"), "{me}");
     assert!(me.contains("time.busy="), "how long it took: {me}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn readyz(app: &TestApp) -> (u16, serde_json::Value) {
+    let mut resp = Http::agent()
+        .get(&format!("{}/readyz", app.base))
+        .call()
+        .unwrap_or_else(|e| panic!("/readyz: {e}"));
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_json().unwrap_or_default())
+}
+
+/// `/readyz`: ready on a current database. A step a newer binary ran (a rolling upgrade) is
+/// named but still ready; a step of this binary the database lacks makes it 503 with the step
+/// named, and ready again once it is back. `/healthz` stays 200 throughout: the process is
+/// alive.
+fn readyz_names_what_is_not_ready(db: TestDb) {
+    let app = spawn_app(db);
+    let (status, body) = readyz(&app);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "ready", "{body}");
+    let names: Vec<&str> = body["checks"]
+        .as_array()
+        .map(|c| c.iter().filter_map(|c| c["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["database", "migrations", "writer"], "{body}");
+    assert!(
+        body["checks"]
+            .as_array()
+            .is_some_and(|c| c.iter().all(|c| c["ok"] == true)),
+        "{body}"
+    );
+    assert_eq!(body["checks"][1]["detail"], "current", "{body}");
+    assert_eq!(
+        body["checks"][2]["detail"], "0 of 1024 syncs waiting",
+        "{body}"
+    );
+
+    app.execute_unmigrated(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('m29990101_000001_future', 0)",
+    );
+    let (status, body) = readyz(&app);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["checks"][1]["detail"], "current; also run by a newer binary: m29990101_000001_future",
+        "{body}"
+    );
+
+    let last = "m20200202_000018_hotlines";
+    app.execute_unmigrated(&format!(
+        "DELETE FROM seaql_migrations WHERE version = '{last}'"
+    ));
+    let (status, body) = readyz(&app);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not_ready", "{body}");
+    assert_eq!(body["checks"][0]["ok"], true, "{body}");
+    assert_eq!(body["checks"][1]["ok"], false, "{body}");
+    assert_eq!(
+        body["checks"][1]["detail"],
+        format!("not yet run: {last}"),
+        "{body}"
+    );
+    let alive = Http::agent()
+        .get(&format!("{}/healthz", app.base))
+        .call()
+        .map(|r| r.status().as_u16());
+    assert_eq!(alive.ok(), Some(200));
+
+    app.execute_unmigrated(&format!(
+        "INSERT INTO seaql_migrations (version, applied_at) VALUES ('{last}', 0)"
+    ));
+    let (status, body) = readyz(&app);
+    assert_eq!(status, 200, "{body}");
+    // Through a proxy (no metrics_token here), only each check's name and outcome.
+    let mut proxied = Http::agent()
+        .get(&format!("{}/readyz", app.base))
+        .header("X-Forwarded-For", "203.0.113.9")
+        .call()
+        .unwrap_or_else(|e| panic!("/readyz: {e}"));
+    let proxied: serde_json::Value = proxied.body_mut().read_json().unwrap_or_default();
+    assert_eq!(proxied["status"], "ready", "{proxied}");
+    assert!(
+        proxied["checks"]
+            .as_array()
+            .is_some_and(|c| c.len() == 3 && c.iter().all(|c| c.get("detail").is_none())),
+        "{proxied}"
+    );
+}
+
+on_every_store!(readyz_names_what_is_not_ready);
+
+/// `log_format = json` (here `TASKFORCE_LOG_FORMAT=json`): every line of standard error is a
+/// JSON object, and a request's closing line carries its request id, route and status in its
+/// span, for a log collector.
+#[test]
+fn json_logs_are_one_object_per_line_with_the_request_id() {
+    let (server, base, log_path, dir) =
+        logging_server("json-logs", &[("TASKFORCE_LOG_FORMAT", "json")]);
+    let _ = Http::agent().get(&format!("{base}/api/v1/me")).call();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let line = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        // The last line may be half written: only whole lines are read.
+        let whole = text.rfind('\n').map_or("", |end| &text[..end]);
+        let objects: Vec<serde_json::Value> = whole
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))
+            })
+            .collect();
+        let me = objects
+            .into_iter()
+            .find(|o| o["span"]["http.route"] == "/api/v1/me" && o["fields"]["message"] == "close");
+        if let Some(me) = me {
+            break me;
+        }
+        assert!(Instant::now() < deadline, "no request line in:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(server);
+    let id = line["span"]["request_id"].as_str().unwrap_or_default();
+    assert_eq!(id.len(), 36, "a uuid: {line}");
+    let status = line["span"]["http.status_code"].to_string();
+    assert_eq!(status.trim_matches('"'), "401", "{line}");
+    assert!(
+        line["level"].is_string() && line["timestamp"].is_string(),
+        "{line}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

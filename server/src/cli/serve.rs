@@ -59,6 +59,9 @@ pub struct ServeArgs {
     /// Devices (not revoked) one user may hold [default: 10].
     #[arg(long, env = "TASKFORCE_DEVICES_PER_USER")]
     pub devices_per_user: Option<u64>,
+    /// Log lines as text or as JSON lines [default: text].
+    #[arg(long, env = "TASKFORCE_LOG_FORMAT", value_enum)]
+    pub log_format: Option<taskforce_server::config::LogFormat>,
     /// Also create demo accounts (one per role, for a few units) and print their passwords.
     #[arg(long)]
     pub demo: bool,
@@ -243,6 +246,9 @@ fn config(args: &ServeArgs) -> anyhow::Result<Config> {
     if args.audit_key.is_some() {
         c.audit_key.clone_from(&args.audit_key);
     }
+    if let Some(f) = args.log_format {
+        c.log_format = f;
+    }
     args.mail.apply(&mut c.mail)?;
     Ok(c)
 }
@@ -250,8 +256,8 @@ fn config(args: &ServeArgs) -> anyhow::Result<Config> {
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Before any thread starts (decisions 25, 26).
     memory::limit_arenas();
-    telemetry::init_tracing();
     let config = config(&args)?;
+    telemetry::init_tracing(config.log_format);
     memory::trim_periodically().context("starting the memory-trim thread")?;
     memory::purge_in_background();
     actix_web::rt::System::new().block_on(async move {

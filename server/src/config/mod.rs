@@ -80,9 +80,25 @@ pub struct Config {
     /// key stops the start. Every replica on one database must be given the same file.
     /// Default: [`default_audit_key`] of `db`.
     pub audit_key: Option<PathBuf>,
+    /// Log lines as `text` (readable) or `json` (one object per line, with each request's
+    /// `request_id`, for a log collector). Default: `text`.
+    pub log_format: LogFormat,
     /// Mail: the SMTP server, the schedule of digests and reminders, the recipients
     /// (`[mail]`, issue 22); checked at start by [`mail::MailSettings::check`].
     pub mail: mail::MailConfig,
+}
+
+/// How log lines are written (`log_format`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event (coloured on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `fields`, the current `span` and every
+    /// open `spans` with their fields: a request's `request_id`, method, route, status), for a
+    /// log collector.
+    Json,
 }
 
 /// The audit key file's name when none is configured.
@@ -185,6 +201,7 @@ impl Default for Config {
             tls_key: None,
             metrics_token: None,
             audit_key: None,
+            log_format: LogFormat::Text,
             mail: mail::MailConfig::default(),
         }
     }
@@ -239,6 +256,26 @@ mod tests {
         assert!(e.contains("a secret must be a string in quotes"), "{e}");
         assert!(!e.contains("20240101"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The example configuration operators start from (`ops/deploy/taskforce.example.toml`)
+    /// reads with this loader: every key it sets exists, with a value of the right type.
+    #[test]
+    fn the_example_configuration_reads() {
+        let example =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/deploy/taskforce.example.toml");
+        let c = Config::from_file(&example).unwrap_or_else(|e| panic!("{e:#}"));
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.db, "sqlite:///var/lib/taskforce/taskforce.db?mode=rwc");
+        let text = std::fs::read_to_string(&example).unwrap_or_else(|e| panic!("{e}"));
+        let commented = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with('#'))
+            .count();
+        assert!(
+            commented > 100,
+            "every setting explained: {commented} comment lines"
+        );
     }
 
     #[test]

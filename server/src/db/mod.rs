@@ -6,7 +6,7 @@ pub mod entity;
 pub mod seed;
 
 use anyhow::Context;
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use taskforce_migrations::{Migrator, MigratorTrait};
 
 pub use chunked::insert_chunked;
@@ -103,7 +103,6 @@ pub async fn begin_write<C: sea_orm::TransactionTrait>(
 /// `?mode=ro`, or `?immutable=1` for a copy on read-only media), and a database with
 /// migrations not yet run is refused rather than changed.
 pub async fn connect_existing(url: &str) -> anyhow::Result<DatabaseConnection> {
-    use sea_orm::ConnectionTrait;
     let mut opts = ConnectOptions::new(url.to_string());
     opts.sqlx_logging(false)
         .max_connections(2)
@@ -111,27 +110,12 @@ pub async fn connect_existing(url: &str) -> anyhow::Result<DatabaseConnection> {
     let db = Database::connect(opts)
         .await
         .with_context(|| format!("cannot open the database {}", redact(url)))?;
-    let rows = db
-        .query_all_raw(sea_orm::Statement::from_string(
-            db.get_database_backend(),
-            "SELECT version FROM seaql_migrations",
-        ))
-        .await
-        .with_context(|| {
-            format!(
-                "{} has no migrations table: not a taskforce database",
-                redact(url)
-            )
-        })?;
-    let applied: std::collections::BTreeSet<String> = rows
-        .iter()
-        .filter_map(|r| r.try_get::<String>("", "version").ok())
-        .collect();
-    let pending: Vec<String> = Migrator::migrations()
-        .iter()
-        .map(|m| m.name().to_string())
-        .filter(|n| !applied.contains(n))
-        .collect();
+    let Migrations { pending, .. } = migrations(&db).await.with_context(|| {
+        format!(
+            "{} has no migrations table: not a taskforce database",
+            redact(url)
+        )
+    })?;
     if !pending.is_empty() {
         anyhow::bail!(
             "{} has migrations not yet run ({}): run `taskforce migrate` on a copy, then check the copy / cơ sở dữ liệu còn bước chuyển đổi chưa chạy: chạy `taskforce migrate` trên một bản sao rồi kiểm tra bản sao",
@@ -140,6 +124,38 @@ pub async fn connect_existing(url: &str) -> anyhow::Result<DatabaseConnection> {
         );
     }
     Ok(db)
+}
+
+/// How a database's migrations stand against this binary's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Migrations {
+    /// This binary's steps the database has not run.
+    pub pending: Vec<String>,
+    /// Steps the database has run that this binary does not know: a newer binary migrated it.
+    pub unknown: Vec<String>,
+}
+
+/// Read `seaql_migrations` and compare it with this binary's steps (`/readyz`, and the
+/// read-only open above).
+pub async fn migrations(db: &impl ConnectionTrait) -> Result<Migrations, sea_orm::DbErr> {
+    let rows = db
+        .query_all_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT version FROM seaql_migrations",
+        ))
+        .await?;
+    let applied: std::collections::BTreeSet<String> = rows
+        .iter()
+        .filter_map(|r| r.try_get::<String>("", "version").ok())
+        .collect();
+    let known: std::collections::BTreeSet<String> = Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_string())
+        .collect();
+    Ok(Migrations {
+        pending: known.difference(&applied).cloned().collect(),
+        unknown: applied.difference(&known).cloned().collect(),
+    })
 }
 
 /// A database URL without its password, for messages.

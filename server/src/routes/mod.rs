@@ -34,6 +34,7 @@ macro_rules! api_routes {
 
 api_routes! {
     get "/healthz" => health::healthz;
+    get "/readyz" => health::readyz;
     get "/metrics" => health::metrics;
     get "/api/v1/openapi.json" => openapi::openapi_json;
     post "/api/v1/auth/login" => session::login;

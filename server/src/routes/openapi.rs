@@ -24,6 +24,7 @@ use super::{
     ),
     paths(
         health::healthz,
+        health::readyz,
         health::metrics,
         openapi_json,
         session::login,

@@ -182,6 +182,12 @@ impl GroupWriter {
         Self { queue, metrics }
     }
 
+    /// How many syncs wait for the writer, and how many may (`writer_queue`).
+    pub fn queued(&self) -> (usize, usize) {
+        let bound = self.queue.max_capacity();
+        (bound - self.queue.capacity(), bound)
+    }
+
     /// Refuse at once when the writer's queue is full: a route asks before reading a body
     /// and checking its signatures, so an overloaded server spends nothing on a sync it
     /// cannot take. (`write` checks again: the queue may fill in between.)

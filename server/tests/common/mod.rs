@@ -228,13 +228,29 @@ impl TestApp {
         .unwrap_or_else(|_| panic!("query panicked"))
     }
 
+    /// Run one SQL statement on the app's database over a connection that does not migrate
+    /// first (a test that changes `seaql_migrations` itself).
+    pub fn execute_unmigrated(&self, sql: &str) {
+        self.run_sql(sql, false);
+    }
+
     /// Run one SQL statement on the app's database directly (as an operator would).
     pub fn execute(&self, sql: &str) {
+        self.run_sql(sql, true);
+    }
+
+    fn run_sql(&self, sql: &str, migrate: bool) {
         let url = self.db.url().to_string();
         let sql = sql.to_string();
         std::thread::spawn(move || {
             runtime().block_on(async {
-                let db = connect(&url).await.unwrap_or_else(|e| panic!("{e}"));
+                let db = if migrate {
+                    connect(&url).await.unwrap_or_else(|e| panic!("{e}"))
+                } else {
+                    sea_orm::Database::connect(&url)
+                        .await
+                        .unwrap_or_else(|e| panic!("{e}"))
+                };
                 db.execute_unprepared(&sql)
                     .await
                     .unwrap_or_else(|e| panic!("{sql}: {e}"));
