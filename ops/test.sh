@@ -5,5 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test --workspace --locked
+echo "-- the Rust tests took ${SECONDS} s"
 ops/validate-deploy.sh
+echo "-- the deployment files checked at ${SECONDS} s"
 ops/foreign-tests.sh
+echo "-- the foreign tests done at ${SECONDS} s"

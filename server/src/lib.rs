@@ -25,6 +25,7 @@ pub mod db;
 pub mod docstore;
 pub mod drafts;
 pub mod error;
+pub mod events;
 pub mod hotlines;
 pub mod http;
 pub mod mail;

@@ -36,6 +36,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
     let audit_key = crate::audit::AuditKey::load_or_create(&key_path)?;
     let public = crate::audit::hex(audit_key.public().as_bytes());
     tracing::info!(path = %key_path.display(), %public, "the op log is sealed with this audit key");
+    // Held for as long as the server runs: `taskforce restore` refuses to swap the file under
+    // it, and a restore under way stops this start.
+    let db_lock = db::backup::hold_shared(&config.db)?;
     let db = connect(&config.db).await?;
     let directive = db::seed::seed(&db, &catalogue).await?;
     crate::progress::record_history(&db, &directive.slug(), chrono::Utc::now().date_naive())
@@ -46,6 +49,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<AppState> {
         crate::auth::shared_key(&db, config.login_secret.as_ref().map(|s| s.0.as_str())).await?;
     let mut state = AppState::new(db, config, catalogue, std::sync::Arc::new(audit_key));
     state.mail = std::sync::Arc::new(mail);
+    state.db_lock = std::sync::Arc::new(db_lock);
     state.limiter.set_key(device_key);
     Ok(state)
 }
@@ -59,9 +63,14 @@ async fn count_requests(
     let metrics = req
         .app_data::<web::Data<AppState>>()
         .map(|s| s.metrics.clone());
+    let sync = matches!(req.path(), "/api/v1/sync" | "/api/v1/sync/batch");
+    let started = std::time::Instant::now();
     let res = next.call(req).await?;
     let status = res.status();
     if let Some(m) = metrics {
+        if sync {
+            m.sync_answered(status.as_u16(), started.elapsed().as_secs_f64());
+        }
         Metrics::add(&m.http_requests, 1);
         if status.is_client_error() || status.is_server_error() {
             Metrics::add(&m.http_errors, 1);
@@ -115,6 +124,7 @@ impl IntoResponse for ApiError {
 pub fn start(state: AppState) -> anyhow::Result<(Server, std::net::SocketAddr)> {
     let config = state.config.clone();
     let mail = state.clone();
+    let (db, events) = (state.db.clone(), state.events.clone());
     let data = web::Data::new(state);
     let cfg = config.clone();
     let server = HttpServer::new(move || {
@@ -138,6 +148,9 @@ pub fn start(state: AppState) -> anyhow::Result<(Server, std::net::SocketAddr)> 
     if let Some(w) = config.workers {
         server = server.workers(w);
     }
+    // `serve` handles the signals (`stop_on_signals`): live-update streams end first, so a
+    // graceful stop does not wait out browsers that never hang up.
+    server = server.disable_signals();
     let addr = server
         .addrs()
         .first()
@@ -146,5 +159,39 @@ pub fn start(state: AppState) -> anyhow::Result<(Server, std::net::SocketAddr)> 
     // The mail scheduler and sender, when an SMTP server is configured (issue 22): once the
     // server listens (a start that fails sends nothing).
     crate::mail::spawn(mail)?;
+    // PostgreSQL: every replica's writes reach this one's live-update streams.
+    actix_web::rt::spawn(crate::events::listen(db, events));
     Ok((server.run(), addr))
+}
+
+/// Stop `server` as actix would on a signal — SIGTERM gracefully (requests under way finish),
+/// SIGINT and SIGQUIT at once — after ending the live-update streams; a second signal during
+/// a graceful stop stops at once. The signals are taken here, before the server serves: a
+/// process that could not take them would not stop on `systemctl stop`, so it does not start.
+pub fn stop_on_signals(
+    server: &Server,
+    events: std::sync::Arc<crate::events::Events>,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let handle = server.handle();
+    let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut quit = signal(SignalKind::quit()).context("listening for SIGQUIT")?;
+    actix_web::rt::spawn(async move {
+        let mut stopping = false;
+        loop {
+            let graceful = tokio::select! {
+                _ = term.recv() => !stopping,
+                _ = int.recv() => false,
+                _ = quit.recv() => false,
+            };
+            tracing::info!(graceful, "stopping");
+            events.stop();
+            stopping = true;
+            let handle = handle.clone();
+            // Not awaited here: a second signal must be heard while a graceful stop waits.
+            actix_web::rt::spawn(async move { handle.stop(graceful).await });
+        }
+    });
+    Ok(())
 }

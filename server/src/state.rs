@@ -12,6 +12,7 @@ use crate::{
     auth::{AuthCache, LoginLimiter, LoginLimits},
     config::{Config, mail::MailSettings},
     docstore::DocCache,
+    events::Events,
     sync::{GroupWriter, WriteContext},
     telemetry::metrics::Metrics,
 };
@@ -31,6 +32,11 @@ pub struct AppState {
     pub history_recorded: Arc<AtomicI64>,
     /// The task that writes syncs in groups.
     pub writer: GroupWriter,
+    /// Live updates: which documents changed, for the open event streams.
+    pub events: Arc<Events>,
+    /// This process's shared hold on its SQLite file (`db::backup::hold_shared`): a restore
+    /// refuses to swap the file under it.
+    pub db_lock: Arc<Option<std::fs::File>>,
     /// The key that seals the op log (read from outside the database at start).
     pub audit_key: Arc<AuditKey>,
     /// The mail settings, checked (`startup::build_state` sets them; off until then).
@@ -59,6 +65,10 @@ impl AppState {
         ));
         let metrics = Arc::new(Metrics::default());
         let history_recorded = Arc::new(AtomicI64::new(0));
+        let events = Arc::new(Events::new(
+            config.live_streams,
+            config.live_streams_per_user,
+        ));
         let writer = GroupWriter::spawn(
             WriteContext {
                 db: db.clone(),
@@ -66,6 +76,7 @@ impl AppState {
                 metrics: metrics.clone(),
                 history_recorded: history_recorded.clone(),
                 audit_key: audit_key.clone(),
+                events: events.clone(),
             },
             config.writer_queue,
         );
@@ -86,6 +97,8 @@ impl AppState {
             history_recorded,
             writer,
             audit_key,
+            events,
+            db_lock: Arc::new(None),
             mail: Arc::new(MailSettings::off(&bind)),
             mail_wake: Arc::new(tokio::sync::Notify::new()),
             mail_thread: Arc::default(),
@@ -113,6 +126,7 @@ impl AppState {
             metrics: self.metrics.clone(),
             history_recorded: self.history_recorded.clone(),
             audit_key: self.audit_key.clone(),
+            events: self.events.clone(),
         }
     }
 }

@@ -224,6 +224,7 @@ const RULES: &[(&str, &str, Rule)] = &[
     ("get", "/api/v1/units/{id}/document", Rule::ReadUnit),
     ("get", "/api/v1/units/{id}/progress", Rule::ReadUnit),
     ("get", "/api/v1/progress", Rule::SignedIn),
+    ("get", "/api/v1/events", Rule::SignedIn),
     ("get", "/api/v1/progress/clauses/{id}", Rule::ReadUnit),
     ("get", "/api/v1/progress/units/{id}", Rule::ReadUnit),
     ("get", "/api/v1/tasks", Rule::ReadUnit),
@@ -695,6 +696,8 @@ impl World {
                 get(format!("/api/v1/units/{unit}/progress?directive={d}"))
             }
             ("get", "/api/v1/progress") => get(path.into()),
+            // A stream, ended at once after its opening lines (the table reads each answer whole).
+            ("get", "/api/v1/events") => get("/api/v1/events?seconds=0".into()),
             ("get", "/api/v1/progress/clauses/{id}") => {
                 get(format!("/api/v1/progress/clauses/{}", self.clauses[unit]))
             }

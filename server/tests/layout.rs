@@ -27,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
     &["revisions", "office", "hotlines"],
     &["sync", "accounts", "progress", "audit", "task_history"],
     &["docstore", "auth"],
-    &["db", "telemetry"],
+    &["db", "telemetry", "events"],
     &["config", "clock", "error", "tls"],
 ];
 

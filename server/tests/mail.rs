@@ -9,162 +9,21 @@
 mod common;
 
 use std::{
-    net::TcpStream,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::PathBuf,
+    process::Command,
     time::{Duration, Instant},
 };
 
-use common::*;
+use common::{
+    process::free_port,
+    smtp::{Sink, rcpt_tos as to, smtp_available},
+    *,
+};
 use serde_json::{Value, json};
 use taskforce_server::config::{
     Config,
     mail::{MailConfig, RecipientConfig},
 };
-
-const PYTHON: &str = "/usr/bin/python3";
-
-/// aiosmtpd on a port, writing each message it accepts to a directory as JSON.
-struct Sink {
-    port: u16,
-    dir: PathBuf,
-    child: Option<Child>,
-    /// aiosmtpd's TLS options (`--tlscert`/`--tlskey` for STARTTLS, `--smtpscert`/`--smtpskey`
-    /// for TLS from the first byte).
-    tls: Vec<String>,
-    /// A user name and password the server requires, after STARTTLS (`sink.py`'s own
-    /// launcher, with `tls`' certificate and key as `--tlscert`/`--tlskey`).
-    auth: Option<String>,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .must()
-}
-
-/// Whether the real SMTP server is here; in CI it must be.
-fn smtp_available() -> bool {
-    let ok = Command::new(PYTHON)
-        .args(["-c", "import aiosmtpd"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI: python3-aiosmtpd is not installed (apt-get install python3-aiosmtpd)"
-        );
-        eprintln!("SKIPPED: no aiosmtpd for {PYTHON} (apt-get install python3-aiosmtpd)");
-    }
-    ok
-}
-
-impl Sink {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "taskforce-mail-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).must();
-        Sink {
-            port: free_port(),
-            dir,
-            child: None,
-            tls: Vec::new(),
-            auth: None,
-        }
-    }
-
-    fn start(&mut self) {
-        let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mail");
-        let mut cmd = Command::new(PYTHON);
-        match &self.auth {
-            None => {
-                cmd.args(["-m", "aiosmtpd", "-n", "-l"])
-                    .arg(format!("127.0.0.1:{}", self.port))
-                    .args(&self.tls)
-                    .args(["-c", "sink.JsonSink"])
-                    .arg(&self.dir);
-            }
-            Some(auth) => {
-                cmd.arg(here.join("sink.py"))
-                    .arg("--listen")
-                    .arg(format!("127.0.0.1:{}", self.port))
-                    .arg("--dir")
-                    .arg(&self.dir)
-                    .args(&self.tls)
-                    .args(["--auth", auth]);
-            }
-        }
-        let log = std::fs::File::create(self.dir.join("aiosmtpd.log")).must();
-        let child = cmd
-            .env("PYTHONPATH", &here)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .must();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "aiosmtpd did not listen: {}",
-                std::fs::read_to_string(self.dir.join("aiosmtpd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn messages(&self) -> Vec<Value> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .must()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
-        files.sort();
-        files
-            .iter()
-            .map(|p| serde_json::from_slice(&std::fs::read(p).must()).must())
-            .collect()
-    }
-
-    /// Wait until at least `n` messages arrived (and a moment more, for any extra one).
-    fn wait_for(&self, n: usize, what: &str) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
-            let m = self.messages();
-            if m.len() >= n {
-                std::thread::sleep(Duration::from_secs(3));
-                return self.messages();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: {} of {n} messages arrived: {m:#?}",
-                m.len()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn recipient(flag: &str) -> RecipientConfig {
     RecipientConfig::parse_flag(flag).must()
@@ -214,15 +73,6 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out: {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn to(m: &Value) -> Vec<String> {
-    m["rcpt_tos"]
-        .as_array()
-        .must()
-        .iter()
-        .map(|v| v.as_str().must().to_string())
-        .collect()
 }
 
 /// A part of a message as decoded (SMTP's CRLF line ends read as `\n`).

@@ -361,6 +361,11 @@ fn openapi_matches_the_server(db: TestDb) {
         t,
         None,
     );
+    // Live updates: a stream, ended at once after its opening lines; 401 without a sign-in.
+    let (status, _) = c.call("get", "/api/v1/events", "/api/v1/events?seconds=0", t, None);
+    assert_eq!(status, 200);
+    let (status, _) = c.call("get", "/api/v1/events", "/api/v1/events", None, None);
+    assert_eq!(status, 401);
     let group = progress["groups"][0]["group"]
         .as_str()
         .unwrap_or_default()

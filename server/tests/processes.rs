@@ -4,63 +4,9 @@
 
 mod common;
 
-use std::{
-    net::TcpListener,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
-
-use common::{Http, Phone, TestDb, spawn_app};
+use common::{Http, Phone, TestDb, process::serve, spawn_app};
 use taskforce_core::doc::Status;
 use taskforce_server::auth::Role;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(args: &[&str], dir: &std::path::Path) -> (Server, String) {
-    let port = free_port();
-    let bind = format!("127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_taskforce"))
-        .arg("serve")
-        .args(["--bind", &bind])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("TASKFORCE_DB")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("spawn taskforce: {e}"));
-    let server = Server(child);
-    let base = format!("http://{bind}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ok = Http::agent()
-            .get(&format!("{base}/healthz"))
-            .call()
-            .is_ok_and(|r| r.status() == 200);
-        if ok {
-            return (server, base);
-        }
-        assert!(
-            Instant::now() < deadline,
-            "taskforce serve did not answer /healthz"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn serve_on_a_fresh_directory_uses_sqlite_with_the_directive() {

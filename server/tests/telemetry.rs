@@ -35,8 +35,9 @@ fn metrics(app: &TestApp) -> (String, String) {
     (content_type, text)
 }
 
-/// Every sample of the exposition, checked against the text format's rules as it goes.
-fn samples(text: &str) -> BTreeMap<String, u64> {
+/// Every sample of the exposition (its name with its labels), checked against the text
+/// format's rules as it goes.
+fn samples(text: &str) -> BTreeMap<String, f64> {
     assert!(
         text.ends_with("# EOF\n"),
         "OpenMetrics ends with EOF:\n{text}"
@@ -55,17 +56,29 @@ fn samples(text: &str) -> BTreeMap<String, u64> {
         if line.starts_with("# HELP ") || line.starts_with("# UNIT ") || line == "# EOF" {
             continue;
         }
-        let (name, value) = line.split_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let (name, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let bare = name.split('{').next().unwrap_or(name);
         assert!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            bare.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "{line}"
         );
-        let family = name
-            .strip_suffix("_total")
-            .filter(|f| typed.get(*f).is_some_and(|k| k == "counter"));
-        let family = family.unwrap_or(name);
+        if let Some(labels) = name.strip_prefix(bare) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "{line}"
+            );
+        }
+        let kind_of = |suffix: &str, kinds: &[&str]| {
+            bare.strip_suffix(suffix)
+                .filter(|f| typed.get(*f).is_some_and(|k| kinds.contains(&k.as_str())))
+        };
+        let family = kind_of("_total", &["counter"])
+            .or_else(|| kind_of("_bucket", &["histogram"]))
+            .or_else(|| kind_of("_sum", &["histogram"]))
+            .or_else(|| kind_of("_count", &["histogram"]))
+            .unwrap_or(bare);
         assert!(typed.contains_key(family), "{name} has no TYPE before it");
-        let value = value.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
+        let value: f64 = value.parse().unwrap_or_else(|e| panic!("{line}: {e}"));
         assert!(
             out.insert(name.to_string(), value).is_none(),
             "{name} twice"
@@ -74,8 +87,15 @@ fn samples(text: &str) -> BTreeMap<String, u64> {
     out
 }
 
+/// The histograms (issue 24), each with its `_count` sample's labels as a test reads them.
+const HISTOGRAMS: [&str; 3] = [
+    "taskforce_sync_seconds_count{outcome=\"ok\"}",
+    "taskforce_sync_write_batch_syncs_count",
+    "taskforce_sync_write_batch_seconds_count",
+];
+
 /// Every name a test, the load generator or the documentation reads, and its kind.
-const NAMES: [&str; 28] = [
+const NAMES: [&str; 31] = [
     "taskforce_http_requests_total",
     "taskforce_http_errors_total",
     "taskforce_sync_requests_total",
@@ -104,6 +124,9 @@ const NAMES: [&str; 28] = [
     "taskforce_doc_cache_evictions_total",
     "taskforce_heap_allocated_bytes",
     "taskforce_heap_resident_bytes",
+    "taskforce_live_streams",
+    "taskforce_mail_outbox_waiting",
+    "taskforce_mail_outbox_failed",
 ];
 
 #[test]
@@ -120,11 +143,29 @@ fn metrics_are_openmetrics_under_the_names_read_before() {
         "{content_type}"
     );
     let got = samples(&text);
-    let names: Vec<&str> = got.keys().map(String::as_str).collect();
+    // Every plain sample, by its name; the histograms' samples beside them.
+    let histogram = |n: &str| {
+        ["taskforce_sync_seconds", "taskforce_sync_write_batch"]
+            .iter()
+            .any(|h| n.starts_with(h))
+    };
+    let names: Vec<&str> = got
+        .keys()
+        .map(String::as_str)
+        .filter(|n| !histogram(n))
+        .collect();
     let mut expected = NAMES.to_vec();
     expected.sort_unstable();
     assert_eq!(names, expected, "{text}");
-    let v = |name: &str| got[name];
+    let v = |name: &str| got[name] as u64;
+    for h in HISTOGRAMS {
+        assert!(got.get(h).is_some_and(|n| *n >= 1.0), "{h}: {text}");
+    }
+    assert!(
+        got.get("taskforce_sync_write_batch_syncs_bucket{le=\"1.0\"}")
+            .is_some_and(|n| *n >= 1.0),
+        "one sync, one transaction: {text}"
+    );
     assert!(v("taskforce_http_requests_total") >= 5, "{text}");
     assert!(v("taskforce_http_errors_total") >= 1, "{text}");
     assert_eq!(v("taskforce_logins_total"), 1, "the phone's login");
@@ -446,4 +487,45 @@ fn json_logs_are_one_object_per_line_with_the_request_id() {
         "{line}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// ops/grafana/taskforce.json: every metric its panels query is one the server exports (a
+/// renamed metric would leave an empty panel, which nobody notices until it is needed).
+#[test]
+fn the_grafana_dashboard_asks_only_for_metrics_the_server_exports() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/grafana/taskforce.json");
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str())
+        .collect();
+    assert!(exprs.len() >= 12, "{exprs:?}");
+    let app = spawn_app(TestDb::sqlite());
+    let (_, exported) = metrics(&app);
+    let families: Vec<(&str, &str)> = exported
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .collect();
+    for expr in exprs {
+        let names = expr
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .filter(|w| w.starts_with("taskforce_"));
+        for name in names {
+            let known = families.iter().any(|(family, kind)| {
+                let suffixes: &[&str] = match *kind {
+                    "counter" => &["_total"],
+                    "histogram" => &["_bucket", "_sum", "_count"],
+                    _ => &[""],
+                };
+                suffixes.iter().any(|s| name == format!("{family}{s}"))
+            });
+            assert!(known, "{name} (in {expr}) is not exported:\n{exported}");
+        }
+    }
 }

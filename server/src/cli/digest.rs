@@ -62,10 +62,7 @@ pub struct DigestArgs {
 /// A database that does not exist yet: an SQLite file not there (PostgreSQL databases are
 /// made by their operator, so one is never "new" here).
 fn is_new(url: &str) -> bool {
-    url.strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .and_then(|rest| rest.split('?').next())
-        .is_some_and(|f| !f.is_empty() && f != ":memory:" && !std::path::Path::new(f).exists())
+    taskforce_server::config::sqlite_file(url).is_some_and(|f| !f.exists())
 }
 
 fn kinds(which: Which) -> Vec<Kind> {

@@ -1,6 +1,7 @@
 //! The command line: one file per command, each with its own options.
 
 mod audit;
+mod backup;
 mod catalogue;
 mod cdr;
 mod digest;
@@ -50,6 +51,10 @@ pub enum Command {
     Audit(audit::AuditCommand),
     /// Mail: send the digests now, or print them (--dry-run); `serve` sends them on schedule.
     Digest(digest::DigestArgs),
+    /// Back up the SQLite database to a new file, safely while the server runs.
+    Backup(backup::BackupArgs),
+    /// Put an SQLite backup in place (the server stopped); checked before and after copying.
+    Restore(backup::RestoreArgs),
     /// Call records: verify a carrier's against the hotline register, or write sample ones.
     #[command(subcommand)]
     Cdr(cdr::CdrCommand),
@@ -79,6 +84,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Catalogue(cmd) => catalogue::run(cmd),
         Command::Audit(cmd) => audit::run(cmd),
         Command::Digest(args) => digest::run(args),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Cdr(cmd) => cdr::cdr(cmd),
         Command::Hotline(cmd) => cdr::hotline(cmd),
     }

@@ -272,7 +272,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
             "http"
         };
         let stopped = state.clone();
+        let events = state.events.clone();
         let (server, addr) = start(state)?;
+        taskforce_server::startup::stop_on_signals(&server, events)?;
         tracing::info!(%addr, db = %db_url, scheme, "taskforce is listening");
         println!("taskforce listening on {scheme}://{addr} (database {db_url})");
         let outcome = server.await.context("server stopped");

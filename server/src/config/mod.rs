@@ -80,6 +80,21 @@ pub struct Config {
     /// key stops the start. Every replica on one database must be given the same file.
     /// Default: [`default_audit_key`] of `db`.
     pub audit_key: Option<PathBuf>,
+    /// Live-update streams (`GET /api/v1/events`: the dashboard's pages, anyone following
+    /// along) one server process keeps open at once; one more is answered 503 `overloaded`
+    /// with `Retry-After`. Default: 1000.
+    pub live_streams: usize,
+    /// Live-update streams one account may keep open at once on one server process (its
+    /// tabs, its phones); one more is answered 429. Default: 8.
+    pub live_streams_per_user: usize,
+    /// The longest a live-update stream stays open, in seconds; the browser then opens a new
+    /// one, to whichever replica the balancer picks (streams spread again after a restart).
+    /// Default: 600.
+    pub live_stream_seconds: u64,
+    /// Seconds between a live-update stream's keep-alive lines; each also checks again that
+    /// its sign-in is still valid and which units it may read, and ends the stream when not.
+    /// Default: 15.
+    pub live_heartbeat_seconds: u64,
     /// Log lines as `text` (readable) or `json` (one object per line, with each request's
     /// `request_id`, for a log collector). Default: `text`.
     pub log_format: LogFormat,
@@ -104,15 +119,20 @@ pub enum LogFormat {
 /// The audit key file's name when none is configured.
 pub const AUDIT_KEY_FILE: &str = "taskforce-audit.key";
 
+/// The file of an SQLite database URL (`sqlite://PATH?…` or `sqlite:PATH`), `None` for
+/// PostgreSQL, an in-memory database or no file at all.
+pub fn sqlite_file(url: &str) -> Option<&Path> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .and_then(|rest| rest.split('?').next())
+        .filter(|f| !f.is_empty() && *f != ":memory:")
+        .map(Path::new)
+}
+
 /// Where the audit key is kept by default: `taskforce-audit.key` next to the SQLite file of
 /// `db`, or in the working directory for PostgreSQL (and an in-memory SQLite).
 pub fn default_audit_key(db: &str) -> PathBuf {
-    let file = db
-        .strip_prefix("sqlite://")
-        .or_else(|| db.strip_prefix("sqlite:"))
-        .and_then(|rest| rest.split('?').next())
-        .filter(|f| !f.is_empty() && *f != ":memory:");
-    match file.and_then(|f| Path::new(f).parent()) {
+    match sqlite_file(db).and_then(Path::parent) {
         Some(dir) => dir.join(AUDIT_KEY_FILE),
         None => PathBuf::from(AUDIT_KEY_FILE),
     }
@@ -201,6 +221,10 @@ impl Default for Config {
             tls_key: None,
             metrics_token: None,
             audit_key: None,
+            live_streams: 1000,
+            live_streams_per_user: 8,
+            live_stream_seconds: 600,
+            live_heartbeat_seconds: 15,
             log_format: LogFormat::Text,
             mail: mail::MailConfig::default(),
         }

@@ -37,6 +37,12 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("all_directives", "Mọi chỉ thị", "All directives"),
     ("sign_in", "Đăng nhập", "Sign in"),
     ("sign_out", "Đăng xuất", "Sign out"),
+    (
+        "live_changed",
+        "Số liệu đã thay đổi từ khi trang này được mở.",
+        "The figures have changed since this page was opened.",
+    ),
+    ("reload", "Tải lại", "Reload"),
     ("username", "Tên đăng nhập", "Username"),
     ("password", "Mật khẩu", "Password"),
     (

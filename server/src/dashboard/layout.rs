@@ -40,6 +40,12 @@ details.office summary{cursor:pointer;white-space:nowrap}details.office form{mar
 const PRINT_SCRIPT: &str =
     r#"document.getElementById("print").addEventListener("click",function(){window.print()});"#;
 
+/// Live updates on every signed-in page (`GET /api/v1/events`, issue 24): when a unit
+/// document the caller may read changes, the page reloads itself — at most every 10 s, and
+/// never over a form being filled in: then, and when the sign-in ended, it shows the notice
+/// `#live` with a link to reload instead. Browsers without EventSource keep the page as is.
+const LIVE_SCRIPT: &str = r#"(function(){var n=document.getElementById("live");if(!n||!window.EventSource)return;var loaded=Date.now(),dirty=false,timer=null;document.addEventListener("input",function(){dirty=true},true);var es=new EventSource("/api/v1/events");es.onopen=function(){n.dataset.connected="1"};function show(){n.hidden=false}function changed(){if(dirty){show();return}if(timer)return;var wait=Math.max(1500,loaded+10000-Date.now());timer=setTimeout(function(){if(dirty){show();timer=null;return}location.reload()},wait)}es.addEventListener("change",changed);es.addEventListener("resync",changed);es.addEventListener("signed-out",function(){es.close();show()})})();"#;
+
 /// `'sha256-…'`, a CSP source for exactly this inline text.
 fn csp_hash(text: &str) -> String {
     format!(
@@ -49,15 +55,16 @@ fn csp_hash(text: &str) -> String {
 }
 
 /// The Content-Security-Policy of every response: nothing from anywhere unless listed; the
-/// one stylesheet and the one script of these pages by hash (inline `style=` attributes and
-/// event handlers are refused, so none are used); images from here or `data:`; forms posted
-/// here only; never framed; no `<base>`.
+/// one stylesheet and the two scripts of these pages by hash (inline `style=` attributes and
+/// event handlers are refused, so none are used); images from here or `data:`; connections
+/// (the live updates' stream) and forms here only; never framed; no `<base>`.
 pub static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
     format!(
-        "default-src 'none'; style-src {}; img-src 'self' data:; script-src {}; \
-         form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; style-src {}; img-src 'self' data:; script-src {} {}; \
+         connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         csp_hash(STYLE),
-        csp_hash(PRINT_SCRIPT)
+        csp_hash(PRINT_SCRIPT),
+        csp_hash(LIVE_SCRIPT)
     )
 });
 
@@ -150,7 +157,11 @@ pub fn shell(lang: Lang, caller: &Caller, title: &str, path: &str, body: Markup)
                         form method="post" action="/logout" { (PreEscaped(CSRF_SLOT)) button type="submit" { (t(lang, "sign_out")) } }
                     }
                 }
-                main { h1 { (title) } (body) }
+                main {
+                    p id="live" class="notice noprint" hidden { (t(lang, "live_changed")) " " a href=(path) { (t(lang, "reload")) } }
+                    h1 { (title) } (body)
+                }
+                script { (PreEscaped(LIVE_SCRIPT)) }
             }
         }
     }

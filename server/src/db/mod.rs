@@ -1,6 +1,7 @@
 //! Storage: the connection (SQLite or PostgreSQL) and its migrations, the sea-orm entities
 //! (one file per table), multi-row inserts, and the first start's seed.
 
+pub mod backup;
 pub mod chunked;
 pub mod entity;
 pub mod seed;

@@ -114,6 +114,10 @@ async fn round(
         }
     }
     state.metrics.mail_rounds.inc_by(1);
+    match outbox::depth(db).await {
+        Ok((waiting, failed)) => state.metrics.set_outbox(waiting, failed),
+        Err(e) => tracing::warn!(error = %e, "counting the outbox"),
+    }
     let until_delivery = r
         .deliver_after
         .map(|t| t.saturating_duration_since(Instant::now()));

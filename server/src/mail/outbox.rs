@@ -3,7 +3,8 @@
 //! became of each: `sent`, `pending` again with its next attempt's time, or `failed`.
 
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
     sea_query::{Expr, ExprTrait, OnConflict},
 };
 use sha2::{Digest, Sha256};
@@ -252,4 +253,14 @@ pub async fn next_due(db: &impl ConnectionTrait) -> Result<Option<i64>, DbErr> {
         .one(db)
         .await?
         .map(|r| Ord::max(r.next_attempt_at, r.lease_until.unwrap_or(0))))
+}
+
+/// Mails waiting (pending) and given up (failed) in the outbox, for `/metrics`.
+pub async fn depth(db: &impl ConnectionTrait) -> Result<(u64, u64), DbErr> {
+    let count = |state: &'static str| {
+        mail_outbox::Entity::find()
+            .filter(mail_outbox::Column::State.eq(state))
+            .count(db)
+    };
+    Ok((count("pending").await?, count("failed").await?))
 }

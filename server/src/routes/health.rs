@@ -174,6 +174,7 @@ fn may_read_metrics(state: &AppState, req: &HttpRequest) -> Result<(), ApiError>
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn metrics(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
     may_read_metrics(&state, &req)?;
+    state.metrics.set_live_streams(state.events.open_streams());
     Ok(HttpResponse::Ok()
         .content_type(CONTENT_TYPE)
         .body(state.metrics.render(state.docs.usage())))

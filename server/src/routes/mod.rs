@@ -4,6 +4,7 @@
 
 pub mod devices;
 pub mod directives;
+pub mod events;
 pub mod exports;
 pub mod health;
 pub mod hotlines;
@@ -60,6 +61,7 @@ api_routes! {
     get "/api/v1/units/{id}/progress" => units::unit_progress;
     get "/api/v1/units/{id}/tasks/{task}/history" => task_history::history;
     get "/api/v1/progress" => progress::progress;
+    get "/api/v1/events" => events::events;
     get "/api/v1/progress/clauses/{id}" => progress::clause;
     get "/api/v1/progress/units/{id}" => progress::unit;
     get "/api/v1/tasks" => progress::list_tasks;

@@ -10,8 +10,8 @@ use utoipa::{
 };
 
 use super::{
-    devices, directives, exports, health, hotlines, members, office, progress, session, sync,
-    task_history, units, users,
+    devices, directives, events, exports, health, hotlines, members, office, progress, session,
+    sync, task_history, units, users,
 };
 
 #[derive(Debug, OpenApi)]
@@ -25,6 +25,7 @@ use super::{
     paths(
         health::healthz,
         health::readyz,
+        events::events,
         health::metrics,
         openapi_json,
         session::login,

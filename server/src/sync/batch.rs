@@ -33,6 +33,7 @@ use crate::{
     db::entity::{changes, documents},
     docstore::{self, Cached, DocMeta, SnapshotMeasure},
     error::{ApiError, ApiResult},
+    events::{self, Change, Event},
     telemetry::metrics::Metrics,
 };
 
@@ -96,6 +97,7 @@ async fn try_batch(
 ) -> ApiResult<Done> {
     let lock_rows = ctx.backend() == DatabaseBackend::Postgres;
     // IMMEDIATE on SQLite: a sign-in, a registration or the CLI may be writing too.
+    let began = std::time::Instant::now();
     let txn = crate::db::begin_write(&ctx.db).await?;
     let mut slots: BTreeMap<DocKey, Result<Slot, Unwritable>> = BTreeMap::new();
     let mut outcomes: Vec<ApiResult<()>> = Vec::with_capacity(jobs.len());
@@ -143,11 +145,17 @@ async fn try_batch(
     let mut verification_rows = Vec::new();
     let mut confirmation_states = Vec::new();
     let mut due = Vec::new();
+    let mut changed = Vec::new();
     for (key, slot) in slots.iter_mut() {
         let Some(slot) = slot.as_mut().ok().filter(|s| s.applied > 0) else {
             continue;
         };
         let ops = slot.meta.ops + i64::try_from(slot.applied).unwrap_or(0);
+        changed.push(Change {
+            directive: key.directive.clone(),
+            unit: key.unit.clone(),
+            ops,
+        });
         let doc = &slot.entry.doc;
         let mut update = documents::Entity::update_many()
             .col_expr(documents::Column::Ops, Expr::value(ops))
@@ -227,12 +235,21 @@ async fn try_batch(
             stored.push((key, SnapshotMeasure { len, at: ops }));
         }
     }
+    // PostgreSQL tells every replica when (and only if) this commits.
+    events::notify_in(&txn, &changed).await?;
     txn.commit().await?;
+    if !lock_rows {
+        for c in changed {
+            ctx.events.publish(Event::Change(Arc::new(c)));
+        }
+    }
     for (key, measure) in stored {
         Metrics::add(&ctx.metrics.snapshots_stored, 1);
         ctx.docs.measured(&key, measure.at, measure.len);
     }
     Metrics::add(&ctx.metrics.write_batches, 1);
+    ctx.metrics
+        .batch_written(jobs.len(), began.elapsed().as_secs_f64());
 
     let results = jobs
         .iter()

@@ -53,6 +53,8 @@ pub struct WriteContext {
     pub history_recorded: Arc<AtomicI64>,
     /// Seals the last row each batch stores for a document (decision 32).
     pub audit_key: Arc<crate::audit::AuditKey>,
+    /// Told which documents each committed batch changed (live updates).
+    pub events: Arc<crate::events::Events>,
 }
 
 impl WriteContext {

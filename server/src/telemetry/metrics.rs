@@ -13,7 +13,13 @@ use std::sync::{
 use prometheus_client::{
     collector::Collector,
     encoding::{DescriptorEncoder, EncodeMetric},
-    metrics::{counter::Counter, gauge::ConstGauge, gauge::Gauge},
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::ConstGauge,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
     registry::{Registry, Unit},
 };
 
@@ -51,6 +57,47 @@ impl std::ops::Deref for Count {
 
 type U64Gauge = Gauge<u64, AtomicU64>;
 
+/// How a sync request ended, for its latency (`taskforce_sync_seconds{outcome=…}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SyncOutcome {
+    /// 200: stored (or nothing new), answered.
+    Ok,
+    /// 503 `overloaded`: the writer's queue was full (the phone retries).
+    Overloaded,
+    /// Any other 4xx: refused (bad signature, forged actor, too large, not allowed…).
+    Refused,
+    /// 5xx: the server failed (the storage full or read-only, an internal error).
+    Failed,
+}
+
+impl SyncOutcome {
+    pub fn of(status: u16) -> Self {
+        match status {
+            200..=299 => Self::Ok,
+            503 => Self::Overloaded,
+            400..=499 => Self::Refused,
+            _ => Self::Failed,
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Overloaded => "overloaded",
+            Self::Refused => "refused",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// `outcome="…"`.
+type OutcomeLabel = [(&'static str, &'static str); 1];
+
+fn latency() -> Histogram {
+    // 0.5 ms … ~16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
 #[derive(Debug)]
 pub struct Metrics {
     pub http_requests: Count,
@@ -87,6 +134,17 @@ pub struct Metrics {
     /// rendered.
     sync_queued: U64Gauge,
     sync_queue_probe: Probe,
+    /// Each sync request's time from arrival to answer, by outcome.
+    sync_seconds: Family<OutcomeLabel, Histogram, fn() -> Histogram>,
+    /// Syncs per write transaction.
+    write_batch_syncs: Histogram,
+    /// Each write transaction's time, from its begin to its commit.
+    write_batch_seconds: Histogram,
+    /// Live-update streams open.
+    live_streams: U64Gauge,
+    /// Mails waiting in the outbox, and those given up, as the last mail round counted.
+    mail_outbox_waiting: U64Gauge,
+    mail_outbox_failed: U64Gauge,
     /// The document cache's figures, set from [`CacheUse`] when rendered.
     doc_cache_entries: U64Gauge,
     doc_cache_bytes: U64Gauge,
@@ -121,6 +179,12 @@ impl Default for Metrics {
             mail_round_failures: Count::default(),
             sync_queued: U64Gauge::default(),
             sync_queue_probe: Probe::default(),
+            sync_seconds: Family::new_with_constructor(latency),
+            write_batch_syncs: Histogram::new(exponential_buckets(1.0, 2.0, 8)),
+            write_batch_seconds: latency(),
+            live_streams: U64Gauge::default(),
+            mail_outbox_waiting: U64Gauge::default(),
+            mail_outbox_failed: U64Gauge::default(),
             doc_cache_entries: U64Gauge::default(),
             doc_cache_bytes: U64Gauge::default(),
             doc_cache_evictions: Counter::default(),
@@ -137,6 +201,29 @@ impl Metrics {
 
     /// How many syncs wait for the writer, asked each time the metrics are rendered: set once,
     /// by the writer (a second call is ignored).
+    /// A sync request answered with `status` after `seconds`.
+    pub fn sync_answered(&self, status: u16, seconds: f64) {
+        self.sync_seconds
+            .get_or_create(&[("outcome", SyncOutcome::of(status).label())])
+            .observe(seconds);
+    }
+
+    /// A write transaction of `syncs` syncs committed after `seconds`.
+    pub fn batch_written(&self, syncs: usize, seconds: f64) {
+        self.write_batch_syncs.observe(syncs as f64);
+        self.write_batch_seconds.observe(seconds);
+    }
+
+    pub fn set_live_streams(&self, open: usize) {
+        self.live_streams.set(open as u64);
+    }
+
+    /// What the mail round counted in the outbox.
+    pub fn set_outbox(&self, waiting: u64, failed: u64) {
+        self.mail_outbox_waiting.set(waiting);
+        self.mail_outbox_failed.set(failed);
+    }
+
     pub fn watch_sync_queue(&self, probe: impl Fn() -> u64 + Send + Sync + 'static) {
         let _ = self.sync_queue_probe.0.set(Box::new(probe));
     }
@@ -273,6 +360,51 @@ impl Metrics {
             "Syncs waiting for the writer (bounded by writer_queue)",
             self.sync_queued.clone(),
         );
+        // Every outcome from the start, at zero: a rate over a series that appears only with
+        // its first sample misses it.
+        for outcome in [
+            SyncOutcome::Ok,
+            SyncOutcome::Overloaded,
+            SyncOutcome::Refused,
+            SyncOutcome::Failed,
+        ] {
+            let _ = self
+                .sync_seconds
+                .get_or_create(&[("outcome", outcome.label())]);
+        }
+        let r = &mut self.registry;
+        r.register_with_unit(
+            "sync",
+            "Sync requests' time from arrival to answer, by outcome (ok, overloaded, refused, failed)",
+            Unit::Seconds,
+            self.sync_seconds.clone(),
+        );
+        r.register(
+            "sync_write_batch_syncs",
+            "Syncs written per transaction of the sync writer (group commit)",
+            self.write_batch_syncs.clone(),
+        );
+        r.register_with_unit(
+            "sync_write_batch",
+            "Each write transaction's time, from its begin to its commit",
+            Unit::Seconds,
+            self.write_batch_seconds.clone(),
+        );
+        r.register(
+            "live_streams",
+            "Live-update streams open (GET /api/v1/events; bounded by live_streams)",
+            self.live_streams.clone(),
+        );
+        r.register(
+            "mail_outbox_waiting",
+            "Mails in the outbox not yet delivered, as the last mail round counted",
+            self.mail_outbox_waiting.clone(),
+        );
+        r.register(
+            "mail_outbox_failed",
+            "Mails in the outbox given up (failed), as the last mail round counted",
+            self.mail_outbox_failed.clone(),
+        );
         r.register_collector(Box::new(HeapCollector));
         self
     }
@@ -395,6 +527,9 @@ mod tests {
             ("taskforce_doc_cache_bytes", 1234),
             ("taskforce_doc_cache_evictions_total", 7),
             ("taskforce_sync_queued", 0),
+            ("taskforce_live_streams", 0),
+            ("taskforce_mail_outbox_waiting", 0),
+            ("taskforce_mail_outbox_failed", 0),
         ];
         for (name, v) in expected {
             assert_eq!(value(&text, name), Some(v), "{name} in\n{text}");
@@ -402,8 +537,20 @@ mod tests {
         assert!(value(&text, "taskforce_heap_resident_bytes").is_some_and(|b| b > 0));
         assert!(value(&text, "taskforce_heap_allocated_bytes").is_some());
         // Each sample once, with its HELP and TYPE; OpenMetrics ends with EOF.
-        let samples = text.lines().filter(|l| !l.starts_with('#')).count();
+        // (The histograms' samples apart; every outcome is there at zero.)
+        let samples = text
+            .lines()
+            .filter(|l| {
+                !l.starts_with('#')
+                    && !l.starts_with("taskforce_sync_write_batch")
+                    && !l.starts_with("taskforce_sync_seconds")
+            })
+            .count();
         assert_eq!(samples, expected.len() + 2, "{text}");
+        for outcome in ["ok", "overloaded", "refused", "failed"] {
+            let zero = format!("taskforce_sync_seconds_count{{outcome=\"{outcome}\"}} 0\n");
+            assert!(text.contains(&zero), "{zero} in {text}");
+        }
         assert!(
             text.contains("# TYPE taskforce_http_requests counter\n"),
             "{text}"
@@ -442,5 +589,41 @@ mod tests {
         assert_eq!(value(&m.render(cache), "taskforce_sync_queued"), Some(3));
         queued.store(0, Relaxed);
         assert_eq!(value(&m.render(cache), "taskforce_sync_queued"), Some(0));
+    }
+
+    #[test]
+    fn each_sync_is_timed_under_its_outcome() {
+        let m = Metrics::default();
+        for (status, seconds) in [
+            (200, 0.002),
+            (200, 0.004),
+            (503, 0.001),
+            (400, 0.003),
+            (500, 9.0),
+        ] {
+            m.sync_answered(status, seconds);
+        }
+        m.batch_written(3, 0.01);
+        let text = m.render(CacheUse {
+            entries: 0,
+            bytes: 0,
+            evicted: 0,
+        });
+        let count = |outcome: &str| {
+            text.lines().find_map(|l| {
+                l.strip_prefix(&format!(
+                    "taskforce_sync_seconds_count{{outcome=\"{outcome}\"}} "
+                ))
+                .and_then(|v| v.parse::<u64>().ok())
+            })
+        };
+        assert_eq!(count("ok"), Some(2), "{text}");
+        assert_eq!(count("overloaded"), Some(1));
+        assert_eq!(count("refused"), Some(1));
+        assert_eq!(count("failed"), Some(1));
+        assert!(
+            text.contains("taskforce_sync_write_batch_syncs_bucket{le=\"4.0\"} 1"),
+            "{text}"
+        );
     }
 }

@@ -18,6 +18,7 @@ import time
 import openpyxl
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from browser_pages import (
     OBSERVER,
@@ -226,3 +227,46 @@ def test_ministry_office_returns_urges_and_accepts_from_the_pages(browser, membe
     held = next(t for t in phone.tasks() if t.id == task.id)
     assert held.review == "accepted" and held.locked
     assert policy_violations(browser) == []
+
+
+def wait_for_stream(driver):
+    """Until the page's EventSource has connected (the script marks its notice so)."""
+    WebDriverWait(driver, 15).until(
+        lambda d: d.find_element(By.ID, "live").get_attribute("data-connected") == "1",
+        "the page never opened its live-update stream",
+    )
+
+
+def test_an_open_page_follows_the_phones_live(browser, member_phone):
+    """Live updates (issue 24): the matrix open in the browser reloads itself when a phone's
+    edit reaches the server (server-sent events, allowed by the policy); over a form being
+    filled in it does not reload but shows its notice."""
+    phone = member_phone
+    sign_in(browser, OBSERVER)
+    wait_text(browser, By.TAG_NAME, "h1", "Tổng quan")
+    browser.get(SERVER + "/matrix")
+    browser.execute_script("window.__opened = true;")
+    wait_for_stream(browser)
+    task = next(t for t in phone.tasks() if t.clause != "II.1-1" and not t.locked)
+    phone.set_status(task.id, "in_progress")
+    phone.sync()
+    deadline = time.time() + 30
+    while browser.execute_script("return window.__opened === true;"):
+        assert time.time() < deadline, "the page did not reload after the phone's edit"
+        time.sleep(0.2)
+    wait_text(browser, By.TAG_NAME, "h1", "Ma trận điều khoản × đơn vị")
+    assert policy_violations(browser) == []
+
+    # Something typed on the page is never thrown away: the notice instead of a reload.
+    wait_for_stream(browser)
+    browser.execute_script("window.__opened = true; document.dispatchEvent(new Event('input'));")
+    phone.set_status(task.id, "blocked")
+    phone.sync()
+    notice = browser.find_element(By.ID, "live")
+    deadline = time.time() + 30
+    while not notice.is_displayed():
+        assert time.time() < deadline, "the notice did not show"
+        time.sleep(0.2)
+    assert browser.execute_script("return window.__opened === true;"), "the page was not reloaded"
+    assert notice.find_element(By.TAG_NAME, "a").get_attribute("href").endswith("/matrix")
+    browser.save_screenshot(str(SHOTS / "10-live-notice.png"))

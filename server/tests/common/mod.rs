@@ -2,12 +2,16 @@
 //! or a PostgreSQL database made for the test and dropped after), and phones that sync with
 //! it over real HTTP using mobile-core's replicas. The databases and `on_every_store!` are in
 //! `test_db.rs`; the crash and fault tests' phones and checks in `fleet.rs`, their
-//! fault-injecting proxy in `fault_proxy.rs`.
+//! fault-injecting proxy in `fault_proxy.rs`; the `taskforce serve` binary run as a child
+//! process in `process.rs`; the real SMTP server (aiosmtpd) the mail tests send to in
+//! `smtp.rs`.
 #![allow(dead_code)]
 
 pub mod certs;
 pub mod fault_proxy;
 pub mod fleet;
+pub mod process;
+pub mod smtp;
 mod test_db;
 pub mod web;
 
