@@ -172,7 +172,21 @@ pub fn hold_shared(url: &str) -> Result<Option<File>> {
     let Some(db) = sqlite_file(url) else {
         return Ok(None);
     };
-    let lock = open_lock(db)?;
+    let lock = match open_lock(db) {
+        Ok(lock) => lock,
+        // A directory the server may not write (a read-only file system, a read-only copy):
+        // no lock to hold; SQLite names what it cannot do with the database itself.
+        Err(BackupError::Io { path, source })
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::ReadOnlyFilesystem | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            tracing::warn!(path = %path.display(), error = %source, "cannot hold the database's lock: a restore could not tell that this server runs");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
     match lock.try_lock_shared() {
         Ok(()) => Ok(Some(lock)),
         Err(std::fs::TryLockError::WouldBlock) => Err(BackupError::InUse(db.to_path_buf())),
