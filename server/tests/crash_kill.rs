@@ -36,7 +36,6 @@ use common::{
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use taskforce_core::client::ClientError;
-use taskforce_server::auth::Role;
 
 const UNITS: [&str; 3] = ["cuc-vt", "viettel", "cuc-attt"];
 const PHONES_PER_UNIT: usize = 8;
@@ -144,15 +143,7 @@ fn server_killed_at_random_moments_loses_no_acknowledged_operation(db: TestDb) {
     // Migrations, seed and accounts through an in-process server that then stays idle; its
     // database is the binary's, and the checks read it.
     let setup = spawn_app(db);
-    let mut users = Vec::new();
-    for unit in UNITS {
-        for i in 0..PHONES_PER_UNIT {
-            let name = format!("{unit}.{i}");
-            setup.create_user(&name, Role::Member, &[(unit, false)]);
-            users.push((name, unit));
-        }
-    }
-    setup.create_user("vanphong", Role::MinistryOffice, &[]);
+    let users = setup.create_fleet(&UNITS, PHONES_PER_UNIT);
     let dir = temp_dir(store);
     std::fs::write(dir.join("taskforce.toml"), MANY_LOGINS_TOML).unwrap_or_else(|e| panic!("{e}"));
     let port = free_port();

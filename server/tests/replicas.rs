@@ -29,7 +29,6 @@ use common::{
     spawn_app,
 };
 use taskforce_core::{doc::Status, sync::wire};
-use taskforce_server::auth::Role;
 
 const UNITS: [&str; 2] = ["cuc-vt", "viettel"];
 const PHONES_PER_UNIT: usize = 3;
@@ -366,15 +365,7 @@ fn rolling_restart_behind_nginx_loses_nothing() {
     let started = Instant::now();
     // Migrate, seed and create the accounts through an in-process server (mail off).
     let setup = spawn_app(db);
-    let mut users = Vec::new();
-    for unit in UNITS {
-        for i in 0..PHONES_PER_UNIT {
-            let name = format!("{unit}.{i}");
-            setup.create_user(&name, Role::Member, &[(unit, false)]);
-            users.push((name, unit));
-        }
-    }
-    setup.create_user("vanphong", Role::MinistryOffice, &[]);
+    let users = setup.create_fleet(&UNITS, PHONES_PER_UNIT);
     let url = setup.db.url().to_string();
 
     // Two replicas, the same audit key, every digest due from their start (in UTC: the

@@ -275,14 +275,20 @@ pub async fn check(path: &Path) -> Result<Summary> {
         // Its triggers and views must be those its migrations make: a file crafted to pass
         // the checks above could carry a trigger that, say, makes an account an admin at the
         // server's next write.
-        let applied = u32::try_from(
-            sqlx::query("SELECT COUNT(*) FROM seaql_migrations")
-                .fetch_one(&pool)
-                .await
-                .and_then(|r| r.try_get::<i64, _>(0))
-                .map_err(|e| unsound(e.to_string()))?,
-        )
-        .unwrap_or(u32::MAX);
+        let count = |table: &'static str, sql: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .and_then(|r| r.try_get::<i64, _>(0))
+                    .map_err(|e| format!("{table}: {e}"))
+            }
+        };
+        let migrations = count("seaql_migrations", "SELECT COUNT(*) FROM seaql_migrations")
+            .await
+            .map_err(unsound)?;
+        let applied = u32::try_from(migrations).unwrap_or(u32::MAX);
         let theirs = schema_objects(&pool)
             .await
             .map_err(|e| unsound(e.to_string()))?;
@@ -299,16 +305,6 @@ pub async fn check(path: &Path) -> Result<Summary> {
                 odd.join(", ")
             )));
         }
-        let count = |table: &'static str, sql: &'static str| {
-            let pool = pool.clone();
-            async move {
-                sqlx::query(sql)
-                    .fetch_one(&pool)
-                    .await
-                    .and_then(|r| r.try_get::<i64, _>(0))
-                    .map_err(|e| format!("{table}: {e}"))
-            }
-        };
         Ok(Summary {
             path: path.to_path_buf(),
             bytes: meta.len(),
@@ -318,9 +314,7 @@ pub async fn check(path: &Path) -> Result<Summary> {
             changes: count("changes", "SELECT COUNT(*) FROM changes")
                 .await
                 .map_err(unsound)?,
-            migrations: count("seaql_migrations", "SELECT COUNT(*) FROM seaql_migrations")
-                .await
-                .map_err(unsound)?,
+            migrations,
         })
     }
     .await;

@@ -280,6 +280,21 @@ impl TestApp {
         .join()
         .unwrap_or_else(|_| panic!("create_user panicked"));
     }
+
+    /// `per_unit` members of each of `units` (`UNIT.0`, `UNIT.1`, …) and the Ministry
+    /// Office's `vanphong`: the members' names with their units, in order.
+    pub fn create_fleet<'u>(&self, units: &[&'u str], per_unit: usize) -> Vec<(String, &'u str)> {
+        let mut users = Vec::new();
+        for &unit in units {
+            for i in 0..per_unit {
+                let name = format!("{unit}.{i}");
+                self.create_user(&name, Role::Member, &[(unit, false)]);
+                users.push((name, unit));
+            }
+        }
+        self.create_user("vanphong", Role::MinistryOffice, &[]);
+        users
+    }
 }
 
 /// Run `f` on a fresh connection to `db`, on its own runtime.
