@@ -95,7 +95,7 @@ const HISTOGRAMS: [&str; 3] = [
 ];
 
 /// Every name a test, the load generator or the documentation reads, and its kind.
-const NAMES: [&str; 31] = [
+const NAMES: [&str; 35] = [
     "taskforce_http_requests_total",
     "taskforce_http_errors_total",
     "taskforce_sync_requests_total",
@@ -103,6 +103,10 @@ const NAMES: [&str; 31] = [
     "taskforce_ops_applied_total",
     "taskforce_changes_stored_total",
     "taskforce_sync_write_transactions_total",
+    "taskforce_sync_write_transactions_with_changes_total",
+    "taskforce_documents_written_total",
+    "taskforce_task_rows_written_total",
+    "taskforce_event_rows_written_total",
     "taskforce_sync_bytes_in_total",
     "taskforce_sync_bytes_out_total",
     "taskforce_snapshots_sent_total",

@@ -285,6 +285,33 @@ fn every_response_carries_a_strict_policy_that_the_pages_keep_to() {
     assert!(scripts >= 2, "the report's print script, in two languages");
 }
 
+/// A sync's answer (binary, never rendered) carries a short policy that allows nothing, and
+/// the other headers every response has.
+#[test]
+fn sync_answers_carry_a_short_policy_that_allows_nothing() {
+    let app = spawn_app(TestDb::sqlite());
+    app.create_user("cucvt.a", Role::Member, &[("cuc-vt", false)]);
+    let mut phone = app.phone("cucvt.a", "cuc-vt");
+    phone.status(1, Status::InProgress);
+    let body = phone.request_bytes();
+    let resp = agent()
+        .post(&format!("{}/api/v1/sync", app.base))
+        .header("Authorization", &format!("Bearer {}", phone.token))
+        .header("X-Taskforce-Device", &phone.actor.to_string())
+        .header("Content-Type", "application/octet-stream")
+        .send(&body[..])
+        .unwrap_or_else(|e| panic!("sync: {e}"));
+    let a = Answer::of(resp);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.header("content-security-policy"),
+        Some("default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    );
+    assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(a.header("x-frame-options"), Some("DENY"));
+    assert_eq!(a.header("content-type"), Some("application/octet-stream"));
+}
+
 #[test]
 fn cookies_are_http_only_strict_on_the_root_path_and_secure_over_tls() {
     let app = spawn_app(TestDb::sqlite());

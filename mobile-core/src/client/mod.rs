@@ -31,7 +31,7 @@ pub use directives::DirectiveView;
 use ed25519_dalek::SigningKey;
 pub use error::ClientError;
 pub use sync::SyncReport;
-pub use transport::{HttpTransport, Reply, Transport, TransportError};
+pub use transport::{HttpTransport, Reply, Transport, TransportError, WireBytes};
 pub use views::{ConfirmationView, ConflictView, DueView, NoticeView, ReportView, TaskView};
 
 use crate::{

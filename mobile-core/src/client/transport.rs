@@ -1,9 +1,24 @@
 //! How the client reaches the server: a small trait, with HTTP(S) (ureq, rustls on ring) as
 //! the real one.
 
-use std::time::Duration;
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
 
-use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider, parse_pem};
+use ureq::{
+    tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider, parse_pem},
+    unversioned::{
+        resolver::DefaultResolver,
+        transport::{
+            self as wire, Buffers, ConnectionDetails, Connector, NextTimeout, RustlsConnector,
+            TcpConnector,
+        },
+    },
+};
 
 /// What can go wrong before the server answers.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -63,6 +78,80 @@ pub struct HttpTransport {
     agent: ureq::Agent,
 }
 
+/// The bytes a transport sent and received on its TCP connections: HTTP headers, bodies and
+/// (over HTTPS) TLS records, as they crossed the wire (the load generator's figures).
+#[derive(Debug, Default)]
+pub struct WireBytes {
+    sent: AtomicU64,
+    received: AtomicU64,
+}
+
+impl WireBytes {
+    /// (sent, received) so far.
+    pub fn read(&self) -> (u64, u64) {
+        (
+            self.sent.load(Ordering::Relaxed),
+            self.received.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Puts a [`Counted`] around each TCP connection, below TLS.
+#[derive(Debug)]
+struct CountingConnector(Arc<WireBytes>);
+
+impl<In: wire::Transport> Connector<In> for CountingConnector {
+    type Out = Counted<In>;
+
+    fn connect(
+        &self,
+        _: &ConnectionDetails<'_>,
+        chained: Option<In>,
+    ) -> Result<Option<Self::Out>, ureq::Error> {
+        Ok(chained.map(|inner| Counted {
+            inner,
+            bytes: self.0.clone(),
+        }))
+    }
+}
+
+/// A connection whose bytes are counted: what is handed to the socket, and what the socket
+/// appends to the input buffer.
+#[derive(Debug)]
+struct Counted<T> {
+    inner: T,
+    bytes: Arc<WireBytes>,
+}
+
+impl<T: wire::Transport> wire::Transport for Counted<T> {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.bytes.sent.fetch_add(amount as u64, Ordering::Relaxed);
+        self.inner.transmit_output(amount, timeout)
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let before = self.inner.buffers().input().len();
+        let result = self.inner.await_input(timeout);
+        let after = self.inner.buffers().input().len();
+        self.bytes
+            .received
+            .fetch_add(after.saturating_sub(before) as u64, Ordering::Relaxed);
+        result
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}
+
 impl HttpTransport {
     /// HTTP, or HTTPS trusting the public roots (Mozilla's, `webpki-roots`).
     pub fn new(base: &str) -> Self {
@@ -101,14 +190,34 @@ impl HttpTransport {
         Ok(Self::with_tls(base, tls, TIMEOUT))
     }
 
+    /// As [`Self::new`], every byte on its connections counted in `bytes` (headers and
+    /// TLS included). Direct connections only: no `HTTPS_PROXY` (the load generator's).
+    pub fn counting(base: &str, bytes: Arc<WireBytes>) -> Self {
+        Self::build(base, TlsConfig::default(), TIMEOUT, Some(bytes))
+    }
+
     fn with_tls(base: &str, tls: TlsConfig, timeout: Duration) -> Self {
-        let agent = ureq::Agent::config_builder()
+        Self::build(base, tls, timeout, None)
+    }
+
+    fn build(base: &str, tls: TlsConfig, timeout: Duration, bytes: Option<Arc<WireBytes>>) -> Self {
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
             .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
             .tls_config(tls)
-            .build()
-            .into();
+            .build();
+        let agent = match bytes {
+            // ureq's own chain (TCP, then TLS when the URL is https), the counter between.
+            Some(bytes) => ureq::Agent::with_parts(
+                config,
+                ().chain(TcpConnector::default())
+                    .chain(CountingConnector(bytes))
+                    .chain(RustlsConnector::default()),
+                DefaultResolver::default(),
+            ),
+            None => config.into(),
+        };
         Self {
             base: base.trim_end_matches('/').to_string(),
             agent,
@@ -190,5 +299,64 @@ impl HttpTransport {
             .header("X-Taskforce-Device", &actor.to_string())
             .header("Content-Type", "application/octet-stream");
         Self::read(req.send(&body[..]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io::{Read, Write},
+        net::TcpListener,
+    };
+
+    use super::*;
+
+    /// A one-request HTTP server on a real socket: what it read, and the answer it wrote.
+    fn serve_once(answer: &'static [u8]) -> (String, std::thread::JoinHandle<Vec<u8>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e:?}"));
+        let base = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .unwrap_or_else(|e| panic!("addr: {e:?}"))
+        );
+        let handle = std::thread::spawn(move || {
+            let (mut s, _) = listener
+                .accept()
+                .unwrap_or_else(|e| panic!("accept: {e:?}"));
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            // The request: headers, then the 5-byte body the test sends.
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") || !got.ends_with(b"hello") {
+                let n = s.read(&mut buf).unwrap_or_else(|e| panic!("read: {e:?}"));
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(answer)
+                .unwrap_or_else(|e| panic!("write: {e:?}"));
+            got
+        });
+        (base, handle)
+    }
+
+    #[test]
+    fn counting_sees_the_bytes_on_the_wire_headers_included() {
+        const ANSWER: &[u8] =
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        let (base, server) = serve_once(ANSWER);
+        let bytes = Arc::new(WireBytes::default());
+        let t = HttpTransport::counting(&base, bytes.clone());
+        let reply = t
+            .post_sync("tok", 7, b"hello".to_vec())
+            .unwrap_or_else(|e| panic!("reply: {e:?}"));
+        assert_eq!((reply.status, &reply.body[..]), (200, &b"ok"[..]));
+        let request = server.join().unwrap_or_else(|e| panic!("server: {e:?}"));
+        let (sent, received) = bytes.read();
+        assert_eq!(sent, request.len() as u64, "every byte the server read");
+        assert_eq!(received, ANSWER.len() as u64, "every byte the server wrote");
+        // Headers counted, not only the bodies.
+        assert!(sent > 100 && received > 2, "{sent} {received}");
     }
 }

@@ -38,6 +38,10 @@ pub struct LoadgenArgs {
     /// Offline edits per phone per round.
     #[arg(long, default_value_t = 50)]
     pub edits: usize,
+    /// Edits a phone makes between two syncs: each round's `--edits` go in syncs of this many
+    /// (1: a phone that syncs every edit) [default: all of them, one sync per round].
+    #[arg(long)]
+    pub edits_per_sync: Option<usize>,
     /// Rounds of edit-then-sync.
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
@@ -75,6 +79,22 @@ pub struct LoadgenArgs {
     /// to this program (the same cargo target directory), else `taskforce` on PATH].
     #[arg(long, env = "TASKFORCE_BIN")]
     pub taskforce_bin: Option<PathBuf>,
+    /// Ministry Office readers while the phones sync: each asks in turn for
+    /// `/api/v1/progress`, the matrix page and the matrix export (CSV), at `--read-rate`
+    /// requests per second in all; their latencies are in the figures.
+    #[arg(long, default_value_t = 0)]
+    pub readers: usize,
+    /// Requests per second of all the readers together.
+    #[arg(long, default_value_t = 20.0)]
+    pub read_rate: f64,
+    /// How long a phone keeps retrying a sync that failed (server down or restarting), with
+    /// back-off from 100 ms doubling to 5 s, as the app's scheduler does.
+    #[arg(long, default_value_t = 120)]
+    pub retry_for_secs: u64,
+    /// A test of the convergence check: one phone makes an edit after the last sync, so
+    /// `converged` must come out false.
+    #[arg(long, hide = true)]
+    pub inject_divergence: bool,
     /// Print one JSON object on stdout at the end.
     #[arg(long)]
     pub json: bool,

@@ -14,6 +14,7 @@
 mod args;
 mod measure;
 mod phones;
+mod readers;
 mod report;
 mod run;
 mod server;

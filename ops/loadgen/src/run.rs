@@ -11,7 +11,7 @@ use std::{
 use anyhow::{Context, bail};
 use rand::{SeedableRng, rngs::StdRng};
 use taskforce_core::{
-    client::{Client, HttpTransport, Transport},
+    client::{Client, ClientError, HttpTransport, Transport, WireBytes},
     store::{MemoryStore, SqliteStore, Store},
 };
 
@@ -21,9 +21,10 @@ use crate::{
     phones::{
         Counters, Counting, api, login, make_edits, random_password, server_metrics, stored_ops,
     },
+    readers::Readers,
     report::Figures,
     server::{TempDir, start_own_server},
-    yardstick::yardstick,
+    yardstick::{Written, yardstick},
 };
 
 /// The server as provisioned: the admin's session, the units the phones are in with one
@@ -42,10 +43,18 @@ struct Fleet {
 /// What the rounds measured.
 #[derive(Debug, Default)]
 struct Rounds {
-    /// Every sync's duration, ms.
+    /// Every sync's duration, ms, from its first attempt to its success (retries included).
     durations: Vec<f64>,
+    /// The edit rounds' syncing time, s.
     sync_wall: f64,
+    /// The catch-up round's: every phone syncing once more to receive what the phones after
+    /// it sent.
+    catch_up_wall: f64,
+    catch_up_durations: Vec<f64>,
+    /// Sync attempts that failed (each retried after the phone's back-off).
     errors: u64,
+    /// Syncs still failing when `--retry-for-secs` ran out.
+    abandoned: u64,
     syncs: u64,
     done: usize,
     rss_by_round: Vec<f64>,
@@ -59,7 +68,14 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     if args.devices == 0 || args.units == 0 || args.concurrency == 0 {
         bail!("--devices, --units and --concurrency must be at least 1");
     }
+    if args.edits_per_sync == Some(0) {
+        bail!("--edits-per-sync must be at least 1");
+    }
+    if args.readers > 0 && !(args.read_rate > 0.0 && args.read_rate.is_finite()) {
+        bail!("--read-rate must be a positive number");
+    }
     let started = Instant::now();
+    let since = chrono::Utc::now().timestamp();
     let run_id = random_password()?[..8].to_string();
     let quiet = !std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (own, base, admin_user, admin_password) = match &args.server {
@@ -86,50 +102,106 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let fleet = provision(&args, base, &admin_user, &admin_password, &run_id)?;
 
     let counters = Arc::new(Counters::default());
+    let wire = Arc::new(WireBytes::default());
     let store_dir = match args.store {
         StoreKind::Disk => Some(TempDir::new("loadgen-phones")?),
         StoreKind::Memory => None,
     };
-    let clients = sign_in(&args, &fleet, &counters, store_dir.as_ref(), quiet)?;
+    let clients = sign_in(&args, &fleet, &counters, &wire, store_dir.as_ref(), quiet)?;
     let tasks: Vec<Vec<String>> = clients
         .iter()
         .map(|c| Ok(c.tasks()?.into_iter().map(|t| t.id).collect()))
         .collect::<anyhow::Result<_>>()?;
     let setup_wall_s = started.elapsed().as_secs_f64();
 
+    // The measured phase: the edit rounds and the catch-up round, readers alongside.
+    let metrics_before = server_metrics(&fleet.http)?;
     let (up0, down0, req0) = counters.read();
+    let (wire_up0, wire_down0) = wire.read();
     let overloaded0 = counters.overloaded();
+    let readers = (args.readers > 0)
+        .then(|| Readers::start(args.readers, args.read_rate, &fleet.base, &fleet.admin));
     let mut r = rounds(&args, &clients, &tasks, server_pid, started, quiet)?;
+    let cpu0 = (proc_cpu_s(server_pid), proc_cpu_s(None));
+    catch_up(&args, &clients, &mut r, quiet);
+    let cpu1 = (proc_cpu_s(server_pid), proc_cpu_s(None));
+    if let (Some(a), Some(b)) = (cpu0.0, cpu1.0) {
+        r.server_cpu += b - a;
+    }
+    if let (Some(a), Some(b)) = (cpu0.1, cpu1.1) {
+        r.client_cpu += b - a;
+    }
+    let reads = readers.map(Readers::stop);
     let (up1, down1, req1) = counters.read();
+    let (wire_up1, wire_down1) = wire.read();
     let overloaded_replies = counters.overloaded() - overloaded0;
     let (up, down, requests) = (up1 - up0, down1 - down0, req1 - req0);
+    let (wire_up, wire_down) = (wire_up1 - wire_up0, wire_down1 - wire_down0);
     let server_rss_mb = server_pid
         .and_then(|pid| proc_status_kb(pid, "VmHWM:"))
         .map(|kb| round2(kb / 1024.0));
     let metrics_after = server_metrics(&fleet.http)?;
-    let (converged, conflicts_kept) = verify(&args, &clients, &fleet, &r, quiet)?;
+    if args.inject_divergence {
+        // After the catch-up: this phone's edit reaches the server, and no other phone.
+        let phone = clients.first().context("no phone")?;
+        let task = tasks.first().and_then(|t| t.first()).context("no task")?;
+        phone.set_notes(task, "sửa đổi sau lần đồng bộ cuối")?;
+        phone.sync()?;
+    }
+
+    // The check reads the stored copy: the server of its own restarted with its cache off.
+    let mut own = own;
+    let restart_s = match own.as_mut() {
+        Some(s) => Some(s.restart_without_cache(&args)?),
+        None => None,
+    };
+    let check_base = own
+        .as_ref()
+        .map_or_else(|| fleet.base.clone(), |s| s.base.clone());
+    let (converged, conflicts_kept) = verify(&args, &clients, &fleet, &check_base, &r)?;
+    // What the check's server did: with its cache off, every answer came from the database.
+    let check_metrics = match &own {
+        Some(s) => server_metrics(&HttpTransport::new(&s.base))?,
+        None => BTreeMap::new(),
+    };
 
     r.durations.sort_by(f64::total_cmp);
+    r.catch_up_durations.sort_by(f64::total_cmp);
     let ops_total = (args.devices * args.edits * r.done) as u64;
-    let ops_per_sec = ops_total as f64 / r.sync_wall.max(1e-9);
+    let measured_wall = r.sync_wall + r.catch_up_wall;
+    let ops_per_sec = ops_total as f64 / measured_wall.max(1e-9);
+    let per_op = |bytes: u64| round2(bytes as f64 / ops_total.max(1) as f64);
+    let delta = |name: &str| {
+        let get = |m: &BTreeMap<String, f64>| m.get(name).copied().unwrap_or(0.0);
+        (get(&metrics_after) - get(&metrics_before)).max(0.0) as u64
+    };
+    let written = Written {
+        transactions: delta("sync_write_transactions_with_changes_total"),
+        changes: delta("changes_stored_total"),
+        documents: delta("documents_written_total"),
+        task_rows: delta("task_rows_written_total"),
+        event_rows: delta("event_rows_written_total"),
+    };
     // The yardstick, on the server's database, with the server stopped.
-    let mut own = own;
     let db_url = own.as_ref().map(|s| s.db.clone());
     let keep_dir = own.as_mut().and_then(|s| s.dir.take());
     drop(own);
     let yard = match db_url {
-        Some(url) => {
-            let size = usize::try_from(up / ops_total.max(1)).unwrap_or(8);
-            Some(yardstick(&url, ops_total, size)?)
-        }
+        Some(url) => yardstick(&url, since, &fleet.units, written, ops_total)?,
         None => None,
     };
     drop(keep_dir);
+    let yardstick_share = yard.map(|y| (ops_per_sec / y.ops_per_sec * 1000.0).round() / 1000.0);
+    let reads = reads.unwrap_or_default();
     let figures = Figures {
         peer: "taskforce",
         devices: args.devices,
         units: args.units,
         edits_per_device: args.edits,
+        edits_per_sync: args
+            .edits_per_sync
+            .unwrap_or(args.edits)
+            .min(args.edits.max(1)),
         rounds: r.done,
         concurrency: args.concurrency,
         storage: match args.store {
@@ -147,17 +219,28 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         },
         ops_total,
         ops_per_sec: round2(ops_per_sec),
-        sync_wall_s: round2(r.sync_wall),
+        ops_per_sec_edit_rounds: round2(ops_total as f64 / r.sync_wall.max(1e-9)),
+        sync_wall_s: round2(measured_wall),
+        catch_up_wall_s: round2(r.catch_up_wall),
         syncs: r.syncs,
+        syncs_per_sec: round2(r.syncs as f64 / measured_wall.max(1e-9)),
         bytes_up: up,
         bytes_down: down,
-        bytes_per_op: round2((up + down) as f64 / ops_total.max(1) as f64),
-        bytes_up_per_op: round2(up as f64 / ops_total.max(1) as f64),
+        bytes_per_op: per_op(up + down),
+        bytes_up_per_op: per_op(up),
+        wire_bytes_up: wire_up,
+        wire_bytes_down: wire_down,
+        wire_bytes_per_op: per_op(wire_up + wire_down),
+        wire_bytes_up_per_op: per_op(wire_up),
+        wire_bytes_down_per_op: per_op(wire_down),
+        wire_bytes_per_sync: round2((wire_up + wire_down) as f64 / r.syncs.max(1) as f64),
         requests_per_sync: round2(requests as f64 / r.syncs.max(1) as f64),
         sync_p50_ms: round2(percentile(&r.durations, 0.50)),
         sync_p99_ms: round2(percentile(&r.durations, 0.99)),
         sync_max_ms: round2(r.durations.last().copied().unwrap_or(0.0)),
+        catch_up_p99_ms: round2(percentile(&r.catch_up_durations, 0.99)),
         errors: r.errors,
+        syncs_abandoned: r.abandoned,
         overloaded_replies,
         server_rss_mb,
         server_rss_by_round_mb: r.rss_by_round,
@@ -167,11 +250,26 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         server_cpu_s: server_pid.map(|_| round2(r.server_cpu)),
         server_cpu_us_per_op: server_pid
             .map(|_| round2(r.server_cpu * 1e6 / ops_total.max(1) as f64)),
+        server_cpu_us_per_sync: server_pid
+            .map(|_| round2(r.server_cpu * 1e6 / r.syncs.max(1) as f64)),
         client_cpu_s: round2(r.client_cpu),
         converged,
         conflicts_kept,
-        yardstick_rows_per_sec: yard.map(round2),
-        fraction_of_yardstick: yard.map(|y| (ops_per_sec / y * 1000.0).round() / 1000.0),
+        restart_to_listen_s: restart_s.map(round2),
+        check_doc_cache_hits: check_metrics.get("doc_cache_hits_total").copied(),
+        check_doc_cache_misses: check_metrics.get("doc_cache_misses_total").copied(),
+        yardstick_rows: yard.map(|y| y.rows),
+        yardstick_s: yard.map(|y| round2(y.seconds)),
+        yardstick_rows_per_sec: yard.map(|y| round2(y.rows_per_sec)),
+        yardstick_ops_per_sec: yard.map(|y| round2(y.ops_per_sec)),
+        yardstick_share,
+        fraction_of_yardstick: yardstick_share,
+        readers: args.readers,
+        reads: reads.reads,
+        read_errors: reads.read_errors,
+        read_p50_ms: (args.readers > 0).then_some(reads.read_p50_ms),
+        read_p99_ms: (args.readers > 0).then_some(reads.read_p99_ms),
+        read_p99_ms_by_kind: reads.read_p99_ms_by_kind,
         setup_wall_s: round2(setup_wall_s),
         wall_s: round2(started.elapsed().as_secs_f64()),
     };
@@ -242,11 +340,13 @@ fn provision(
 }
 
 /// The phones: each with its store, signed in as its unit's member, device registered, the
-/// unit's document downloaded.
+/// unit's document downloaded. Their transports count the sync bodies and every byte on the
+/// wire.
 fn sign_in(
     args: &LoadgenArgs,
     fleet: &Fleet,
     counters: &Arc<Counters>,
+    wire: &Arc<WireBytes>,
     store_dir: Option<&TempDir>,
     quiet: bool,
 ) -> anyhow::Result<Vec<Client>> {
@@ -257,12 +357,12 @@ fn sign_in(
                 Some(d) => Box::new(SqliteStore::open(d.0.join(format!("phone-{i}.db")))?),
                 None => Box::new(MemoryStore::default()),
             };
-            let c = counters.clone();
+            let (c, w) = (counters.clone(), wire.clone());
             let client = Client::with_store(
                 store,
                 Box::new(move |base: &str| {
                     Arc::new(Counting {
-                        inner: HttpTransport::new(base),
+                        inner: HttpTransport::counting(base, w.clone()),
                         counters: c.clone(),
                     }) as Arc<dyn Transport>
                 }),
@@ -282,8 +382,71 @@ fn sign_in(
     clients.into_iter().collect()
 }
 
+/// One sync as the app makes it: a sync that fails (the server down, restarting, or
+/// refusing with 503 past the client's own quick retries) is tried again after a pause
+/// from 100 ms doubling to 5 s, for up to `retry_for`. The time from the first attempt to
+/// the success (ms), the failed attempts, and whether it got through.
+fn sync_with_backoff(client: &Client, retry_for: Duration) -> (f64, u64, bool) {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(100);
+    let mut failed = 0;
+    loop {
+        match client.sync() {
+            // The client's own quick retries inside the sync count too.
+            Ok(report) => {
+                failed += u64::from(report.attempts.saturating_sub(1));
+                return (start.elapsed().as_secs_f64() * 1000.0, failed, true);
+            }
+            Err(e) => {
+                failed += 1;
+                let retry = matches!(e, ClientError::Network(_));
+                if !retry || start.elapsed() + pause > retry_for {
+                    eprintln!("a sync gave up after {failed} attempts: {e}");
+                    return (start.elapsed().as_secs_f64() * 1000.0, failed, false);
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Every phone syncs once (`--concurrency` at a time): each sync's ms, failed attempts and
+/// success; and the wall time.
+fn sync_all(
+    args: &LoadgenArgs,
+    clients: &[Client],
+    what: &str,
+    quiet: bool,
+) -> (Vec<(f64, u64, bool)>, f64) {
+    let b = bar(clients.len() as u64, what, quiet);
+    let retry_for = Duration::from_secs(args.retry_for_secs);
+    let t0 = Instant::now();
+    let results = parallel(clients.len(), args.concurrency, |i| {
+        let r = sync_with_backoff(&clients[i], retry_for);
+        b.inc(1);
+        r
+    });
+    b.finish_and_clear();
+    (results, t0.elapsed().as_secs_f64())
+}
+
+impl Rounds {
+    /// Count one `sync_all`'s results.
+    fn count(&mut self, results: &[(f64, u64, bool)]) {
+        self.syncs += results.len() as u64;
+        for (_, failed, ok) in results {
+            self.errors += failed;
+            if !ok {
+                self.abandoned += 1;
+            }
+        }
+    }
+}
+
 /// Rounds of offline edits, then every phone syncing (`--concurrency` at a time), until
-/// `--rounds` are done and `--duration-secs` (from the start) has passed.
+/// `--rounds` are done and `--duration-secs` (from the start) has passed. With
+/// `--edits-per-sync`, a round's edits go in several edit-then-sync steps.
 fn rounds(
     args: &LoadgenArgs,
     clients: &[Client],
@@ -293,6 +456,11 @@ fn rounds(
     quiet: bool,
 ) -> anyhow::Result<Rounds> {
     let mut r = Rounds::default();
+    let per_sync = args
+        .edits_per_sync
+        .unwrap_or(args.edits)
+        .clamp(1, args.edits.max(1));
+    let steps = args.edits.div_ceil(per_sync).max(1);
     loop {
         let round = r.done;
         let more = match args.duration_secs {
@@ -302,48 +470,42 @@ fn rounds(
         if !more {
             break;
         }
-        let b = bar(args.devices as u64, &format!("edit {}", round + 1), quiet);
-        let edited: Vec<anyhow::Result<()>> = parallel(args.devices, 2, |i| {
-            let mut rng = StdRng::seed_from_u64(args.seed ^ ((round as u64) << 32) ^ i as u64);
-            let e = make_edits(&clients[i], &tasks[i], args.edits, args.mix, &mut rng);
-            b.inc(1);
-            e
-        });
-        b.finish_and_clear();
-        for e in edited {
-            e?;
-        }
-        let b = bar(args.devices as u64, &format!("sync {}", round + 1), quiet);
-        let cpu0 = (proc_cpu_s(server_pid), proc_cpu_s(None));
-        let t0 = Instant::now();
-        let results: Vec<(f64, bool)> = parallel(args.devices, args.concurrency, |i| {
-            let t = Instant::now();
-            let ok = clients[i].sync().is_ok();
-            b.inc(1);
-            (t.elapsed().as_secs_f64() * 1000.0, ok)
-        });
-        let wall = t0.elapsed().as_secs_f64();
-        r.sync_wall += wall;
-        r.ops_by_round
-            .push(round2((args.devices * args.edits) as f64 / wall.max(1e-9)));
-        let mut ms: Vec<f64> = results.iter().map(|(m, _)| *m).collect();
-        ms.sort_by(f64::total_cmp);
-        r.p99_by_round.push(round2(percentile(&ms, 0.99)));
-        let cpu1 = (proc_cpu_s(server_pid), proc_cpu_s(None));
-        b.finish_and_clear();
-        if let (Some(a), Some(b)) = (cpu0.0, cpu1.0) {
-            r.server_cpu += b - a;
-        }
-        if let (Some(a), Some(b)) = (cpu0.1, cpu1.1) {
-            r.client_cpu += b - a;
-        }
-        r.syncs += results.len() as u64;
-        for (ms, ok) in results {
-            r.durations.push(ms);
-            if !ok {
-                r.errors += 1;
+        let mut round_wall = 0.0;
+        let mut round_ms = Vec::new();
+        for step in 0..steps {
+            let n = per_sync.min(args.edits - (step * per_sync).min(args.edits));
+            let b = bar(args.devices as u64, &format!("edit {}", round + 1), quiet);
+            let edited: Vec<anyhow::Result<()>> = parallel(args.devices, 2, |i| {
+                let seed = args.seed ^ ((round as u64) << 32) ^ ((step as u64) << 48) ^ i as u64;
+                let mut rng = StdRng::seed_from_u64(seed);
+                let e = make_edits(&clients[i], &tasks[i], n, args.mix, &mut rng);
+                b.inc(1);
+                e
+            });
+            b.finish_and_clear();
+            for e in edited {
+                e?;
             }
+            let cpu0 = (proc_cpu_s(server_pid), proc_cpu_s(None));
+            let (results, wall) = sync_all(args, clients, &format!("sync {}", round + 1), quiet);
+            let cpu1 = (proc_cpu_s(server_pid), proc_cpu_s(None));
+            if let (Some(a), Some(b)) = (cpu0.0, cpu1.0) {
+                r.server_cpu += b - a;
+            }
+            if let (Some(a), Some(b)) = (cpu0.1, cpu1.1) {
+                r.client_cpu += b - a;
+            }
+            round_wall += wall;
+            r.count(&results);
+            round_ms.extend(results.iter().map(|(ms, _, _)| *ms));
         }
+        r.sync_wall += round_wall;
+        r.ops_by_round.push(round2(
+            (args.devices * args.edits) as f64 / round_wall.max(1e-9),
+        ));
+        r.durations.extend_from_slice(&round_ms);
+        round_ms.sort_by(f64::total_cmp);
+        r.p99_by_round.push(round2(percentile(&round_ms, 0.99)));
         if let Some(pid) = server_pid {
             r.rss_by_round.push(round2(
                 proc_status_kb(pid, "VmRSS:").unwrap_or(0.0) / 1024.0,
@@ -352,50 +514,48 @@ fn rounds(
         r.done += 1;
         if !quiet {
             eprintln!(
-                "round {}: {} syncs, {} errors so far, {:.1} s of sync",
-                r.done, args.devices, r.errors, r.sync_wall
+                "round {}: {} syncs, {} failed attempts so far, {:.1} s of sync",
+                r.done, r.syncs, r.errors, r.sync_wall
             );
         }
     }
     Ok(r)
 }
 
-/// Convergence: everyone syncs once more (all operations are on the server by now), then
-/// every phone of a unit and a fresh phone downloading the server's copy agree, and the
-/// server holds every operation made. Also: the conflicts kept, over the units.
+/// The end of the measured phase: every phone syncs once more, so those that synced early
+/// receive what the later ones sent (every operation is on the server by now). Its time,
+/// bytes and syncs are in the figures.
+fn catch_up(args: &LoadgenArgs, clients: &[Client], r: &mut Rounds, quiet: bool) {
+    let (results, wall) = sync_all(args, clients, "catch up", quiet);
+    r.catch_up_wall = wall;
+    r.count(&results);
+    r.catch_up_durations = results.iter().map(|(ms, _, _)| *ms).collect();
+    r.durations.extend_from_slice(&r.catch_up_durations);
+}
+
+/// Convergence, from what the replicas hold: every phone of a unit holds the same state as
+/// a fresh phone downloading the server's stored copy (from `base`: the server of its own
+/// restarted with its cache off), and the server holds every operation made. Failed sync
+/// attempts do not decide it; a phone that never got through does, by what it lacks. Also:
+/// the conflicts kept, over the units.
 fn verify(
     args: &LoadgenArgs,
     clients: &[Client],
     fleet: &Fleet,
+    base: &str,
     r: &Rounds,
-    quiet: bool,
 ) -> anyhow::Result<(bool, u64)> {
-    let b = bar(args.devices as u64, "verify", quiet);
-    let mut catch_up: Vec<bool> = parallel(args.devices, args.concurrency, |i| {
-        let ok = clients[i].sync().is_ok() && clients[i].unsynced() == 0;
-        b.inc(1);
-        ok
-    });
-    b.finish_and_clear();
-    // A catch-up an overloaded server kept refusing (503 until the phone's retries ran out;
-    // counted in `overloaded_replies`) is sent again one phone at a time, which the writer's
-    // queue always has room for; then every phone pulls once more (the phones before it
-    // lacked its operations), so what is compared below is what the phones hold.
-    if catch_up.iter().any(|ok| !*ok) {
-        for (i, ok) in catch_up.iter_mut().enumerate() {
-            if !*ok {
-                *ok = clients[i].sync().is_ok() && clients[i].unsynced() == 0;
-            }
-        }
-        for (i, ok) in catch_up.iter_mut().enumerate() {
-            *ok = *ok && clients[i].sync().is_ok();
-        }
+    let http = HttpTransport::new(base);
+    let mut converged = true;
+    let unsynced: u64 = clients.iter().map(Client::unsynced).sum();
+    if unsynced > 0 {
+        converged = false;
+        eprintln!("{unsynced} operations are still on the phones only");
     }
-    let mut converged = catch_up.iter().all(|ok| *ok) && r.errors == 0;
-    if r.errors > 0 {
+    if r.abandoned > 0 {
         eprintln!(
-            "{} syncs failed after the phones' retries (503s among them: overloaded_replies)",
-            r.errors
+            "{} syncs still failed after {} s of retries",
+            r.abandoned, args.retry_for_secs
         );
     }
     let mut by_unit: BTreeMap<usize, Vec<Vec<u8>>> = BTreeMap::new();
@@ -409,7 +569,7 @@ fn verify(
     for (u, prints) in &by_unit {
         let (unit, user) = (&fleet.units[*u], &fleet.users[*u]);
         let fresh = Client::in_memory()?;
-        fresh.login(&fleet.base, user, &fleet.password, "kiểm tra", Some(unit))?;
+        fresh.login(base, user, &fleet.password, "kiểm tra", Some(unit))?;
         fresh.sync()?;
         let server_print = fresh.state_fingerprint()?;
         conflicts_kept += fresh
@@ -417,11 +577,12 @@ fn verify(
             .iter()
             .map(|c| c.values.len() as u64 - 1)
             .sum::<u64>();
-        if prints.iter().any(|p| *p != server_print) {
+        let differ = prints.iter().filter(|p| **p != server_print).count();
+        if differ > 0 {
             converged = false;
-            eprintln!("unit {unit}: the phones and the server differ");
+            eprintln!("unit {unit}: {differ} phones differ from the server's stored copy");
         }
-        let stored = stored_ops(&fleet.http, &fleet.admin, unit)? - fleet.ops_before[*u];
+        let stored = stored_ops(&http, &fleet.admin, unit)? - fleet.ops_before[*u];
         let made = (prints.len() * args.edits * r.done) as i64;
         if stored != made {
             converged = false;

@@ -16,6 +16,7 @@ use crate::args::LoadgenArgs;
 #[derive(Debug)]
 pub struct OwnServer {
     pub child: Child,
+    pub exe: PathBuf,
     pub base: String,
     pub db: String,
     pub dir: Option<TempDir>,
@@ -128,9 +129,32 @@ pub fn start_own_server(
     if !status.success() {
         bail!("could not create the load generator's admin on {db}");
     }
-    let mut cmd = Command::new(&exe);
-    cmd.args(["serve", "--db", &db, "--bind", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
+    let (child, base) = serve(&exe, args, &db, None)?;
+    Ok(OwnServer {
+        child,
+        exe,
+        base,
+        db,
+        dir,
+    })
+}
+
+/// A `taskforce serve` on `db` (with `config`, a TOML file, when given): the child and the
+/// address it listens on.
+fn serve(
+    exe: &Path,
+    args: &LoadgenArgs,
+    db: &str,
+    config: Option<&Path>,
+) -> anyhow::Result<(Child, String)> {
+    let mut cmd = Command::new(exe);
+    if let Some(config) = config {
+        cmd.arg("serve").arg("--config").arg(config);
+        cmd.args(["--db", db, "--bind", "127.0.0.1:0"]);
+    } else {
+        cmd.args(["serve", "--db", db, "--bind", "127.0.0.1:0"]);
+    }
+    cmd.env("RUST_LOG", "warn")
         // Every phone signs in from 127.0.0.1: one address standing for thousands.
         .env("TASKFORCE_LOGIN_PER_ADDRESS_BURST", "1000000")
         // And a unit's phones share its one account: as many devices as phones, and the fresh
@@ -172,10 +196,24 @@ pub fn start_own_server(
     };
     // Keep draining its stdout so it never blocks.
     std::thread::spawn(move || for _ in lines {});
-    Ok(OwnServer {
-        child,
-        base,
-        db,
-        dir,
-    })
+    Ok((child, base))
+}
+
+impl OwnServer {
+    /// Stop the server and start it again on the same database with its document cache off
+    /// (`doc_cache_entries = 0`): every answer is then read from the database. The seconds
+    /// from the start to its first answer.
+    pub fn restart_without_cache(&mut self, args: &LoadgenArgs) -> anyhow::Result<f64> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = TempDir::new("loadgen-config")?;
+        let config = dir.0.join("taskforce.toml");
+        std::fs::write(&config, "doc_cache_entries = 0\n")
+            .with_context(|| format!("write {}", config.display()))?;
+        let t = std::time::Instant::now();
+        let (child, base) = serve(&self.exe, args, &self.db, Some(&config))?;
+        self.child = child;
+        self.base = base;
+        Ok(t.elapsed().as_secs_f64())
+    }
 }

@@ -58,6 +58,12 @@ fn check(f: &serde_json::Value) {
         "overloaded_replies",
         "server_rss_mb",
         "converged",
+        "wire_bytes_per_op",
+        "syncs_per_sec",
+        "yardstick_rows_per_sec",
+        "yardstick_share",
+        "catch_up_wall_s",
+        "restart_to_listen_s",
     ] {
         assert!(f.get(key).is_some(), "no {key} in {f}");
     }
@@ -65,7 +71,13 @@ fn check(f: &serde_json::Value) {
     assert_eq!(f["units"], 3);
     assert_eq!(f["edits_per_device"], 8);
     assert_eq!(f["ops_total"], 12 * 8 * 2);
-    assert_eq!(f["syncs"], 24);
+    // Two rounds of 12 syncs, and the catch-up round inside the measured phase.
+    assert_eq!(f["syncs"], 36);
+    assert!(f["catch_up_wall_s"].as_f64().unwrap_or(-1.0) >= 0.0, "{f}");
+    assert!(
+        f["sync_wall_s"].as_f64() >= f["catch_up_wall_s"].as_f64(),
+        "the catch-up is part of the measured phase: {f}"
+    );
     assert_eq!(f["errors"], 0);
     assert_eq!(
         f["overloaded_replies"], 0,
@@ -80,12 +92,33 @@ fn check(f: &serde_json::Value) {
         f["server_rss_by_round_mb"].as_array().map(Vec::len),
         Some(2)
     );
+    // Every byte on the wire: the bodies and the HTTP headers around them.
+    let body_bytes = f["bytes_up"].as_u64().unwrap_or(0) + f["bytes_down"].as_u64().unwrap_or(0);
+    let wire_bytes =
+        f["wire_bytes_up"].as_u64().unwrap_or(0) + f["wire_bytes_down"].as_u64().unwrap_or(0);
     assert!(
-        f["yardstick_rows_per_sec"].as_f64().unwrap_or(0.0) > 0.0,
-        "the plain-insert yardstick ran: {f}"
+        wire_bytes > body_bytes + 36 * 200,
+        "headers counted (at least 200 bytes a sync, both ways): {f}"
+    );
+    assert!(f["syncs_per_sec"].as_f64().unwrap_or(0.0) > 0.0, "{f}");
+    // The yardstick wrote the run's own rows again: at least its change rows and the
+    // documents they touched.
+    let changes = f["server_metrics"]["changes_stored_total"]
+        .as_f64()
+        .unwrap_or(0.0);
+    assert!(changes > 0.0, "{f}");
+    assert!(
+        f["yardstick_rows"].as_f64().unwrap_or(0.0) > changes,
+        "the yardstick writes the change rows and the rows around them: {f}"
     );
     assert!(
-        f["fraction_of_yardstick"].as_f64().unwrap_or(0.0) > 0.0,
+        f["yardstick_rows_per_sec"].as_f64().unwrap_or(0.0) > 0.0,
+        "the yardstick ran: {f}"
+    );
+    assert!(f["yardstick_share"].as_f64().unwrap_or(0.0) > 0.0, "{f}");
+    assert_eq!(f["fraction_of_yardstick"], f["yardstick_share"]);
+    assert!(
+        f["restart_to_listen_s"].as_f64().unwrap_or(0.0) > 0.0,
         "{f}"
     );
     assert!(
@@ -114,6 +147,64 @@ fn loadgen_on_its_own_temporary_sqlite() {
     let f = loadgen(&[]);
     check(&f);
     assert_eq!(f["database"], "sqlite (temporary)");
+}
+
+#[test]
+fn loadgen_one_edit_per_sync_with_readers() {
+    let f = loadgen(&[
+        "--edits-per-sync",
+        "1",
+        "--readers",
+        "2",
+        "--read-rate",
+        "20",
+    ]);
+    assert_eq!(f["converged"], true, "{f}");
+    assert_eq!(f["edits_per_sync"], 1);
+    assert_eq!(f["ops_total"], 12 * 8 * 2);
+    assert_eq!(
+        f["syncs"],
+        12 * 8 * 2 + 12,
+        "a sync per edit, and the catch-up: {f}"
+    );
+    assert_eq!(f["errors"], 0, "{f}");
+    assert!(
+        f["reads"].as_u64().unwrap_or(0) >= 2,
+        "each reader read: {f}"
+    );
+    assert_eq!(f["read_errors"], 0, "every read answered 200: {f}");
+    assert!(f["read_p99_ms"].as_f64().unwrap_or(0.0) > 0.0, "{f}");
+    for kind in ["progress", "matrix_page", "matrix_csv"] {
+        assert!(f["read_p99_ms_by_kind"].get(kind).is_some(), "{kind}: {f}");
+    }
+}
+
+/// The convergence check can fail: a phone whose edit reaches the server after the catch-up
+/// round (so its unit's other phone never receives it) differs from that phone, and the run
+/// says so (and exits non-zero); nothing is left unsent, so only the comparison of the
+/// replicas can see it.
+#[test]
+fn loadgen_sees_a_divergence() {
+    let out = loadgen_cmd()
+        .args(["--devices", "4", "--units", "2", "--edits", "3", "--json"])
+        .arg("--inject-divergence")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let f: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stderr}"));
+    assert_eq!(f["converged"], false, "{f}");
+    assert_eq!(
+        f["errors"], 0,
+        "no sync failed: the replicas decided it: {f}"
+    );
+    assert!(
+        stderr.contains("1 phones differ from the server's stored copy"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("still on the phones"), "{stderr}");
+    assert!(stderr.contains("did not converge"), "{stderr}");
 }
 
 #[test]

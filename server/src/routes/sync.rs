@@ -142,6 +142,10 @@ async fn round_trip(
     Metrics::add(&state.metrics.bytes_out, bytes.len() as u64);
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")
+        .insert_header((
+            "Content-Security-Policy",
+            crate::dashboard::SYNC_CONTENT_SECURITY_POLICY,
+        ))
         .body(bytes))
 }
 

@@ -193,6 +193,7 @@ async fn try_batch(
             .await?;
         Metrics::add(&ctx.metrics.ops_applied, slot.applied as u64);
         Metrics::add(&ctx.metrics.changes_stored, slot.rows.len() as u64);
+        Metrics::add(&ctx.metrics.documents_written, 1);
         // The server's seal on the document's last row of the batch: it covers the chain up
         // to there (decision 32), one signature per document per batch.
         if let Some(last) = slot.rows.last_mut() {
@@ -217,6 +218,14 @@ async fn try_batch(
         slot.entry.ops = ops;
         slot.entry.shed_if_large(ctx.docs.whole_limit());
     }
+    if !change_rows.is_empty() {
+        Metrics::add(&ctx.metrics.change_batches, 1);
+    }
+    Metrics::add(&ctx.metrics.task_rows_written, task_rows.len() as u64);
+    Metrics::add(
+        &ctx.metrics.event_rows_written,
+        (report_rows.len() + confirmation_rows.len() + verification_rows.len()) as u64,
+    );
     store_rows(
         &txn,
         change_rows,

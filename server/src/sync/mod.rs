@@ -36,6 +36,9 @@ use tokio::sync::{mpsc, oneshot};
 pub use batch::write_batch;
 use batch::write_batch_due;
 use compactor::Compactor;
+/// The rows a write transaction stores with the op log; public for the load generator's
+/// yardstick, which writes the run's own rows through it.
+pub use projections::store_rows;
 
 use crate::{
     docstore::{DocCache, SnapshotMeasure},

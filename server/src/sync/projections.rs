@@ -237,7 +237,7 @@ pub(super) async fn store_confirmation_states(
 }
 
 /// Store the batch's rows: the op log idempotently, the projections as upserts.
-pub(super) async fn store_rows(
+pub async fn store_rows(
     db: &impl ConnectionTrait,
     change_rows: Vec<changes::ActiveModel>,
     task_rows: Vec<tasks::ActiveModel>,

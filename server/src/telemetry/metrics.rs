@@ -107,6 +107,14 @@ pub struct Metrics {
     pub ops_applied: Count,
     pub changes_stored: Count,
     pub write_batches: Count,
+    /// Write transactions that stored changes (the others only answered reads).
+    pub change_batches: Count,
+    /// Document rows a write transaction updated (one per document per transaction).
+    pub documents_written: Count,
+    /// Task projection rows upserted with the op log.
+    pub task_rows_written: Count,
+    /// Report, hotline-confirmation and verification rows written with the op log.
+    pub event_rows_written: Count,
     pub bytes_in: Count,
     pub bytes_out: Count,
     pub snapshots_sent: Count,
@@ -162,6 +170,10 @@ impl Default for Metrics {
             ops_applied: Count::default(),
             changes_stored: Count::default(),
             write_batches: Count::default(),
+            change_batches: Count::default(),
+            documents_written: Count::default(),
+            task_rows_written: Count::default(),
+            event_rows_written: Count::default(),
             bytes_in: Count::default(),
             bytes_out: Count::default(),
             snapshots_sent: Count::default(),
@@ -230,7 +242,7 @@ impl Metrics {
 
     /// Registers every metric once (the registry holds clones sharing their values).
     fn registered(mut self) -> Self {
-        let counters: [(&str, &str, &Count); 22] = [
+        let counters: [(&str, &str, &Count); 26] = [
             ("http_requests", "HTTP requests served", &self.http_requests),
             (
                 "http_errors",
@@ -261,6 +273,26 @@ impl Metrics {
                 "sync_write_transactions",
                 "Transactions that wrote syncs (several syncs share one on SQLite)",
                 &self.write_batches,
+            ),
+            (
+                "sync_write_transactions_with_changes",
+                "Sync write transactions that stored changes",
+                &self.change_batches,
+            ),
+            (
+                "documents_written",
+                "Document rows updated by sync write transactions",
+                &self.documents_written,
+            ),
+            (
+                "task_rows_written",
+                "Task projection rows written with the op log",
+                &self.task_rows_written,
+            ),
+            (
+                "event_rows_written",
+                "Report, hotline-confirmation and verification rows written with the op log",
+                &self.event_rows_written,
             ),
             (
                 "sync_bytes_in",
@@ -508,6 +540,10 @@ mod tests {
             ("taskforce_ops_applied_total", 0),
             ("taskforce_changes_stored_total", 0),
             ("taskforce_sync_write_transactions_total", 2),
+            ("taskforce_sync_write_transactions_with_changes_total", 0),
+            ("taskforce_documents_written_total", 0),
+            ("taskforce_task_rows_written_total", 0),
+            ("taskforce_event_rows_written_total", 0),
             ("taskforce_sync_bytes_in_total", 10),
             ("taskforce_sync_bytes_out_total", 0),
             ("taskforce_snapshots_sent_total", 0),
