@@ -68,11 +68,6 @@ pub static CONTENT_SECURITY_POLICY: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// The policy of the sync answers, binary and never rendered: nothing may load, submit or
-/// frame. The pages' policy would add its hashes, about 290 bytes to every sync (issue 25).
-pub const SYNC_CONTENT_SECURITY_POLICY: &str =
-    "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
 /// The headers every response carries (pages, exports and the API alike), unless a handler
 /// set its own.
 pub fn security_headers() -> DefaultHeaders {

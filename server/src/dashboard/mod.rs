@@ -23,7 +23,7 @@ use actix_web::{
     web,
 };
 pub use i18n::{Lang, t};
-pub use layout::{CONTENT_SECURITY_POLICY, SYNC_CONTENT_SECURITY_POLICY, security_headers};
+pub use layout::{CONTENT_SECURITY_POLICY, security_headers};
 use maud::html;
 use sea_orm::EntityTrait;
 use serde::Deserialize;

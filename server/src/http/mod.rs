@@ -16,6 +16,12 @@ use sha2::{Digest, Sha256};
 
 use crate::{auth::Caller, error::ApiError, state::AppState};
 
+/// The policy of the sync answers, binary and never rendered: nothing may load, submit or
+/// frame. The pages' policy (`dashboard::CONTENT_SECURITY_POLICY`, on every other answer)
+/// would add its hashes, 337 bytes, to every sync (issue 25).
+pub const SYNC_CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /// The dashboard's sign-in cookie: it holds a normal bearer token.
 pub const TOKEN_COOKIE: &str = "tf_token";
 

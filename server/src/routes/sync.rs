@@ -144,7 +144,7 @@ async fn round_trip(
         .content_type("application/octet-stream")
         .insert_header((
             "Content-Security-Policy",
-            crate::dashboard::SYNC_CONTENT_SECURITY_POLICY,
+            crate::http::SYNC_CONTENT_SECURITY_POLICY,
         ))
         .body(bytes))
 }
