@@ -122,15 +122,9 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let readers = (args.readers > 0)
         .then(|| Readers::start(args.readers, args.read_rate, &fleet.base, &fleet.admin));
     let mut r = rounds(&args, &clients, &tasks, server_pid, started, quiet)?;
-    let cpu0 = (proc_cpu_s(server_pid), proc_cpu_s(None));
+    let cpu = Cpu::now(server_pid);
     catch_up(&args, &clients, &mut r, quiet);
-    let cpu1 = (proc_cpu_s(server_pid), proc_cpu_s(None));
-    if let (Some(a), Some(b)) = (cpu0.0, cpu1.0) {
-        r.server_cpu += b - a;
-    }
-    if let (Some(a), Some(b)) = (cpu0.1, cpu1.1) {
-        r.client_cpu += b - a;
-    }
+    r.add_cpu_since(cpu, server_pid);
     let reads = readers.map(Readers::stop);
     let (up1, down1, req1) = counters.read();
     let (wire_up1, wire_down1) = wire.read();
@@ -431,7 +425,28 @@ fn sync_all(
     (results, t0.elapsed().as_secs_f64())
 }
 
+/// CPU seconds so far of the server (when it is ours) and of this process.
+#[derive(Debug, Clone, Copy)]
+struct Cpu(Option<f64>, Option<f64>);
+
+impl Cpu {
+    fn now(server_pid: Option<u32>) -> Self {
+        Self(proc_cpu_s(server_pid), proc_cpu_s(None))
+    }
+}
+
 impl Rounds {
+    /// Add the CPU time the server and the phones used since `before`.
+    fn add_cpu_since(&mut self, before: Cpu, server_pid: Option<u32>) {
+        let after = Cpu::now(server_pid);
+        if let (Some(a), Some(b)) = (before.0, after.0) {
+            self.server_cpu += b - a;
+        }
+        if let (Some(a), Some(b)) = (before.1, after.1) {
+            self.client_cpu += b - a;
+        }
+    }
+
     /// Count one `sync_all`'s results.
     fn count(&mut self, results: &[(f64, u64, bool)]) {
         self.syncs += results.len() as u64;
@@ -486,15 +501,9 @@ fn rounds(
             for e in edited {
                 e?;
             }
-            let cpu0 = (proc_cpu_s(server_pid), proc_cpu_s(None));
+            let cpu = Cpu::now(server_pid);
             let (results, wall) = sync_all(args, clients, &format!("sync {}", round + 1), quiet);
-            let cpu1 = (proc_cpu_s(server_pid), proc_cpu_s(None));
-            if let (Some(a), Some(b)) = (cpu0.0, cpu1.0) {
-                r.server_cpu += b - a;
-            }
-            if let (Some(a), Some(b)) = (cpu0.1, cpu1.1) {
-                r.client_cpu += b - a;
-            }
+            r.add_cpu_since(cpu, server_pid);
             round_wall += wall;
             r.count(&results);
             round_ms.extend(results.iter().map(|(ms, _, _)| *ms));
