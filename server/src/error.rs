@@ -41,6 +41,12 @@ pub enum ApiError {
     Reused { actor: u32, start: u64 },
     #[error("the body is {size} bytes; at most {limit} are accepted here")]
     TooLarge { size: usize, limit: usize },
+    /// A request body in a content coding (`Content-Encoding: gzip` …): refused unread, so a
+    /// small compressed body cannot unpack into megabytes of the server's memory.
+    #[error(
+        "nội dung gửi lên không được nén (Content-Encoding: {0}); hãy gửi lại không nén / request bodies are not taken in a content coding (Content-Encoding: {0}); send it uncompressed"
+    )]
+    UnsupportedEncoding(String),
     /// The changes would take the unit's document past one of its limits (`doc::check_room`):
     /// none of them was taken. Sending them again cannot help; changes that do not grow the
     /// document (or, under the limit for new items, add none) still are taken.
@@ -101,6 +107,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Reused { .. } => "reused_sequence",
             ApiError::TooLarge { .. } => "too_large",
+            ApiError::UnsupportedEncoding(_) => "unsupported_encoding",
             ApiError::DocumentFull { .. } => "document_full",
             ApiError::TooManyRequests { .. } => "too_many_attempts",
             ApiError::Overloaded { .. } => "overloaded",
@@ -425,6 +432,7 @@ impl ResponseError for ApiError {
                 StatusCode::CONFLICT
             }
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             // Not 413: the request may be small; it is the document that is full, and no way
             // of sending these changes would be taken.
             ApiError::DocumentFull { .. } => StatusCode::UNPROCESSABLE_ENTITY,

@@ -79,6 +79,35 @@ async fn count_requests(
     Ok(res)
 }
 
+/// Refuses a request whose body comes in a content coding (`Content-Encoding` other than
+/// `identity`) with `415 unsupported_encoding`, before anything reads it. actix-web would
+/// unpack it as it reads, each chunk at once (64 kB of gzip can hold 64 MB of zeros), before
+/// a route's size limit sees the bytes; and no client of ours compresses what it sends. The
+/// answers are still compressed for a client that asks (`Compress`).
+async fn refuse_coded_bodies(
+    req: actix_web::dev::ServiceRequest,
+    next: Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<
+    ServiceResponse<actix_web::body::EitherBody<impl actix_web::body::MessageBody>>,
+    actix_web::Error,
+> {
+    let coded = req
+        .headers()
+        .get_all(actix_web::http::header::CONTENT_ENCODING)
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(|c| String::from_utf8_lossy(c).trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty() && c != "identity")
+        // Named back in the message, within bounds.
+        .map(|c| c.chars().take(32).collect::<String>())
+        .take(4)
+        .collect::<Vec<_>>();
+    if !coded.is_empty() {
+        let refusal = ApiError::UnsupportedEncoding(coded.join(", ")).into_response();
+        return Ok(req.into_response(refusal).map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
 /// Every route: the API's table, then the dashboard's pages.
 pub fn routes(cfg: &mut web::ServiceConfig, config: &Config) {
     let json = web::JsonConfig::default()
@@ -130,6 +159,7 @@ pub fn start(state: AppState) -> anyhow::Result<(Server, std::net::SocketAddr)> 
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap(from_fn(refuse_coded_bodies))
             .wrap(from_fn(count_requests))
             .wrap(Compress::default())
             // CSP, framing, sniffing, referrer: on every response (issue 19).

@@ -16,6 +16,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use common::{DIRECTIVE, PASSWORD, TestApp, TestDb, spawn_app, spawn_app_with};
 use sha2::{Digest, Sha256};
 use taskforce_core::doc::{Confirmation, Day, Figure, Op, Report, Status, TaskField, TaskRef};
+use taskforce_core::sync::wire;
 use taskforce_server::{auth::Role, config::Secret, dashboard::DASHBOARD_ROUTES};
 
 const SCRIPT: &str = "\"<script>alert(1)</script>";
@@ -310,6 +311,138 @@ fn sync_answers_carry_a_short_policy_that_allows_nothing() {
     assert_eq!(a.header("x-content-type-options"), Some("nosniff"));
     assert_eq!(a.header("x-frame-options"), Some("DENY"));
     assert_eq!(a.header("content-type"), Some("application/octet-stream"));
+}
+
+/// A gzip-compressed copy of `bytes`.
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(bytes).unwrap_or_else(|e| panic!("gzip: {e}"));
+    z.finish().unwrap_or_else(|e| panic!("gzip: {e}"))
+}
+
+/// A sync answer comes gzip-compressed to a phone that asks for it (`Accept-Encoding:
+/// gzip`, as mobile-core's transport does), and plain to one that does not: the same answer
+/// decoded, far fewer bytes on the wire (headers included), and `Vary: Accept-Encoding`.
+#[test]
+fn sync_answers_come_compressed_to_a_phone_that_asks() {
+    use std::sync::Arc;
+    use taskforce_core::client::{HttpTransport, Transport, WireBytes};
+    let app = spawn_app(TestDb::sqlite());
+    app.create_user("cucvt.a", Role::Member, &[("cuc-vt", false)]);
+    app.create_user("cucvt.b", Role::Member, &[("cuc-vt", false)]);
+    let mut writer = app.phone("cucvt.a", "cuc-vt");
+    for day in 3..=28 {
+        writer.edit(Op::Report(Report {
+            period: format!("2020-02-{day:02}"),
+            text: "Đã gửi tin nhắn khuyến cáo phòng chống dịch tới thuê bao.".into(),
+            figures: vec![Figure {
+                name: "sms_sent".into(),
+                value: 1_000 * day,
+            }],
+            at: 1_580_860_800 + day,
+        }));
+    }
+    writer.sync(&app);
+    let mut reader = app.phone("cucvt.b", "cuc-vt");
+    let body = reader.request_bytes();
+    let answer = |gzip: bool| {
+        let bytes = Arc::new(WireBytes::default());
+        let t = HttpTransport::counting(&app.base, bytes.clone(), gzip);
+        let reply = t
+            .post_sync(&reader.token, reader.actor, body.clone())
+            .unwrap_or_else(|e| panic!("sync: {e}"));
+        assert_eq!(reply.status, 200);
+        (reply.body, bytes.read().1)
+    };
+    let (plain, plain_wire) = answer(false);
+    let (unpacked, gzip_wire) = answer(true);
+    assert_eq!(unpacked, plain, "the same answer");
+    assert!(
+        gzip_wire * 2 < plain_wire,
+        "{gzip_wire} bytes received compressed, {plain_wire} plain"
+    );
+    wire::decode_response(&plain).unwrap_or_else(|e| panic!("the answer: {e}"));
+    // What a cache between must know: the answer depends on the request's Accept-Encoding.
+    let resp = agent()
+        .post(&format!("{}/api/v1/sync", app.base))
+        .header("Authorization", &format!("Bearer {}", reader.token))
+        .header("X-Taskforce-Device", &reader.actor.to_string())
+        .header("Content-Type", "application/octet-stream")
+        .header("Accept-Encoding", "gzip")
+        .send(&body[..])
+        .unwrap_or_else(|e| panic!("sync: {e}"));
+    let a = Answer::of(resp);
+    assert_eq!(a.status, 200);
+    assert!(
+        a.header("vary")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("accept-encoding")),
+        "{:?}",
+        a.header("vary")
+    );
+}
+
+/// A request body in a content coding (gzip …) is refused with `415 unsupported_encoding`
+/// before it is read: a small compressed body must not unpack into megabytes in the server's
+/// memory, and no client of ours compresses what it sends. Nothing is taken.
+#[test]
+fn bodies_in_a_content_coding_are_refused_unread() {
+    let app = spawn_app(TestDb::sqlite());
+    app.create_user("cucvt.a", Role::Member, &[("cuc-vt", false)]);
+    let mut phone = app.phone("cucvt.a", "cuc-vt");
+    phone.status(1, Status::InProgress);
+    phone.sync(&app);
+    phone.status(1, Status::Done);
+    let ops_before = app.document(&phone.token, "cuc-vt")["ops"].as_u64();
+    // A sync whose body is a valid request, gzip-compressed; and 64 MiB of zeros in 64 kB.
+    let bomb = gzip(&vec![0u8; 64 << 20]);
+    for (body, coding) in [
+        (gzip(&phone.request_bytes()), "gzip"),
+        (bomb.clone(), "gzip"),
+        (bomb, "deflate"),
+        (phone.request_bytes(), "br"),
+    ] {
+        let mut resp = agent()
+            .post(&format!("{}/api/v1/sync", app.base))
+            .header("Authorization", &format!("Bearer {}", phone.token))
+            .header("X-Taskforce-Device", &phone.actor.to_string())
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Encoding", coding)
+            .send(&body[..])
+            .unwrap_or_else(|e| panic!("sync: {e}"));
+        let status = resp.status().as_u16();
+        let json: serde_json::Value = resp.body_mut().read_json().unwrap_or_default();
+        assert_eq!(status, 415, "{coding}: {json}");
+        assert_eq!(json["error"], "unsupported_encoding", "{json}");
+        assert!(
+            json["message"].as_str().is_some_and(|m| m.contains(coding)),
+            "{json}"
+        );
+    }
+    assert_eq!(
+        app.document(&phone.token, "cuc-vt")["ops"].as_u64(),
+        ops_before,
+        "nothing taken"
+    );
+    // The JSON routes too: a sign-in in gzip is refused, not unpacked.
+    let login = serde_json::json!({ "username": "cucvt.a", "password": PASSWORD });
+    let resp = agent()
+        .post(&format!("{}/api/v1/auth/login", app.base))
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .send(&gzip(login.to_string().as_bytes())[..])
+        .unwrap_or_else(|e| panic!("login: {e}"));
+    assert_eq!(resp.status().as_u16(), 415);
+    // `identity` is no coding at all: taken as it is.
+    let resp = agent()
+        .post(&format!("{}/api/v1/auth/login", app.base))
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "identity")
+        .send(login.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("login: {e}"));
+    assert_eq!(resp.status().as_u16(), 200);
+    // And the phone, as it is, still syncs.
+    phone.sync(&app);
 }
 
 #[test]

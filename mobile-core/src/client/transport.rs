@@ -10,6 +10,7 @@ use std::{
 };
 
 use ureq::{
+    config::AutoHeaderValue,
     tls::{Certificate, PemItem, RootCerts, TlsConfig, TlsProvider, parse_pem},
     unversioned::{
         resolver::DefaultResolver,
@@ -192,24 +193,40 @@ impl HttpTransport {
 
     /// As [`Self::new`], every byte on its connections counted in `bytes` (headers and
     /// TLS included). Direct connections only: no `HTTPS_PROXY` (the load generator's).
-    pub fn counting(base: &str, bytes: Arc<WireBytes>) -> Self {
-        Self::build(base, TlsConfig::default(), TIMEOUT, Some(bytes))
+    /// `gzip`: ask for gzip-compressed answers, as every other transport does; `false`
+    /// measures the same work uncompressed.
+    pub fn counting(base: &str, bytes: Arc<WireBytes>, gzip: bool) -> Self {
+        Self::build(base, TlsConfig::default(), TIMEOUT, Some((bytes, gzip)))
     }
 
     fn with_tls(base: &str, tls: TlsConfig, timeout: Duration) -> Self {
         Self::build(base, tls, timeout, None)
     }
 
-    fn build(base: &str, tls: TlsConfig, timeout: Duration, bytes: Option<Arc<WireBytes>>) -> Self {
+    fn build(
+        base: &str,
+        tls: TlsConfig,
+        timeout: Duration,
+        counted: Option<(Arc<WireBytes>, bool)>,
+    ) -> Self {
+        // Answers come gzip-compressed when the server offers it (`Accept-Encoding: gzip`,
+        // ureq's default with its `gzip` feature); decompressed answers are still held to
+        // the 64 MiB read limit, which counts bytes after decoding.
+        let plain = matches!(counted, Some((_, false)));
         let config = ureq::Agent::config_builder()
+            .accept_encoding(if plain {
+                AutoHeaderValue::None
+            } else {
+                AutoHeaderValue::Default
+            })
             .http_status_as_error(false)
             .timeout_global(Some(timeout))
             .timeout_connect(Some(timeout.min(Duration::from_secs(10))))
             .tls_config(tls)
             .build();
-        let agent = match bytes {
+        let agent = match counted {
             // ureq's own chain (TCP, then TLS when the URL is https), the counter between.
-            Some(bytes) => ureq::Agent::with_parts(
+            Some((bytes, _)) => ureq::Agent::with_parts(
                 config,
                 ().chain(TcpConnector::default())
                     .chain(CountingConnector(bytes))
@@ -347,7 +364,7 @@ mod tests {
             b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
         let (base, server) = serve_once(ANSWER);
         let bytes = Arc::new(WireBytes::default());
-        let t = HttpTransport::counting(&base, bytes.clone());
+        let t = HttpTransport::counting(&base, bytes.clone(), true);
         let reply = t
             .post_sync("tok", 7, b"hello".to_vec())
             .unwrap_or_else(|e| panic!("reply: {e:?}"));

@@ -42,6 +42,10 @@ pub struct LoadgenArgs {
     /// (1: a phone that syncs every edit) [default: all of them, one sync per round].
     #[arg(long)]
     pub edits_per_sync: Option<usize>,
+    /// The phones ask for uncompressed answers (no `Accept-Encoding: gzip`): the same work
+    /// measured without compression, for its bytes and CPU.
+    #[arg(long)]
+    pub no_gzip: bool,
     /// Rounds of edit-then-sync.
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,

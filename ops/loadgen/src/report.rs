@@ -15,6 +15,8 @@ pub struct Figures {
     pub edits_per_device: usize,
     /// Edits a phone makes between two syncs.
     pub edits_per_sync: usize,
+    /// The phones asked for gzip-compressed answers (`--no-gzip` turns it off).
+    pub gzip: bool,
     pub rounds: usize,
     pub concurrency: usize,
     pub storage: &'static str,

@@ -196,6 +196,7 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
             .edits_per_sync
             .unwrap_or(args.edits)
             .min(args.edits.max(1)),
+        gzip: !args.no_gzip,
         rounds: r.done,
         concurrency: args.concurrency,
         storage: match args.store {
@@ -351,12 +352,12 @@ fn sign_in(
                 Some(d) => Box::new(SqliteStore::open(d.0.join(format!("phone-{i}.db")))?),
                 None => Box::new(MemoryStore::default()),
             };
-            let (c, w) = (counters.clone(), wire.clone());
+            let (c, w, gzip) = (counters.clone(), wire.clone(), !args.no_gzip);
             let client = Client::with_store(
                 store,
                 Box::new(move |base: &str| {
                     Arc::new(Counting {
-                        inner: HttpTransport::counting(base, w.clone()),
+                        inner: HttpTransport::counting(base, w.clone(), gzip),
                         counters: c.clone(),
                     }) as Arc<dyn Transport>
                 }),

@@ -18,20 +18,22 @@ fn loadgen_cmd() -> Command {
 }
 
 fn loadgen(extra: &[&str]) -> serde_json::Value {
+    // The small run's sizes, each unless `extra` gives its own.
+    let defaults = [
+        ("--devices", "12"),
+        ("--units", "3"),
+        ("--edits", "8"),
+        ("--rounds", "2"),
+        ("--concurrency", "4"),
+    ];
     let out = loadgen_cmd()
-        .args([
-            "--devices",
-            "12",
-            "--units",
-            "3",
-            "--edits",
-            "8",
-            "--rounds",
-            "2",
-            "--concurrency",
-            "4",
-            "--json",
-        ])
+        .args(
+            defaults
+                .iter()
+                .filter(|(flag, _)| !extra.contains(flag))
+                .flat_map(|(flag, value)| [flag, value]),
+        )
+        .arg("--json")
         .args(extra)
         .output()
         .unwrap_or_else(|e| panic!("run taskforce-loadgen: {e}"));
@@ -177,6 +179,43 @@ fn loadgen_one_edit_per_sync_with_readers() {
     for kind in ["progress", "matrix_page", "matrix_csv"] {
         assert!(f["read_p99_ms_by_kind"].get(kind).is_some(), "{kind}: {f}");
     }
+}
+
+/// The phones ask for compressed answers unless told not to (`--no-gzip`): the same work
+/// then takes many more bytes down on the wire, while the sync bodies (counted unpacked) are
+/// the same kind of size.
+#[test]
+fn loadgen_measures_the_answers_compressed_and_plain() {
+    let more = ["--edits", "30"];
+    let gzip = loadgen(&more);
+    let plain = loadgen(&[&more[..], &["--no-gzip"]].concat());
+    for f in [&gzip, &plain] {
+        assert_eq!(
+            (&f["converged"], &f["errors"]),
+            (&true.into(), &0.into()),
+            "{f}"
+        );
+        assert_eq!(f["ops_total"], 12 * 30 * 2, "{f}");
+    }
+    assert_eq!(
+        (&gzip["gzip"], &plain["gzip"]),
+        (&true.into(), &false.into())
+    );
+    let down = |f: &serde_json::Value, key: &str| f[key].as_f64().unwrap_or(0.0);
+    // Small answers here, so headers weigh: a fifth off at least (2.5× off at 1,000 × 50).
+    let (z, p) = (
+        down(&gzip, "wire_bytes_down_per_op"),
+        down(&plain, "wire_bytes_down_per_op"),
+    );
+    assert!(
+        z > 0.0 && z * 1.2 < p,
+        "down on the wire per op: {z} compressed, {p} plain"
+    );
+    let (a, b) = (down(&gzip, "bytes_per_op"), down(&plain, "bytes_per_op"));
+    assert!(
+        a > 0.0 && (a - b).abs() < 0.3 * b,
+        "bodies unpacked alike: {a} {b}"
+    );
 }
 
 /// The convergence check can fail: a phone whose edit reaches the server after the catch-up
