@@ -35,8 +35,22 @@ pub struct Reply {
     pub retry_after: Option<u64>,
 }
 
+/// The most bytes an answer may unpack to: the largest message either side accepts
+/// (`wire::MAX_MESSAGE_BYTES`) and room for its frame. Counted after gzip is undone, so a
+/// hostile server's small compressed answer cannot fill the phone's memory.
+pub const ANSWER_LIMIT: u64 = crate::sync::wire::MAX_MESSAGE_BYTES as u64 + (1 << 20);
+
+/// The most bytes of an error answer read as JSON (the server's are a few hundred): a larger
+/// one reads as no JSON, so a hostile one cannot become a huge tree of values.
+pub const ERROR_JSON_LIMIT: usize = 64 * 1024;
+
 impl Reply {
+    /// The body as JSON (`Null` when it is not JSON, or an error answer of more than
+    /// [`ERROR_JSON_LIMIT`] bytes).
     pub fn json(&self) -> serde_json::Value {
+        if !(200..300).contains(&self.status) && self.body.len() > ERROR_JSON_LIMIT {
+            return serde_json::Value::Null;
+        }
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
     }
 }
@@ -210,8 +224,8 @@ impl HttpTransport {
         counted: Option<(Arc<WireBytes>, bool)>,
     ) -> Self {
         // Answers come gzip-compressed when the server offers it (`Accept-Encoding: gzip`,
-        // ureq's default with its `gzip` feature); decompressed answers are still held to
-        // the 64 MiB read limit, which counts bytes after decoding.
+        // ureq's default with its `gzip` feature); unpacked, they are held to
+        // `ANSWER_LIMIT`, which ureq counts after decoding.
         let plain = matches!(counted, Some((_, false)));
         let config = ureq::Agent::config_builder()
             .accept_encoding(if plain {
@@ -254,7 +268,7 @@ impl HttpTransport {
         let body = resp
             .body_mut()
             .with_config()
-            .limit(64 * 1024 * 1024)
+            .limit(ANSWER_LIMIT)
             .read_to_vec()
             .map_err(|e| TransportError(e.to_string()))?;
         Ok(Reply {
@@ -329,7 +343,9 @@ mod tests {
     use super::*;
 
     /// A one-request HTTP server on a real socket: what it read, and the answer it wrote.
-    fn serve_once(answer: &'static [u8]) -> (String, std::thread::JoinHandle<Vec<u8>>) {
+    fn serve_once(
+        answer: impl AsRef<[u8]> + Send + 'static,
+    ) -> (String, std::thread::JoinHandle<Vec<u8>>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e:?}"));
         let base = format!(
             "http://{}",
@@ -351,8 +367,8 @@ mod tests {
                 }
                 got.extend_from_slice(&buf[..n]);
             }
-            s.write_all(answer)
-                .unwrap_or_else(|e| panic!("write: {e:?}"));
+            // The client may hang up early (an answer it refuses): not the test's failure.
+            let _ = s.write_all(answer.as_ref());
             got
         });
         (base, handle)
@@ -375,5 +391,62 @@ mod tests {
         assert_eq!(received, ANSWER.len() as u64, "every byte the server wrote");
         // Headers counted, not only the bodies.
         assert!(sent > 100 && received > 2, "{sent} {received}");
+    }
+
+    /// A hostile server's gzip answer that unpacks past the limit (17 MiB of zeros in some
+    /// 17 kB) is refused, not held; one within it is read whole.
+    #[test]
+    fn a_compressed_answer_is_held_to_the_limit_unpacked() {
+        let answer = |unpacked: usize| {
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+            z.write_all(&vec![0u8; unpacked])
+                .unwrap_or_else(|e| panic!("gzip: {e:?}"));
+            let body = z.finish().unwrap_or_else(|e| panic!("gzip: {e:?}"));
+            let mut a = format!(
+                "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )
+            .into_bytes();
+            a.extend_from_slice(&body);
+            a
+        };
+        let over = answer(ANSWER_LIMIT as usize + 1);
+        assert!(over.len() < 64 * 1024, "a small answer on the wire");
+        let (base, server) = serve_once(over);
+        let t = HttpTransport::new(&base);
+        let refused = t.post_sync("tok", 7, b"hello".to_vec());
+        assert!(refused.is_err(), "{:?}", refused.map(|r| r.body.len()));
+        let _ = server.join();
+        let (base, server) = serve_once(answer(1 << 20));
+        let reply = HttpTransport::new(&base)
+            .post_sync("tok", 7, b"hello".to_vec())
+            .unwrap_or_else(|e| panic!("reply: {e:?}"));
+        assert_eq!(reply.body.len(), 1 << 20);
+        let _ = server.join();
+    }
+
+    /// An error answer is read as JSON only when it is small.
+    #[test]
+    fn a_large_error_answer_reads_as_no_json() {
+        let small = Reply {
+            status: 409,
+            body: br#"{"error":"gap"}"#.to_vec(),
+            retry_after: None,
+        };
+        assert_eq!(small.json()["error"], "gap");
+        let big = format!("[{}0]", "0,".repeat(ERROR_JSON_LIMIT)).into_bytes();
+        let large = Reply {
+            status: 500,
+            body: big.clone(),
+            retry_after: None,
+        };
+        assert!(large.json().is_null());
+        // A success's body is read whatever its size (the limit on it is `ANSWER_LIMIT`).
+        let ok = Reply {
+            status: 200,
+            body: big,
+            retry_after: None,
+        };
+        assert!(ok.json().is_array());
     }
 }

@@ -43,7 +43,8 @@ pub struct LoadgenArgs {
     #[arg(long)]
     pub edits_per_sync: Option<usize>,
     /// The phones ask for uncompressed answers (no `Accept-Encoding: gzip`): the same work
-    /// measured without compression, for its bytes and CPU.
+    /// measured without compression, for its bytes and CPU. The readers ask for gzip either
+    /// way, as browsers do.
     #[arg(long)]
     pub no_gzip: bool,
     /// Rounds of edit-then-sync.
@@ -95,6 +96,15 @@ pub struct LoadgenArgs {
     /// back-off from 100 ms doubling to 5 s, as the app's scheduler does.
     #[arg(long, default_value_t = 120)]
     pub retry_for_secs: u64,
+    /// Before the measured phase, write this many operations into the first unit's document
+    /// (its phones, 50 a sync, field mix), then probe: that unit's phone and a fresh unit's
+    /// sync one edit at a time, in turn, `--history-probes` times each (`history_*`,
+    /// `fresh_*` figures).
+    #[arg(long, default_value_t = 0)]
+    pub history_ops: usize,
+    /// One-edit syncs each probed phone makes (the two in turn, which first alternating).
+    #[arg(long, default_value_t = 1000)]
+    pub history_probes: usize,
     /// A test of the convergence check: one phone makes an edit after the last sync, so
     /// `converged` must come out false.
     #[arg(long, hide = true)]

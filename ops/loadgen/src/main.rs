@@ -12,6 +12,7 @@
 //! server's own settings) and for hiding a database URL's password.
 
 mod args;
+mod history;
 mod measure;
 mod phones;
 mod readers;

@@ -103,6 +103,23 @@ pub struct Figures {
     pub read_p50_ms: Option<f64>,
     pub read_p99_ms: Option<f64>,
     pub read_p99_ms_by_kind: BTreeMap<&'static str, f64>,
+    /// `--history-ops`: the operations written into the first unit's document before the
+    /// measured phase, and how long that took (its phones, 50 a sync).
+    pub history_ops: Option<u64>,
+    pub history_build_s: Option<f64>,
+    /// The probe: one-edit syncs of the long unit's phone and of a fresh unit's, in turn.
+    pub history_sync_p50_ms: Option<f64>,
+    pub history_sync_p99_ms: Option<f64>,
+    pub fresh_sync_p50_ms: Option<f64>,
+    pub fresh_sync_p99_ms: Option<f64>,
+    /// history_sync_p99_ms / fresh_sync_p99_ms.
+    pub history_p99_ratio: Option<f64>,
+    /// Failed sync attempts in the history and the probe (retried; outside `errors`).
+    pub history_errors: Option<u64>,
+    /// After the restart with the cache off: a fresh phone's first sync (the whole
+    /// document) of the long unit, and of the fresh unit.
+    pub history_download_after_restart_ms: Option<f64>,
+    pub fresh_download_after_restart_ms: Option<f64>,
     pub setup_wall_s: f64,
     pub wall_s: f64,
 }

@@ -17,6 +17,7 @@ use taskforce_core::{
 
 use crate::{
     args::{LoadgenArgs, Mix, StoreKind},
+    history::History,
     measure::{bar, parallel, percentile, proc_cpu_s, proc_status_kb, round2},
     phones::{
         Counters, Counting, api, login, make_edits, random_password, server_metrics, stored_ops,
@@ -71,6 +72,9 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     if args.edits_per_sync == Some(0) {
         bail!("--edits-per-sync must be at least 1");
     }
+    if args.history_ops > 0 && (args.units < 2 || args.devices < 2 || args.history_probes == 0) {
+        bail!("--history-ops needs two units and two phones at least, and --history-probes ≥ 1");
+    }
     if args.readers > 0 && !(args.read_rate > 0.0 && args.read_rate.is_finite()) {
         bail!("--read-rate must be a positive number");
     }
@@ -113,6 +117,25 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         .map(|c| Ok(c.tasks()?.into_iter().map(|t| t.id).collect()))
         .collect::<anyhow::Result<_>>()?;
     let setup_wall_s = started.elapsed().as_secs_f64();
+    // The long history, before the measured phase and outside its figures.
+    let retry_for = Duration::from_secs(args.retry_for_secs);
+    let history = (args.history_ops > 0)
+        .then(|| {
+            crate::history::build_and_probe(
+                &args,
+                &clients,
+                &tasks,
+                |c| sync_with_backoff(c, retry_for),
+                quiet,
+            )
+        })
+        .transpose()?;
+    // The yardstick reads back the rows written from `since` on (whole seconds): with a
+    // history, from the next second after it, so that it writes the measured phase's rows.
+    let since = match &history {
+        Some(_) => next_whole_second(),
+        None => since,
+    };
 
     // The measured phase: the edit rounds and the catch-up round, readers alongside.
     let metrics_before = server_metrics(&fleet.http)?;
@@ -152,7 +175,14 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     let check_base = own
         .as_ref()
         .map_or_else(|| fleet.base.clone(), |s| s.base.clone());
-    let (converged, conflicts_kept) = verify(&args, &clients, &fleet, &check_base, &r)?;
+    // Operations made outside the rounds, by unit: the history and the probe's.
+    let mut extra = vec![0i64; args.units];
+    if let Some(h) = &history {
+        extra[0] += (h.ops + h.probe_ops) as i64;
+        extra[1] += h.probe_ops as i64;
+    }
+    let (converged, conflicts_kept, download_ms) =
+        verify(&args, &clients, &fleet, &check_base, &r, &extra)?;
     // What the check's server did: with its cache off, every answer came from the database.
     let check_metrics = match &own {
         Some(s) => server_metrics(&HttpTransport::new(&s.base))?,
@@ -265,6 +295,23 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         read_p50_ms: (args.readers > 0).then_some(reads.read_p50_ms),
         read_p99_ms: (args.readers > 0).then_some(reads.read_p99_ms),
         read_p99_ms_by_kind: reads.read_p99_ms_by_kind,
+        history_ops: history.as_ref().map(|h| h.ops),
+        history_build_s: history.as_ref().map(|h| h.build_s),
+        history_sync_p50_ms: history.as_ref().map(|h| History::p(&h.long_ms, 0.50)),
+        history_sync_p99_ms: history.as_ref().map(|h| History::p(&h.long_ms, 0.99)),
+        fresh_sync_p50_ms: history.as_ref().map(|h| History::p(&h.fresh_ms, 0.50)),
+        fresh_sync_p99_ms: history.as_ref().map(|h| History::p(&h.fresh_ms, 0.99)),
+        history_p99_ratio: history.as_ref().map(History::ratio),
+        history_errors: history.as_ref().map(|h| h.errors),
+        // Only after a restart of the server of its own, with its cache off.
+        history_download_after_restart_ms: history
+            .as_ref()
+            .and(restart_s)
+            .and_then(|_| download_ms.first().copied()),
+        fresh_download_after_restart_ms: history
+            .as_ref()
+            .and(restart_s)
+            .and_then(|_| download_ms.get(1).copied()),
         setup_wall_s: round2(setup_wall_s),
         wall_s: round2(started.elapsed().as_secs_f64()),
     };
@@ -375,6 +422,16 @@ fn sign_in(
         });
     b.finish_and_clear();
     clients.into_iter().collect()
+}
+
+/// Wait for the next whole second of the clock; it.
+fn next_whole_second() -> i64 {
+    let now = chrono::Utc::now();
+    let wait = 1000 - i64::from(now.timestamp_subsec_millis());
+    std::thread::sleep(Duration::from_millis(
+        u64::try_from(wait).unwrap_or(1000) + 1,
+    ));
+    now.timestamp() + 1
 }
 
 /// One sync as the app makes it: a sync that fails (the server down, restarting, or
@@ -554,7 +611,8 @@ fn verify(
     fleet: &Fleet,
     base: &str,
     r: &Rounds,
-) -> anyhow::Result<(bool, u64)> {
+    extra: &[i64],
+) -> anyhow::Result<(bool, u64, Vec<f64>)> {
     let http = HttpTransport::new(base);
     let mut converged = true;
     let unsynced: u64 = clients.iter().map(Client::unsynced).sum();
@@ -570,6 +628,7 @@ fn verify(
     }
     let mut by_unit: BTreeMap<usize, Vec<Vec<u8>>> = BTreeMap::new();
     let mut conflicts_kept = 0u64;
+    let mut download_ms = Vec::new();
     for (i, c) in clients.iter().enumerate() {
         by_unit
             .entry(i % args.units)
@@ -580,7 +639,9 @@ fn verify(
         let (unit, user) = (&fleet.units[*u], &fleet.users[*u]);
         let fresh = Client::in_memory()?;
         fresh.login(base, user, &fleet.password, "kiểm tra", Some(unit))?;
+        let t0 = Instant::now();
         fresh.sync()?;
+        download_ms.push(round2(t0.elapsed().as_secs_f64() * 1000.0));
         let server_print = fresh.state_fingerprint()?;
         conflicts_kept += fresh
             .conflicts()?
@@ -593,11 +654,11 @@ fn verify(
             eprintln!("unit {unit}: {differ} phones differ from the server's stored copy");
         }
         let stored = stored_ops(&http, &fleet.admin, unit)? - fleet.ops_before[*u];
-        let made = (prints.len() * args.edits * r.done) as i64;
+        let made = (prints.len() * args.edits * r.done) as i64 + extra[*u];
         if stored != made {
             converged = false;
             eprintln!("unit {unit}: {made} operations made, {stored} stored");
         }
     }
-    Ok((converged, conflicts_kept))
+    Ok((converged, conflicts_kept, download_ms))
 }

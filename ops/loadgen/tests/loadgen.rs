@@ -218,6 +218,40 @@ fn loadgen_measures_the_answers_compressed_and_plain() {
     );
 }
 
+/// `--history-ops`: the first unit's document gets a long history before the rounds, the
+/// probe compares its one-edit syncs with a fresh unit's, and the check (stored operations
+/// = operations made, history and probe included) still holds.
+#[test]
+fn loadgen_probes_a_long_history() {
+    let f = loadgen(&["--history-ops", "3001", "--history-probes", "60"]);
+    // `check`'s yardstick comparison reads the server's counters since its start, history
+    // included; the rest of it here.
+    assert_eq!(
+        (&f["converged"], &f["errors"]),
+        (&true.into(), &0.into()),
+        "{f}"
+    );
+    assert_eq!(f["ops_total"], 12 * 8 * 2, "{f}");
+    assert!(f["yardstick_rows"].as_u64().unwrap_or(0) > 0, "{f}");
+    assert_eq!(f["history_ops"], 3001, "{f}");
+    for key in [
+        "history_build_s",
+        "history_sync_p50_ms",
+        "history_sync_p99_ms",
+        "fresh_sync_p50_ms",
+        "fresh_sync_p99_ms",
+        "history_p99_ratio",
+        "history_download_after_restart_ms",
+        "fresh_download_after_restart_ms",
+    ] {
+        assert!(f[key].as_f64().unwrap_or(0.0) > 0.0, "{key}: {f}");
+    }
+    assert_eq!(f["history_errors"], 0, "{f}");
+    // Without it, none of its keys.
+    let plain = loadgen(&[]);
+    assert!(plain["history_ops"].is_null(), "{plain}");
+}
+
 /// The convergence check can fail: a phone whose edit reaches the server after the catch-up
 /// round (so its unit's other phone never receives it) differs from that phone, and the run
 /// says so (and exits non-zero); nothing is left unsent, so only the comparison of the
@@ -258,6 +292,18 @@ fn loadgen_refuses_nonsense() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A history needs a fresh unit beside the long one: refused before any server starts.
+#[test]
+fn loadgen_refuses_a_history_without_a_fresh_unit() {
+    let out = loadgen_cmd()
+        .args(["--units", "1", "--devices", "2", "--history-ops", "10"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("two units"), "{stderr}");
 }
 
 #[test]

@@ -21,7 +21,7 @@ pub use cache::{
     DocCache, ENTRY_BYTES,
 };
 pub use changelog::{CHANGE_LOG_BYTES, ChangeLog, changes_len};
-pub use policy::{SNAPSHOT_MIN_TAIL, SnapshotMeasure, snapshot_due};
+pub use policy::{SNAPSHOT_MAX_TAIL, SNAPSHOT_MIN_TAIL, SnapshotMeasure, snapshot_due};
 
 use std::collections::BTreeMap;
 

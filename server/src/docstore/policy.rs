@@ -3,13 +3,21 @@
 use taskforce_core::sync::snapshot_worth_pricing;
 
 /// Rewrite a document's snapshot once the op-log tail past it holds this many operations and
-/// at least half as many as the snapshot itself: the cost of rewriting stays proportional to
-/// the operations that arrived, and a cold load reads at most a bounded tail.
+/// at least half as many as the snapshot itself, or [`SNAPSHOT_MAX_TAIL`]: the cost of
+/// rewriting stays proportional to the operations that arrived, and a cold load reads at
+/// most a bounded tail.
 pub const SNAPSHOT_MIN_TAIL: i64 = 2_000;
+
+/// The longest tail a cold load replays, whatever the history (issue 25): with half the
+/// snapshot's alone, a unit with 1,000,000 operations could leave 500,000 to replay after a
+/// restart (1.3 s here). A rewrite costs at most one state (8 MiB, `limits::DOC_BYTES`), so
+/// one every 20,000 operations is at most ~420 bytes written per operation, and far less
+/// for the usual document, whose state is small beside its history.
+pub const SNAPSHOT_MAX_TAIL: i64 = 20_000;
 
 pub fn snapshot_due(ops: i64, state_ops: i64) -> bool {
     let tail = ops - state_ops;
-    tail >= SNAPSHOT_MIN_TAIL && tail >= state_ops / 2
+    tail >= SNAPSHOT_MIN_TAIL && (tail >= state_ops / 2 || tail >= SNAPSHOT_MAX_TAIL)
 }
 
 /// Bytes of a document's last encoded snapshot, and the op count it was measured at.
@@ -67,5 +75,8 @@ mod tests {
         assert!(snapshot_due(SNAPSHOT_MIN_TAIL, 0));
         assert!(!snapshot_due(100_000 + SNAPSHOT_MIN_TAIL, 100_000));
         assert!(snapshot_due(150_000, 100_000));
+        // A long history: the tail stops at SNAPSHOT_MAX_TAIL, not half the snapshot's.
+        assert!(!snapshot_due(1_000_000 + SNAPSHOT_MAX_TAIL - 1, 1_000_000));
+        assert!(snapshot_due(1_000_000 + SNAPSHOT_MAX_TAIL, 1_000_000));
     }
 }
