@@ -33,8 +33,60 @@ fn login_csrf(app: &TestApp) -> (String, String) {
         .to_string();
     let value = cookie.trim_start_matches("tf_csrf=").to_string();
     let html = form.body_mut().read_to_string().unwrap_or_default();
-    assert!(html.contains(&value), "the form carries the cookie's token");
-    (cookie, value)
+    let field = csrf_field(&html);
+    assert!(
+        taskforce_server::http::csrf_matches(&value, &field),
+        "the form carries the cookie's token, masked: {field}"
+    );
+    assert!(!html.contains(&value), "and never the token itself");
+    (cookie, field)
+}
+
+/// The value of a page's hidden `csrf` field.
+fn csrf_field(html: &str) -> String {
+    let key = r#"name="csrf" value=""#;
+    html.find(key)
+        .and_then(|at| {
+            let rest = &html[at + key.len()..];
+            rest.find('"').map(|end| rest[..end].to_string())
+        })
+        .unwrap_or_else(|| panic!("no csrf field: {html}"))
+}
+
+/// A wrong password draws the sign-in form again (401), and its form signs in: its token is
+/// the cookie's, masked once (not the field sent, masked again).
+#[test]
+fn after_a_wrong_password_the_form_drawn_again_signs_in() {
+    let app = spawn_app(TestDb::sqlite());
+    app.create_user("vanphong", Role::MinistryOffice, &[]);
+    let (cookie, csrf) = login_csrf(&app);
+    let mut wrong = agent()
+        .post(&format!("{}/login", app.base))
+        .header("Cookie", &cookie)
+        .send_form([
+            ("username", "vanphong"),
+            ("password", "sai-mật-khẩu"),
+            ("csrf", &csrf),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wrong.status().as_u16(), 401);
+    let page = wrong.body_mut().read_to_string().unwrap_or_default();
+    let again = csrf_field(&page);
+    assert_ne!(again, csrf, "masked afresh");
+    let resp = agent()
+        .post(&format!("{}/login", app.base))
+        .header("Cookie", &cookie)
+        .send_form([
+            ("username", "vanphong"),
+            ("password", PASSWORD),
+            ("csrf", &again),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        resp.status().as_u16(),
+        303,
+        "signed in from the form drawn again"
+    );
 }
 
 /// Sign in through the form; the session cookie.

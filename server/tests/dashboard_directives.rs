@@ -87,7 +87,20 @@ fn the_office_imports_reviews_and_publishes_a_directive_from_the_pages(db: TestD
     assert!(list.body.contains(r#"id="no-drafts""#));
     let csrf = field_after(&list.body, r#"id="import""#, "csrf").unwrap_or_default();
     let token = office.trim_start_matches("tf_token=");
-    assert_eq!(csrf, taskforce_server::http::session_csrf(token));
+    // The session's token, masked afresh on every page (BREACH): never the same bytes twice.
+    let expected = taskforce_server::http::session_csrf(token);
+    assert!(
+        taskforce_server::http::csrf_matches(&expected, &csrf),
+        "{csrf}"
+    );
+    assert!(
+        !list.body.contains(&expected),
+        "the token itself is on no page"
+    );
+    let again = get(&app, &office, "/directives");
+    let csrf_again = field_after(&again.body, r#"id="import""#, "csrf").unwrap_or_default();
+    assert_ne!(csrf, csrf_again);
+    assert!(taskforce_server::http::csrf_matches(&expected, &csrf_again));
 
     // Imported as a browser sends a textarea (CRLF line breaks): the review page.
     let crlf = TIN_GIA.replace('\n', "\r\n");

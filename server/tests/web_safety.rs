@@ -394,6 +394,10 @@ fn bodies_in_a_content_coding_are_refused_unread() {
     phone.sync(&app);
     phone.status(1, Status::Done);
     let ops_before = app.document(&phone.token, "cuc-vt")["ops"].as_u64();
+    assert!(
+        ops_before.is_some_and(|n| n > 0),
+        "the first sync was taken"
+    );
     // A sync whose body is a valid request, gzip-compressed; and 64 MiB of zeros in 64 kB.
     let bomb = gzip(&vec![0u8; 64 << 20]);
     for (body, coding) in [
@@ -561,9 +565,19 @@ fn the_sign_in_form_refuses_posts_without_its_token_or_from_another_site() {
         assert!(a.body.contains("id=\"csrf-refused\""), "{what}: a page");
         assert!(a.set_cookie("tf_token").is_none(), "{what}: no session");
     }
-    // A second sign-in tab gets the same token, so the first tab's form still works.
+    // A second sign-in tab gets the same token (masked afresh, so other bytes on the page),
+    // and the first tab's form still works.
     let again = get(&app, &pre, "/login");
-    assert_eq!(csrf_field(&again.body), csrf);
+    let cookie = pre.trim_start_matches("tf_csrf=");
+    assert_ne!(csrf_field(&again.body), csrf);
+    assert!(
+        !again.body.contains(cookie),
+        "the token itself is on no page"
+    );
+    assert!(taskforce_server::http::csrf_matches(
+        cookie,
+        &csrf_field(&again.body)
+    ));
     // From the form's own page it signs in, whether the browser sends Origin or not.
     for headers in [
         vec![

@@ -35,7 +35,7 @@ use crate::{
     db::entity::directives,
     drafts::{self, By},
     error::ApiError,
-    http::{self, constant_time_eq, cross_site},
+    http::{self, cross_site},
     progress::{role_label, visible_progress},
     state::AppState,
 };
@@ -175,9 +175,7 @@ fn day(iso: &str) -> String {
 /// Whether a form carries the session's CSRF token and comes from this site.
 fn csrf_ok(req: &HttpRequest, sent: &str) -> bool {
     let expected = page_csrf(req);
-    !cross_site(req)
-        && !expected.is_empty()
-        && constant_time_eq(expected.as_bytes(), sent.as_bytes())
+    !cross_site(req) && !expected.is_empty() && http::csrf_matches(&expected, sent)
 }
 
 /// `GET /directives`: every directive with its overall progress (the caller's own units' for

@@ -87,9 +87,9 @@ pub fn security_headers() -> DefaultHeaders {
 /// session's token there. Only this code can write it: maud escapes every `<` of a text.
 pub const CSRF_SLOT: &str = r#"<input type="hidden" name="csrf" data-tf-csrf-slot>"#;
 
-/// The hidden CSRF field with its value.
+/// The hidden CSRF field with its value, masked afresh for each answer (`http::mask_csrf`).
 pub fn csrf_input(token: &str) -> Markup {
-    html! { input type="hidden" name=(CSRF_FIELD) value=(token); }
+    html! { input type="hidden" name=(CSRF_FIELD) value=(crate::http::mask_csrf(token)); }
 }
 
 pub fn bare(title: &str, body: Markup) -> Markup {

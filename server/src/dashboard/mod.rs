@@ -32,9 +32,7 @@ use crate::{
     auth::{Caller, caller_for_token, token_hash},
     db::entity::tokens,
     error::ApiError,
-    http::{
-        self, CSRF_COOKIE, TOKEN_COOKIE, constant_time_eq, cross_site, random_token, session_csrf,
-    },
+    http::{self, CSRF_COOKIE, TOKEN_COOKIE, cross_site, random_token, session_csrf},
     state::AppState,
 };
 
@@ -268,17 +266,21 @@ async fn login(
 ) -> HttpResponse {
     let lang = lang_of(&req);
     // Login CSRF: another site's page must not sign the browser in (as the attacker).
-    let pre_session = req.cookie(CSRF_COOKIE);
+    let pre_session = req.cookie(CSRF_COOKIE).map(|c| c.value().to_string());
     if cross_site(&req)
         || form.csrf.is_empty()
         || !pre_session
-            .is_some_and(|c| constant_time_eq(c.value().as_bytes(), form.csrf.as_bytes()))
+            .as_deref()
+            .is_some_and(|c| http::csrf_matches(c, &form.csrf))
     {
         return refused_form();
     }
     // The API's login and its limits (`http::login`); the device token kept in a cookie.
     let device = http::login::device_cookie_value(&req);
     let device = device.as_deref();
+    // The form drawn again carries the cookie's token, masked afresh (the field sent is
+    // masked already: masking it again would not match).
+    let again = pre_session.unwrap_or_default();
     match http::login::login(&state, &req, &form.username, &form.password, device).await {
         Ok(done) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/"))
@@ -292,10 +294,10 @@ async fn login(
         Err(ApiError::TooManyRequests { retry_after }) => HttpResponse::TooManyRequests()
             .insert_header((header::RETRY_AFTER, retry_after.to_string()))
             .content_type("text/html; charset=utf-8")
-            .body(layout::login(lang, true, &form.csrf).into_string()),
+            .body(layout::login(lang, true, &again).into_string()),
         Err(_) => HttpResponse::Unauthorized()
             .content_type("text/html; charset=utf-8")
-            .body(layout::login(lang, true, &form.csrf).into_string()),
+            .body(layout::login(lang, true, &again).into_string()),
     }
 }
 
@@ -308,9 +310,7 @@ async fn logout(
 ) -> HttpResponse {
     if let Some(c) = req.cookie(TOKEN_COOKIE) {
         let sent = form.map(|f| f.into_inner().csrf).unwrap_or_default();
-        if cross_site(&req)
-            || !constant_time_eq(session_csrf(c.value()).as_bytes(), sent.as_bytes())
-        {
+        if cross_site(&req) || !http::csrf_matches(&session_csrf(c.value()), &sent) {
             return refused_form();
         }
         let _ = tokens::Entity::delete_by_id(token_hash(c.value()))

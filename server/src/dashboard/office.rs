@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::{PageResult, Viewer, i18n::Lang, layout::csrf_input, refused_form};
 use crate::{
     error::ApiError,
-    http::{self, TOKEN_COOKIE, constant_time_eq, cross_site, session_csrf},
+    http::{self, TOKEN_COOKIE, cross_site, session_csrf},
     office,
     progress::DEFAULT_DIRECTIVE,
     routes::office::{OfficeAction, parse},
@@ -344,10 +344,7 @@ pub async fn act(
 ) -> PageResult {
     let form = form.map(web::Form::into_inner).unwrap_or_default();
     let expected = page_csrf(&req);
-    if cross_site(&req)
-        || expected.is_empty()
-        || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes())
-    {
+    if cross_site(&req) || expected.is_empty() || !http::csrf_matches(&expected, &form.csrf) {
         return Ok(refused_form());
     }
     v.caller

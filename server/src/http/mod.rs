@@ -108,6 +108,55 @@ pub fn session_csrf(session_token: &str) -> String {
     format!("{:x}", h.finalize())
 }
 
+/// A CSRF token as a page carries it: masked with a fresh random pad, `hex(pad ‖ token ⊕ pad)`,
+/// so that no two answers hold the same bytes for it. With answers gzip-compressed beside text
+/// an attacker can put on the page (a comment a member typed), a fixed token could be read off
+/// the compressed lengths byte by byte (BREACH); a masked one cannot. [`csrf_matches`] takes it
+/// back. Without randomness (never seen) the pad is zeros: the token as plain as before.
+pub fn mask_csrf(token: &str) -> String {
+    let token = token.as_bytes();
+    let mut pad = vec![0u8; token.len()];
+    if getrandom::fill(&mut pad).is_err() {
+        pad.fill(0);
+    }
+    let mut out = String::with_capacity(token.len() * 4);
+    for b in &pad {
+        out.push_str(&format!("{b:02x}"));
+    }
+    for (t, p) in token.iter().zip(&pad) {
+        out.push_str(&format!("{:02x}", t ^ p));
+    }
+    out
+}
+
+/// Whether a form's CSRF field is `expected`: masked by [`mask_csrf`] (as every page writes it
+/// now), or the token itself (a page from before masking, still open in a browser across an
+/// upgrade: it was never written masked, so BREACH could not have read it from a masked page).
+/// In a time that does not depend on where they differ.
+pub fn csrf_matches(expected: &str, sent: &str) -> bool {
+    if expected.is_empty() {
+        return false;
+    }
+    let want = expected.as_bytes();
+    if sent.len() != want.len() * 4 {
+        return constant_time_eq(want, sent.as_bytes());
+    }
+    let Some(bytes) = (0..sent.len())
+        .step_by(2)
+        .map(|i| {
+            sent.get(i..i + 2)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+    else {
+        return false;
+    };
+    let (pad, masked) = bytes.split_at(want.len());
+    let token: Vec<u8> = masked.iter().zip(pad).map(|(m, p)| m ^ p).collect();
+    constant_time_eq(want, &token)
+}
+
 /// Whether a browser says the request comes from another site: `Sec-Fetch-Site` other than
 /// `same-origin` or `none` (typed or bookmarked), or an `Origin` that is not this server's
 /// host (`null` included). A request with neither (not a browser, or an old one)
@@ -130,4 +179,34 @@ pub fn cross_site(req: &HttpRequest) -> bool {
         return host != Some(req.connection_info().host().to_ascii_lowercase().as_str());
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A masked token differs at every answer, never holds the token's bytes, and reads back;
+    /// a token of another session, a tampered one, an empty one or one not in hex do not.
+    #[test]
+    fn a_masked_csrf_token_differs_each_time_and_reads_back() {
+        let token = session_csrf("a session");
+        let (a, b) = (mask_csrf(&token), mask_csrf(&token));
+        assert_ne!(a, b, "a fresh pad each time");
+        assert!(!a.contains(&token) && !a.contains(&token[..16]), "{a}");
+        assert!(csrf_matches(&token, &a) && csrf_matches(&token, &b));
+        assert!(csrf_matches(&token, &token), "a page from before masking");
+        let other = mask_csrf(&session_csrf("another session"));
+        assert!(!csrf_matches(&token, &other));
+        let mut tampered = a.clone().into_bytes();
+        let last = tampered.len() - 1;
+        tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
+        let tampered = String::from_utf8(tampered).unwrap_or_default();
+        assert!(!csrf_matches(&token, &tampered));
+        assert!(!csrf_matches(&token, ""));
+        assert!(!csrf_matches("", &mask_csrf("")));
+        assert!(!csrf_matches(&token, &"zz".repeat(token.len() * 2)));
+        assert!(!csrf_matches(&token, &"é".repeat(token.len() * 2)));
+        // Only hex digits: `+f` would read as 0x0f.
+        assert!(!csrf_matches(&token, &"+f".repeat(token.len() * 2)));
+    }
 }
