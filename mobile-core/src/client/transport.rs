@@ -45,6 +45,16 @@ pub const ANSWER_LIMIT: u64 = crate::sync::wire::MAX_MESSAGE_BYTES as u64 + (1 <
 pub const ERROR_JSON_LIMIT: usize = 64 * 1024;
 
 impl Reply {
+    /// The 404 a server without `POST /api/v1/sync/batch` answers there: the client then syncs
+    /// one document at a time.
+    pub fn no_batch_route() -> Self {
+        Self {
+            status: 404,
+            body: br#"{"error":"not_found","message":"no batch sync here"}"#.to_vec(),
+            retry_after: None,
+        }
+    }
+
     /// The body as JSON (`Null` when it is not JSON, or an error answer of more than
     /// [`ERROR_JSON_LIMIT`] bytes).
     pub fn json(&self) -> serde_json::Value {
@@ -75,11 +85,7 @@ pub trait Transport: Send + Sync + std::fmt::Debug {
         body: Vec<u8>,
     ) -> Result<Reply, TransportError> {
         let _ = (token, actor, body);
-        Ok(Reply {
-            status: 404,
-            body: br#"{"error":"not_found","message":"no batch sync here"}"#.to_vec(),
-            retry_after: None,
-        })
+        Ok(Reply::no_batch_route())
     }
 }
 
@@ -391,6 +397,35 @@ mod tests {
         assert_eq!(received, ANSWER.len() as u64, "every byte the server wrote");
         // Headers counted, not only the bodies.
         assert!(sent > 100 && received > 2, "{sent} {received}");
+    }
+
+    /// The phone's transport asks for gzip-compressed answers; the load generator's plain one
+    /// (`counting(.., false)`) does not, and the counting one with `true` does.
+    #[test]
+    fn transports_ask_for_gzip_unless_told_not_to() {
+        const ANSWER: &[u8] =
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+        let asked_by = |t: &dyn Fn(&str) -> HttpTransport, batch: bool| {
+            let (base, server) = serve_once(ANSWER);
+            let t = t(&base);
+            let reply = if batch {
+                t.post_sync_batch("tok", 7, b"hello".to_vec())
+            } else {
+                t.post_sync("tok", 7, b"hello".to_vec())
+            };
+            reply.unwrap_or_else(|e| panic!("reply: {e:?}"));
+            let request = server.join().unwrap_or_else(|e| panic!("server: {e:?}"));
+            String::from_utf8_lossy(&request)
+                .to_ascii_lowercase()
+                .lines()
+                .any(|l| l.starts_with("accept-encoding:") && l.contains("gzip"))
+        };
+        let asked = |t: &dyn Fn(&str) -> HttpTransport| asked_by(t, false) && asked_by(t, true);
+        let bytes = Arc::new(WireBytes::default());
+        assert!(asked(&|b| HttpTransport::new(b)), "the phone's");
+        assert!(asked(&|b| HttpTransport::counting(b, bytes.clone(), true)));
+        let plain = |b: &str| HttpTransport::counting(b, bytes.clone(), false);
+        assert!(!asked_by(&plain, false) && !asked_by(&plain, true));
     }
 
     /// A hostile server's gzip answer that unpacks past the limit (17 MiB of zeros in some

@@ -13,6 +13,17 @@ pub enum StoreKind {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Route {
+    /// `POST /api/v1/sync/batch`, as the app's phones sync: one request for all the unit's
+    /// documents, the unit's documents listed in the answer.
+    Batch,
+    /// `POST /api/v1/sync`, one request per document: the phones' fallback against a server
+    /// without the batch route (the bundled directive's units only: the fallback syncs the
+    /// first directive).
+    Single,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Mix {
     /// Status 40%, progress 40%, notes 5%, assignee 4%, comments 4%, reports 4%,
     /// hotline confirmations 3%.
@@ -47,6 +58,9 @@ pub struct LoadgenArgs {
     /// way, as browsers do.
     #[arg(long)]
     pub no_gzip: bool,
+    /// The sync route the phones take.
+    #[arg(long, value_enum, default_value_t = Route::Batch)]
+    pub sync_route: Route,
     /// Rounds of edit-then-sync.
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
@@ -63,7 +77,9 @@ pub struct LoadgenArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Put the server of its own on this database (e.g. PostgreSQL) instead of a temporary
-    /// SQLite file.
+    /// SQLite file. A database for load tests: the run writes there (an admin, a member per
+    /// unit, the phones' edits; past the bundled directive's units, the test units and their
+    /// directive, 900/CT-BTTTT).
     #[arg(long, conflicts_with = "server")]
     pub db: Option<String>,
     /// Drive a running server instead (needs --admin-user and TASKFORCE_ADMIN_PASSWORD).

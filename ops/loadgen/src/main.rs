@@ -19,6 +19,7 @@ mod readers;
 mod report;
 mod run;
 mod server;
+mod units;
 mod yardstick;
 
 use std::process::ExitCode;

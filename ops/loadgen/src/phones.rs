@@ -20,6 +20,8 @@ use crate::args::Mix;
 pub struct Counting {
     pub inner: HttpTransport,
     pub counters: Arc<Counters>,
+    /// `--sync-route single`: the batch route answers 404 here, as a server without it.
+    pub single: bool,
 }
 
 #[derive(Debug, Default)]
@@ -61,11 +63,36 @@ impl Transport for Counting {
         self.inner.post_json(path, token, body)
     }
     fn post_sync(&self, token: &str, actor: u32, body: Vec<u8>) -> Result<Reply, TransportError> {
+        self.counted(body, |body| self.inner.post_sync(token, actor, body))
+    }
+    /// The route the app's phones sync through (one request carrying all the unit's documents,
+    /// the unit's documents listed in the answer); without it here they would fall back to
+    /// `post_sync`, one document at a time, as against a server without the route.
+    fn post_sync_batch(
+        &self,
+        token: &str,
+        actor: u32,
+        body: Vec<u8>,
+    ) -> Result<Reply, TransportError> {
+        if self.single {
+            return Ok(Reply::no_batch_route());
+        }
+        self.counted(body, |body| self.inner.post_sync_batch(token, actor, body))
+    }
+}
+
+impl Counting {
+    /// A sync message sent through `send`, its bytes counted both ways.
+    fn counted(
+        &self,
+        body: Vec<u8>,
+        send: impl FnOnce(Vec<u8>) -> Result<Reply, TransportError>,
+    ) -> Result<Reply, TransportError> {
         self.counters
             .up
             .fetch_add(body.len() as u64, Ordering::Relaxed);
         self.counters.requests.fetch_add(1, Ordering::Relaxed);
-        let reply = self.inner.post_sync(token, actor, body)?;
+        let reply = send(body)?;
         if reply.status == 503 {
             self.counters.overloaded.fetch_add(1, Ordering::Relaxed);
         }
@@ -108,11 +135,16 @@ pub fn server_metrics(http: &HttpTransport) -> anyhow::Result<BTreeMap<String, f
         .collect())
 }
 
-/// Operations the server has merged into a unit's document.
-pub fn stored_ops(http: &HttpTransport, admin: &str, unit: &str) -> anyhow::Result<i64> {
+/// Operations the server has merged into a unit's document of `directive`.
+pub fn stored_ops(
+    http: &HttpTransport,
+    admin: &str,
+    unit: &str,
+    directive: &str,
+) -> anyhow::Result<i64> {
     let (_, d) = api(
         http,
-        &format!("/api/v1/units/{unit}/document"),
+        &format!("/api/v1/units/{unit}/document?directive={directive}"),
         Some(admin),
         None,
     )?;

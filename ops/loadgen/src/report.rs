@@ -12,11 +12,15 @@ pub struct Figures {
     pub peer: &'static str,
     pub devices: usize,
     pub units: usize,
+    /// Of them, the test units of the load generator's own directive (`crate::units`).
+    pub test_units: usize,
     pub edits_per_device: usize,
     /// Edits a phone makes between two syncs.
     pub edits_per_sync: usize,
     /// The phones asked for gzip-compressed answers (`--no-gzip` turns it off).
     pub gzip: bool,
+    /// `batch` or `single` (`--sync-route`).
+    pub sync_route: &'static str,
     pub rounds: usize,
     pub concurrency: usize,
     pub storage: &'static str,

@@ -16,7 +16,7 @@ use taskforce_core::{
 };
 
 use crate::{
-    args::{LoadgenArgs, Mix, StoreKind},
+    args::{LoadgenArgs, Mix, Route, StoreKind},
     history::History,
     measure::{bar, parallel, percentile, proc_cpu_s, proc_status_kb, round2},
     phones::{
@@ -36,6 +36,8 @@ struct Fleet {
     http: HttpTransport,
     admin: String,
     units: Vec<String>,
+    /// Each unit's directive: the bundled one, or the test units' (`crate::units`).
+    directives: Vec<String>,
     users: Vec<String>,
     password: String,
     ops_before: Vec<i64>,
@@ -74,6 +76,13 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     }
     if args.history_ops > 0 && (args.units < 2 || args.devices < 2 || args.history_probes == 0) {
         bail!("--history-ops needs two units and two phones at least, and --history-probes ≥ 1");
+    }
+    if args.sync_route == Route::Single && args.units > crate::units::bundled_units()? {
+        bail!(
+            "--sync-route single serves the bundled directive's units only (the fallback syncs \
+             the first directive); ask for at most {} units",
+            crate::units::bundled_units()?
+        );
     }
     if args.readers > 0 && !(args.read_rate > 0.0 && args.read_rate.is_finite()) {
         bail!("--read-rate must be a positive number");
@@ -221,12 +230,21 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
         peer: "taskforce",
         devices: args.devices,
         units: args.units,
+        test_units: fleet
+            .directives
+            .iter()
+            .filter(|d| *d == crate::units::DIRECTIVE_ID)
+            .count(),
         edits_per_device: args.edits,
         edits_per_sync: args
             .edits_per_sync
             .unwrap_or(args.edits)
             .min(args.edits.max(1)),
         gzip: !args.no_gzip,
+        sync_route: match args.sync_route {
+            Route::Batch => "batch",
+            Route::Single => "single",
+        },
         rounds: r.done,
         concurrency: args.concurrency,
         storage: match args.store {
@@ -332,17 +350,42 @@ fn provision(
 ) -> anyhow::Result<Fleet> {
     let http = HttpTransport::new(&base);
     let admin = login(&http, admin_user, admin_password)?;
-    let (status, progress) = api(&http, "/api/v1/progress", Some(&admin), None)?;
-    if status != 200 {
-        bail!("GET /api/v1/progress: {status} {progress}");
+    // The bundled directive's units, then (past them) the test units of the load generator's
+    // own directive, when the server holds it.
+    let mut units: Vec<(String, String)> = Vec::new();
+    for query in [
+        String::new(),
+        format!("?directive={}", crate::units::DIRECTIVE_ID),
+    ] {
+        if units.len() >= args.units {
+            break;
+        }
+        let (status, progress) = api(
+            &http,
+            &format!("/api/v1/progress{query}"),
+            Some(&admin),
+            None,
+        )?;
+        if status == 404 && !query.is_empty() {
+            break;
+        }
+        if status != 200 {
+            bail!("GET /api/v1/progress{query}: {status} {progress}");
+        }
+        let directive = progress["directive"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let more: Vec<String> = progress["units"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|u| u["counts"]["assigned"].as_u64().unwrap_or(0) > 0)
+            .filter_map(|u| u["unit"].as_str().map(str::to_string))
+            .filter(|u| units.iter().all(|(have, _)| have != u))
+            .collect();
+        units.extend(more.into_iter().map(|u| (u, directive.clone())));
     }
-    let mut units: Vec<String> = progress["units"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|u| u["counts"]["assigned"].as_u64().unwrap_or(0) > 0)
-        .filter_map(|u| u["unit"].as_str().map(str::to_string))
-        .collect();
     if units.len() < args.units {
         bail!(
             "the server has {} units with tasks; asked for {}",
@@ -351,6 +394,7 @@ fn provision(
         );
     }
     units.truncate(args.units);
+    let (units, directives): (Vec<String>, Vec<String>) = units.into_iter().unzip();
     let password = random_password()?;
     let users: Vec<String> = units.iter().map(|u| format!("lg{run_id}.{u}")).collect();
     for (u, user) in units.iter().zip(&users) {
@@ -368,13 +412,15 @@ fn provision(
     }
     let ops_before: Vec<i64> = units
         .iter()
-        .map(|u| stored_ops(&http, &admin, u))
+        .zip(&directives)
+        .map(|(u, d)| stored_ops(&http, &admin, u, d))
         .collect::<anyhow::Result<_>>()?;
     Ok(Fleet {
         base,
         http,
         admin,
         units,
+        directives,
         users,
         password,
         ops_before,
@@ -400,10 +446,12 @@ fn sign_in(
                 None => Box::new(MemoryStore::default()),
             };
             let (c, w, gzip) = (counters.clone(), wire.clone(), !args.no_gzip);
+            let single = args.sync_route == Route::Single;
             let client = Client::with_store(
                 store,
                 Box::new(move |base: &str| {
                     Arc::new(Counting {
+                        single,
                         inner: HttpTransport::counting(base, w.clone(), gzip),
                         counters: c.clone(),
                     }) as Arc<dyn Transport>
@@ -653,7 +701,8 @@ fn verify(
             converged = false;
             eprintln!("unit {unit}: {differ} phones differ from the server's stored copy");
         }
-        let stored = stored_ops(&http, &fleet.admin, unit)? - fleet.ops_before[*u];
+        let stored =
+            stored_ops(&http, &fleet.admin, unit, &fleet.directives[*u])? - fleet.ops_before[*u];
         let made = (prints.len() * args.edits * r.done) as i64 + extra[*u];
         if stored != made {
             converged = false;

@@ -20,6 +20,9 @@ pub struct OwnServer {
     pub base: String,
     pub db: String,
     pub dir: Option<TempDir>,
+    /// The catalogue with the test units, when more units were asked for than the bundled
+    /// directive has (`crate::units`), and the directory holding it.
+    pub catalogue: Option<(PathBuf, TempDir)>,
 }
 
 impl Drop for OwnServer {
@@ -129,23 +132,45 @@ pub fn start_own_server(
     if !status.success() {
         bail!("could not create the load generator's admin on {db}");
     }
-    let (child, base) = serve(&exe, args, &db, None)?;
+    let bundled = crate::units::bundled_units()?;
+    let catalogue = if args.units > bundled {
+        let files = TempDir::new("loadgen-units")?;
+        let path = crate::units::provision(&exe, &db, &files.0, args.units - bundled)?;
+        eprintln!(
+            "taskforce-loadgen: {} test units besides the bundled directive's {bundled} \
+             (directive {})",
+            args.units - bundled,
+            crate::units::DIRECTIVE_ID
+        );
+        Some((path, files))
+    } else {
+        None
+    };
+    let (child, base) = serve(
+        &exe,
+        args,
+        &db,
+        None,
+        catalogue.as_ref().map(|c| c.0.as_path()),
+    )?;
     Ok(OwnServer {
         child,
         exe,
         base,
         db,
         dir,
+        catalogue,
     })
 }
 
-/// A `taskforce serve` on `db` (with `config`, a TOML file, when given): the child and the
-/// address it listens on.
+/// A `taskforce serve` on `db` (with `config`, a TOML file, and `catalogue` when given): the
+/// child and the address it listens on.
 fn serve(
     exe: &Path,
     args: &LoadgenArgs,
     db: &str,
     config: Option<&Path>,
+    catalogue: Option<&Path>,
 ) -> anyhow::Result<(Child, String)> {
     let mut cmd = Command::new(exe);
     if let Some(config) = config {
@@ -153,6 +178,9 @@ fn serve(
         cmd.args(["--db", db, "--bind", "127.0.0.1:0"]);
     } else {
         cmd.args(["serve", "--db", db, "--bind", "127.0.0.1:0"]);
+    }
+    if let Some(catalogue) = catalogue {
+        cmd.arg("--catalogue").arg(catalogue);
     }
     cmd.env("RUST_LOG", "warn")
         // Every phone signs in from 127.0.0.1: one address standing for thousands.
@@ -211,7 +239,8 @@ impl OwnServer {
         std::fs::write(&config, "doc_cache_entries = 0\n")
             .with_context(|| format!("write {}", config.display()))?;
         let t = std::time::Instant::now();
-        let (child, base) = serve(&self.exe, args, &self.db, Some(&config))?;
+        let catalogue = self.catalogue.as_ref().map(|c| c.0.as_path());
+        let (child, base) = serve(&self.exe, args, &self.db, Some(&config), catalogue)?;
         self.child = child;
         self.base = base;
         Ok(t.elapsed().as_secs_f64())

@@ -218,6 +218,35 @@ fn loadgen_measures_the_answers_compressed_and_plain() {
     );
 }
 
+/// More units than the bundled directive gives tasks to: the load generator starts its server
+/// with a catalogue of test units and publishes its own directive giving them tasks (through
+/// `taskforce directive import` and `publish`), and the run over both directives' units
+/// converges, each unit checked on its own directive's document.
+#[test]
+fn loadgen_brings_test_units_past_the_bundled_directive() {
+    // The bundled directive gives 110 units tasks: two test units past them, a phone each.
+    let f = loadgen(&[
+        "--units",
+        "112",
+        "--devices",
+        "112",
+        "--edits",
+        "2",
+        "--rounds",
+        "1",
+        "--concurrency",
+        "8",
+    ]);
+    assert_eq!(
+        (&f["converged"], &f["errors"], &f["units"], &f["test_units"]),
+        (&true.into(), &0.into(), &112.into(), &2.into()),
+        "{f}"
+    );
+    assert_eq!(f["ops_total"], 112 * 2, "{f}");
+    // One sync request each (the batch route), and the catch-up's.
+    assert_eq!(f["requests_per_sync"], 1.0, "{f}");
+}
+
 /// `--history-ops`: the first unit's document gets a long history before the rounds, the
 /// probe compares its one-edit syncs with a fresh unit's, and the check (stored operations
 /// = operations made, history and probe included) still holds.
@@ -304,6 +333,34 @@ fn loadgen_refuses_a_history_without_a_fresh_unit() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("two units"), "{stderr}");
+}
+
+/// `--sync-route single`: the phones' fallback route, one request per document, measured as
+/// the batch route is; refused past the bundled directive's units (the fallback syncs the
+/// first directive only).
+#[test]
+fn loadgen_measures_the_single_route_too() {
+    let f = loadgen(&["--sync-route", "single"]);
+    assert_eq!(
+        (&f["converged"], &f["errors"], &f["sync_route"]),
+        (&true.into(), &0.into(), &"single".into()),
+        "{f}"
+    );
+    assert_eq!(loadgen(&[])["sync_route"], "batch");
+    let out = loadgen_cmd()
+        .args([
+            "--units",
+            "111",
+            "--devices",
+            "111",
+            "--sync-route",
+            "single",
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("--sync-route single"), "{stderr}");
 }
 
 #[test]
