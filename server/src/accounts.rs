@@ -16,8 +16,8 @@ use taskforce_core::sync::verify_registration;
 
 use crate::{
     auth::{
-        Caller, Role, caller_for_token, check_password_strength, hash_password, new_token,
-        verify_password,
+        Caller, Role, caller_for_token, check_password_strength, hash_password_off_loop, new_token,
+        verify_password_off_loop,
     },
     clock::now,
     config::Config,
@@ -254,7 +254,7 @@ pub async fn create_user_within(
         )));
     }
     // Hashed before the write lock is taken (argon2 takes tens of milliseconds).
-    let password_hash = hash_password(password)?;
+    let password_hash = hash_password_off_loop(password).await?;
     let txn = crate::db::begin_write(db).await?;
     if users::Entity::find()
         .filter(users::Column::Username.eq(username))
@@ -317,7 +317,7 @@ pub async fn set_password(
         .ok_or_else(|| ApiError::NotFound(format!("user {username}")))?;
     let id = user.id;
     let mut active: users::ActiveModel = user.into();
-    active.password_hash = Set(hash_password(password)?);
+    active.password_hash = Set(hash_password_off_loop(password).await?);
     active.update(db).await?;
     // Every session of the user ends with the old password.
     tokens::Entity::delete_many()
@@ -342,17 +342,16 @@ pub async fn login(
         .filter(users::Column::Username.eq(username))
         .one(db)
         .await?;
+    // Spend the same time whether or not the account exists, so timing does not reveal
+    // usernames: a check against a hash of no password when it does not.
+    const NO_ACCOUNT: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0000000000000000000000000000000000000000000";
+    let hash = user
+        .as_ref()
+        .map_or(NO_ACCOUNT, |u| u.password_hash.as_str());
+    let matches = verify_password_off_loop(password, hash).await;
     let user = match user {
-        Some(u) if !u.disabled && verify_password(password, &u.password_hash) => u,
-        Some(_) => return Err(ApiError::BadCredentials),
-        None => {
-            // Spend the same time as a real check, so timing does not reveal usernames.
-            let _ = verify_password(
-                password,
-                "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0000000000000000000000000000000000000000000",
-            );
-            return Err(ApiError::BadCredentials);
-        }
+        Some(u) if !u.disabled && matches => u,
+        _ => return Err(ApiError::BadCredentials),
     };
     let (token, hash) = new_token()?;
     let expires_at = now() + ttl_hours * 3600;

@@ -12,7 +12,10 @@ mod token;
 pub use cache::{AuthCache, CALLER_TTL, DEVICE_TTL};
 pub use device_token::{DeviceKey, DeviceKeyError, DeviceToken, shared_key};
 pub use limiter::{Attempt, LoginLimiter, LoginLimits, normalise};
-pub use password::{check_password_strength, hash_password, verify_password};
+pub use password::{
+    check_password_strength, hash_password, hash_password_off_loop, verify_password,
+    verify_password_off_loop,
+};
 pub use token::{caller_for_token, new_token, token_hash};
 
 use serde::{Deserialize, Serialize};

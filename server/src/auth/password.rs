@@ -17,6 +17,40 @@ pub fn hash_password(password: &str) -> anyhow::Result<String> {
         .map_err(|e| anyhow::anyhow!("hashing: {e}"))
 }
 
+/// Argon2 work at once, at most: one per core. Each check takes a core for tens of
+/// milliseconds and 19 MiB; it runs on tokio's blocking threads, never on an HTTP worker,
+/// which would stall every sync and page that worker serves for as long (a burst of sign-ins,
+/// or an attacker's wrong passwords, would stall them all). Waiters are served in turn.
+fn slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from))
+    })
+}
+
+/// [`verify_password`] off the async workers, in one of the [`slots`].
+pub async fn verify_password_off_loop(password: &str, hash: &str) -> bool {
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    let Ok(_slot) = slots().acquire().await else {
+        return false;
+    };
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
+/// [`hash_password`] off the async workers, in one of the [`slots`].
+pub async fn hash_password_off_loop(password: &str) -> anyhow::Result<String> {
+    let password = password.to_owned();
+    let _slot = slots()
+        .acquire()
+        .await
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?
+}
+
 pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash)
         .map(|h| {
@@ -40,4 +74,39 @@ pub fn check_password_strength(password: &str) -> ApiResult<()> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod off_loop_tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    };
+
+    use super::*;
+
+    /// On a runtime of one thread, a task goes on running while a password is checked and
+    /// hashed: Argon2 is off the async thread (on it, the task would not run at all meanwhile).
+    #[tokio::test(flavor = "current_thread")]
+    async fn argon2_runs_off_the_async_thread() -> anyhow::Result<()> {
+        let ticks = Arc::new(AtomicU64::new(0));
+        let t = ticks.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                t.fetch_add(1, Ordering::Relaxed);
+                tokio::task::yield_now().await;
+            }
+        });
+        let before = ticks.load(Ordering::Relaxed);
+        let hash = hash_password_off_loop("một mật khẩu dài").await?;
+        let hashing = ticks.load(Ordering::Relaxed) - before;
+        let before = ticks.load(Ordering::Relaxed);
+        assert!(verify_password_off_loop("một mật khẩu dài", &hash).await);
+        assert!(!verify_password_off_loop("một mật khẩu khác", &hash).await);
+        assert!(!verify_password_off_loop("một mật khẩu dài", "not a hash").await);
+        let checking = ticks.load(Ordering::Relaxed) - before;
+        ticker.abort();
+        assert!(hashing > 0 && checking > 0, "{hashing} {checking}");
+        Ok(())
+    }
 }
