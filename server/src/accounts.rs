@@ -16,8 +16,8 @@ use taskforce_core::sync::verify_registration;
 
 use crate::{
     auth::{
-        Caller, Role, caller_for_token, check_password_strength, hash_password_off_loop, new_token,
-        verify_password_off_loop,
+        Argon2Slot, Caller, MAX_PASSWORD_BYTES, Role, caller_for_token, check_password_strength,
+        hash_password_off_loop, new_token, verify_password_in,
     },
     clock::now,
     config::Config,
@@ -327,15 +327,18 @@ pub async fn set_password(
     audit(db, by, "user.password", username, serde_json::json!({})).await
 }
 
-/// Check the password and issue a token; the token's hash is what is stored.
+/// Check the password (in `slot`, off the async workers) and issue a token; the token's hash
+/// is what is stored.
 pub async fn login(
     db: &impl ConnectionTrait,
     username: &str,
     password: &str,
     ttl_hours: i64,
+    slot: Argon2Slot,
 ) -> ApiResult<(String, i64, Caller)> {
-    // No account has such a name: refused before any lookup or password check.
-    if !crate::auth::is_possible_username(username) {
+    // No account has such a name, or such a password (none longer is ever set): refused
+    // before any lookup or password check.
+    if !crate::auth::is_possible_username(username) || password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::BadCredentials);
     }
     let user = users::Entity::find()
@@ -348,7 +351,7 @@ pub async fn login(
     let hash = user
         .as_ref()
         .map_or(NO_ACCOUNT, |u| u.password_hash.as_str());
-    let matches = verify_password_off_loop(password, hash).await;
+    let matches = verify_password_in(slot, password, hash).await;
     let user = match user {
         Some(u) if !u.disabled && matches => u,
         _ => return Err(ApiError::BadCredentials),

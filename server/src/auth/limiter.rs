@@ -259,6 +259,23 @@ impl LoginLimiter {
             account,
             device,
         };
+        self.waiting(&attempt, now)?;
+        if attempt.device.is_none()
+            && let Some(addr) = attempt.addr
+        {
+            self.charge_address(addr, now, 1, false)?;
+        }
+        Ok(attempt)
+    }
+
+    /// An attempt let in must wait after all: its account (or device token) has had its free
+    /// failures since (attempts waiting for a password check while the first ones fail).
+    pub fn recheck(&self, attempt: &Attempt) -> Result<(), ApiError> {
+        self.waiting(attempt, self.clock.now())
+    }
+
+    /// `TooManyRequests` while the attempt's account (or device token) is backing off.
+    fn waiting(&self, attempt: &Attempt, now: Duration) -> Result<(), ApiError> {
         let backoff = match (&attempt.device, &attempt.account) {
             (Some(d), _) => self.devices.get(&d.nonce),
             (None, Some(name)) => self.accounts.get(name),
@@ -270,12 +287,7 @@ impl LoginLimiter {
                 return Err(too_many(until - now));
             }
         }
-        if attempt.device.is_none()
-            && let Some(addr) = attempt.addr
-        {
-            self.charge_address(addr, now, 1, false)?;
-        }
-        Ok(attempt)
+        Ok(())
     }
 
     /// Take `n` attempts from an address's allowance. Refused (taking nothing) when they do not
@@ -425,6 +437,28 @@ mod tests {
         // A second short of the wait: still refused, Retry-After one second.
         b.advance(Duration::from_secs(wait - 1));
         assert_eq!(b.fail("10.0.1.3", "vanphong", None), Err(1));
+    }
+
+    /// Guesses let in together (all waiting for a password check) are checked again when
+    /// their turn comes: once the first ones have used the free failures, the rest wait.
+    #[test]
+    fn attempts_let_in_together_are_held_by_the_back_off_their_first_failures_set() {
+        let b = Bench::default();
+        let n = FREE_FAILURES as usize + 10;
+        let waiting: Vec<Attempt> = (0..n)
+            .map(|i| {
+                b.try_login(&format!("10.0.2.{i}"), "vanphong", None)
+                    .unwrap_or_else(|w| panic!("let in: {w}"))
+            })
+            .collect();
+        let mut checked = 0;
+        for a in &waiting {
+            if b.l.recheck(a).is_ok() {
+                checked += 1;
+                b.l.failed(a);
+            }
+        }
+        assert_eq!(checked, FREE_FAILURES as usize, "the rest waited");
     }
 
     #[test]

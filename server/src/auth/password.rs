@@ -28,27 +28,61 @@ fn slots() -> &'static tokio::sync::Semaphore {
     })
 }
 
-/// [`verify_password`] off the async workers, in one of the [`slots`].
-pub async fn verify_password_off_loop(password: &str, hash: &str) -> bool {
-    let (password, hash) = (password.to_owned(), hash.to_owned());
-    let Ok(_slot) = slots().acquire().await else {
-        return false;
-    };
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .unwrap_or(false)
+/// Requests waiting for a slot, at most; past them a sign-in is answered 503 `overloaded`
+/// (retry in a second) instead of queueing without end: at tens of milliseconds a check,
+/// the last of them waits a few seconds on two cores.
+pub const MAX_WAITING: usize = 256;
+
+static WAITING: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One Argon2 computation's turn, held until the computation ends (it moves into the blocking
+/// task, so a caller that gives up does not free the slot while the work still runs).
+#[derive(Debug)]
+pub struct Argon2Slot(#[allow(dead_code)] tokio::sync::SemaphorePermit<'static>);
+
+/// Wait for a slot, in turn; `Overloaded` when [`MAX_WAITING`] requests wait already.
+pub async fn argon2_slot() -> ApiResult<Argon2Slot> {
+    use std::sync::atomic::Ordering;
+    let overloaded = || ApiError::Overloaded { retry_after: 1 };
+    if WAITING.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+        WAITING.fetch_sub(1, Ordering::AcqRel);
+        return Err(overloaded());
+    }
+    let permit = slots().acquire().await;
+    WAITING.fetch_sub(1, Ordering::AcqRel);
+    permit.map(Argon2Slot).map_err(|_| overloaded())
 }
 
-/// [`hash_password`] off the async workers, in one of the [`slots`].
-pub async fn hash_password_off_loop(password: &str) -> anyhow::Result<String> {
+/// [`verify_password`] in `slot`, off the async workers.
+pub async fn verify_password_in(slot: Argon2Slot, password: &str, hash: &str) -> bool {
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        verify_password(&password, &hash)
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// [`verify_password`] off the async workers, in a slot waited for.
+pub async fn verify_password_off_loop(password: &str, hash: &str) -> bool {
+    match argon2_slot().await {
+        Ok(slot) => verify_password_in(slot, password, hash).await,
+        Err(_) => false,
+    }
+}
+
+/// [`hash_password`] off the async workers, in a slot waited for.
+pub async fn hash_password_off_loop(password: &str) -> ApiResult<String> {
+    let slot = argon2_slot().await?;
     let password = password.to_owned();
-    let _slot = slots()
-        .acquire()
-        .await
-        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| anyhow::anyhow!("hashing: {e}"))?
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        hash_password(&password)
+    })
+    .await
+    .map_err(|e| ApiError::internal(anyhow::anyhow!("hashing: {e}")))?
+    .map_err(ApiError::internal)
 }
 
 pub fn verify_password(password: &str, hash: &str) -> bool {
@@ -61,6 +95,9 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The longest password, in bytes, that can be set (so the longest a sign-in checks).
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
 /// Passwords must be long enough to resist guessing.
 pub fn check_password_strength(password: &str) -> ApiResult<()> {
     if password.chars().count() < 10 {
@@ -68,7 +105,7 @@ pub fn check_password_strength(password: &str) -> ApiResult<()> {
             "a password needs at least 10 characters".into(),
         ));
     }
-    if password.len() > 1024 {
+    if password.len() > MAX_PASSWORD_BYTES {
         return Err(ApiError::BadRequest(
             "a password is at most 1024 bytes".into(),
         ));

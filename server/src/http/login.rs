@@ -82,7 +82,20 @@ pub async fn login(
     // Looked up as counted (trimmed, lowercased); a name no account can have is refused
     // by `accounts::login` before any lookup.
     let name = attempt.username().unwrap_or(username);
-    match accounts::login(&state.db, name, password, state.config.token_ttl_hours).await {
+    // The check waits its turn for a slot (`auth::argon2_slot`); the back-off is checked
+    // again once it has one, so attempts let in together cannot all pass a back-off that the
+    // first of them to fail sets (at most a slot's worth are checked past it).
+    let slot = crate::auth::argon2_slot().await?;
+    state.limiter.recheck(&attempt)?;
+    match accounts::login(
+        &state.db,
+        name,
+        password,
+        state.config.token_ttl_hours,
+        slot,
+    )
+    .await
+    {
         Ok((token, expires_at, caller)) => {
             Metrics::add(&state.metrics.logins, 1);
             Ok(LoggedIn {
