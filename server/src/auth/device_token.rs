@@ -11,6 +11,8 @@
 use ring::hmac;
 use sea_orm::ConnectionTrait;
 
+use crate::audit::hex;
+
 /// The `settings` row that holds the generated secret.
 pub const SECRET_SETTING: &str = "login_secret";
 /// The shortest configured secret accepted, in bytes.
@@ -44,19 +46,8 @@ pub enum DeviceKeyError {
     Db(#[from] sea_orm::DbErr),
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    if s.len() != 2 * N {
-        return None;
-    }
-    let mut out = [0u8; N];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    crate::audit::unhex(s)?.try_into().ok()
 }
 
 fn signed(username: &str, nonce: &str) -> String {
