@@ -77,14 +77,12 @@ pub fn run(args: LoadgenArgs) -> anyhow::Result<()> {
     if args.history_ops > 0 && (args.units < 2 || args.devices < 2 || args.history_probes == 0) {
         bail!("--history-ops needs two units and two phones at least, and --history-probes ≥ 1");
     }
-    if args.sync_route == Route::Single {
-        let bundled = crate::units::bundled_units()?;
-        if args.units > bundled {
-            bail!(
-                "--sync-route single serves the bundled directive's units only (the fallback \
-                 syncs the first directive); ask for at most {bundled} units"
-            );
-        }
+    if args.sync_route == Route::Single && args.units > crate::units::bundled_units()? {
+        bail!(
+            "--sync-route single serves the bundled directive's units only (the fallback syncs \
+             the first directive); ask for at most {} units",
+            crate::units::bundled_units()?
+        );
     }
     if args.readers > 0 && !(args.read_rate > 0.0 && args.read_rate.is_finite()) {
         bail!("--read-rate must be a positive number");

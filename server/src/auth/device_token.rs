@@ -11,8 +11,6 @@
 use ring::hmac;
 use sea_orm::ConnectionTrait;
 
-use crate::audit::hex;
-
 /// The `settings` row that holds the generated secret.
 pub const SECRET_SETTING: &str = "login_secret";
 /// The shortest configured secret accepted, in bytes.
@@ -46,8 +44,19 @@ pub enum DeviceKeyError {
     Db(#[from] sea_orm::DbErr),
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
-    crate::audit::unhex(s)?.try_into().ok()
+    if s.len() != 2 * N {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 fn signed(username: &str, nonce: &str) -> String {

@@ -14,7 +14,7 @@ pub use device_token::{DeviceKey, DeviceKeyError, DeviceToken, shared_key};
 pub use limiter::{Attempt, LoginLimiter, LoginLimits, normalise};
 pub use password::{
     Argon2Slot, MAX_PASSWORD_BYTES, argon2_slot, check_password_strength, hash_password,
-    hash_password_off_loop, verify_password, verify_password_in,
+    hash_password_off_loop, verify_password, verify_password_in, verify_password_off_loop,
 };
 pub use token::{caller_for_token, new_token, token_hash};
 

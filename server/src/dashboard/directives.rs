@@ -28,7 +28,7 @@ use super::{
     PageResult, Viewer,
     i18n::{Lang, t},
     layout::{self, csrf_input},
-    office::{csrf_ok, page_csrf, segment},
+    office::{page_csrf, segment},
     page, refused_form,
 };
 use crate::{
@@ -170,6 +170,12 @@ fn draft_path(id: &str) -> String {
 fn day(iso: &str) -> String {
     chrono::NaiveDate::parse_from_str(iso, "%Y-%m-%d")
         .map_or_else(|_| iso.to_string(), |d| d.format("%d/%m/%Y").to_string())
+}
+
+/// Whether a form carries the session's CSRF token and comes from this site.
+fn csrf_ok(req: &HttpRequest, sent: &str) -> bool {
+    let expected = page_csrf(req);
+    !cross_site(req) && !expected.is_empty() && http::csrf_matches(&expected, sent)
 }
 
 /// `GET /directives`: every directive with its overall progress (the caller's own units' for

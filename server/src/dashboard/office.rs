@@ -195,12 +195,6 @@ pub fn page_csrf(req: &HttpRequest) -> String {
         .unwrap_or_default()
 }
 
-/// Whether a form carries the session's CSRF token (masked or plain, `http::csrf_matches`) and
-/// comes from this site.
-pub fn csrf_ok(req: &HttpRequest, sent: &str) -> bool {
-    !cross_site(req) && http::csrf_matches(&page_csrf(req), sent)
-}
-
 /// What every form of a page carries: the session's CSRF token and the directive the page
 /// shows (a form acts on the directive it was shown with, whatever another tab picked since).
 #[derive(Debug, Clone, Copy)]
@@ -349,7 +343,8 @@ pub async fn act(
     form: Option<web::Form<ActForm>>,
 ) -> PageResult {
     let form = form.map(web::Form::into_inner).unwrap_or_default();
-    if !csrf_ok(&req, &form.csrf) {
+    let expected = page_csrf(&req);
+    if cross_site(&req) || expected.is_empty() || !http::csrf_matches(&expected, &form.csrf) {
         return Ok(refused_form());
     }
     v.caller

@@ -14,12 +14,7 @@ use actix_web::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::{
-    audit::{hex, unhex},
-    auth::Caller,
-    error::ApiError,
-    state::AppState,
-};
+use crate::{auth::Caller, error::ApiError, state::AppState};
 
 /// The policy of the sync answers, binary and never rendered: nothing may load, submit or
 /// frame. The pages' policy (`dashboard::CONTENT_SECURITY_POLICY`, on every other answer)
@@ -101,7 +96,7 @@ pub const CSRF_FIELD: &str = "csrf";
 pub fn random_token() -> Result<String, getrandom::Error> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)?;
-    Ok(hex(&bytes))
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The CSRF token of a signed-in session: derived from its (secret, `HttpOnly`) session token,
@@ -124,8 +119,14 @@ pub fn mask_csrf(token: &str) -> String {
     if getrandom::fill(&mut pad).is_err() {
         pad.fill(0);
     }
-    let masked: Vec<u8> = token.iter().zip(&pad).map(|(t, p)| t ^ p).collect();
-    format!("{}{}", hex(&pad), hex(&masked))
+    let mut out = String::with_capacity(token.len() * 4);
+    for b in &pad {
+        out.push_str(&format!("{b:02x}"));
+    }
+    for (t, p) in token.iter().zip(&pad) {
+        out.push_str(&format!("{:02x}", t ^ p));
+    }
+    out
 }
 
 /// Whether a form's CSRF field is `expected`: masked by [`mask_csrf`] (as every page writes it
@@ -140,7 +141,15 @@ pub fn csrf_matches(expected: &str, sent: &str) -> bool {
     if sent.len() != want.len() * 4 {
         return constant_time_eq(want, sent.as_bytes());
     }
-    let Some(bytes) = unhex(sent) else {
+    let Some(bytes) = (0..sent.len())
+        .step_by(2)
+        .map(|i| {
+            sent.get(i..i + 2)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+    else {
         return false;
     };
     let (pad, masked) = bytes.split_at(want.len());
